@@ -1,0 +1,89 @@
+//! Typed errors of the API client. Every failure the network, the server or the local disk can
+//! produce ends up as one of these, with the server's own message kept, so that the filesystem
+//! can map it to the right errno and the user can read what the server said.
+use std::io;
+
+/// Why an API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The key pair (or username/password) was rejected, or the account may not use the API.
+    /// Never retried: servers ban an IP after five failed logins.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The access token was rejected even after a fresh authorization.
+    #[error("access token rejected: {0}")]
+    Token(String),
+    /// The file, folder or scheduled item does not exist (or is not the account's).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The server refused a parameter (missing, malformed, not allowed).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The server refused the upload because the storage quota is used up.
+    #[error("storage full: {0}")]
+    NoSpace(String),
+    /// The file is larger than the server or the package accepts.
+    #[error("file too large: {0}")]
+    TooLarge(String),
+    /// The host does not offer this endpoint or action.
+    #[error("not supported by this host: {0}")]
+    Unsupported(String),
+    /// The server answered with an error message not covered above.
+    #[error("server error: {0}")]
+    Server(String),
+    /// The server answered with an HTTP status that carries no API reply (5xx, 429, 404 page).
+    #[error("HTTP {status}: {detail}")]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// What the reply said, shortened.
+        detail: String,
+        /// Seconds the server asked us to wait (`Retry-After`), if any.
+        retry_after: Option<u64>,
+    },
+    /// Connecting, sending or receiving failed, or a timeout expired.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The reply was not the JSON (or the bytes) the API promises.
+    #[error("unparseable reply: {0}")]
+    Unparseable(String),
+    /// Downloaded bytes did not match what was asked for (wrong range, short body).
+    #[error("download mismatch: {0}")]
+    Integrity(String),
+    /// A local file could not be read or written.
+    #[error("local I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl ApiError {
+    /// The errno a filesystem operation should fail with when the remote call failed this way.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ApiError::NotFound(_) => libc::ENOENT,
+            ApiError::InvalidInput(_) => libc::EINVAL,
+            ApiError::NoSpace(_) => libc::ENOSPC,
+            ApiError::TooLarge(_) => libc::EFBIG,
+            ApiError::Unsupported(_) => libc::EOPNOTSUPP,
+            ApiError::Auth(_) | ApiError::Token(_) => libc::EACCES,
+            ApiError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            ApiError::Server(_)
+            | ApiError::Http { .. }
+            | ApiError::Transport(_)
+            | ApiError::Unparseable(_)
+            | ApiError::Integrity(_) => libc::EIO,
+        }
+    }
+
+    /// Whether the same request may succeed if sent again (transport trouble, 5xx, 429, a bad
+    /// download). Only idempotent requests, or uploads the server cannot have stored, are retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Transport(_) | ApiError::Integrity(_) => true,
+            ApiError::Http { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Results of API calls.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;

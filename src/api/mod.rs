@@ -1,0 +1,2 @@
+//! The typed async client of API v2.
+pub mod error;

@@ -1,0 +1,1 @@
+//! `yetifs serve`: a faithful, persistent server of API v2.

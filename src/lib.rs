@@ -1,0 +1,4 @@
+//! yetifs: a FUSE filesystem over the YetiShare "File Upload Script" API v2.
+pub mod api;
+pub mod emulator;
+pub mod remote;
