@@ -1,2 +1,20 @@
-//! The typed async client of API v2.
+//! The typed async client of API v2: one pooled HTTP client, one shared token, typed replies,
+//! typed errors, retries where they are safe, and downloads that survive broken range support.
+//! `Client` implements [`crate::remote::Remote`].
+mod client;
+mod config;
+mod download;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
+pub mod model;
+mod redact;
+mod remote_impl;
+mod reply;
+mod retry;
+mod session;
+
+pub use client::{Client, FileEdit, FolderEdit};
+pub use config::{ClientConfig, Credentials, Timeouts};
+pub use redact::{redact, Secret};
+pub use retry::RetryPolicy;
