@@ -1,5 +1,6 @@
 //! yetifs: a FUSE filesystem over the YetiShare "File Upload Script" API v2.
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
