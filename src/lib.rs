@@ -1,4 +1,8 @@
 //! yetifs: a FUSE filesystem over the YetiShare "File Upload Script" API v2.
 pub mod api;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod emulator;
 pub mod remote;

@@ -1,5 +1,13 @@
 //! The `yetifs` command.
-fn main() {
-    eprintln!("yetifs: no command is available yet");
-    std::process::exit(2);
+use clap::Parser;
+
+use yetifs::cli::{Cli, Command};
+
+fn main() -> anyhow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(yetifs::emulator::run(args)),
+    }
 }

@@ -1,0 +1,19 @@
+//! The command line of `yetifs` (clap derive). Each subcommand's arguments live with the code
+//! that runs it.
+use crate::emulator::ServeArgs;
+
+/// yetifs: mount a YetiShare File Upload API v2 account as a local directory.
+#[derive(Debug, clap::Parser)]
+#[command(name = "yetifs", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run the API v2 emulator (prints its URL and keys, serves until SIGINT/SIGTERM).
+    Serve(ServeArgs),
+}

@@ -1,0 +1,455 @@
+//! Where a mount's settings come from: command-line flags first, then `YETIFS_*` environment
+//! variables (clap reads those), then a named remote in `~/.config/yetifs/config.toml`, then
+//! defaults. Resolving them here keeps `main` free of precedence rules and makes them testable.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What went wrong while putting a mount's settings together.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML of the expected shape.
+    #[error("{path} is not a valid yetifs configuration: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// `NAME:` was given but the file has no such remote.
+    #[error("no remote named {name:?} in {path}")]
+    NoSuchRemote {
+        /// The name asked for.
+        name: String,
+        /// The file searched.
+        path: PathBuf,
+    },
+    /// A setting every mount needs is missing.
+    #[error("{0}")]
+    Missing(String),
+    /// A `-o` option or a value is not understood.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One `[remotes.NAME]` table of `config.toml`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteEntry {
+    /// The API base, e.g. `https://www.example.com/api/v2/`.
+    pub api_url: Option<String>,
+    /// First API key (64 characters).
+    pub key1: Option<String>,
+    /// Second API key (64 characters).
+    pub key2: Option<String>,
+    /// Cache directory for this remote.
+    pub cache_dir: Option<PathBuf>,
+    /// Disk cache bound, e.g. `"10GiB"`.
+    pub cache_size: Option<String>,
+    /// Directory cache lifetime in seconds.
+    pub dir_ttl: Option<u64>,
+    /// Mount options as with `-o`.
+    pub options: Option<String>,
+}
+
+impl fmt::Debug for RemoteEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteEntry")
+            .field("api_url", &self.api_url)
+            .field("key1", &self.key1.as_ref().map(|_| "<redacted>"))
+            .field("key2", &self.key2.as_ref().map(|_| "<redacted>"))
+            .field("cache_dir", &self.cache_dir)
+            .field("cache_size", &self.cache_size)
+            .field("dir_ttl", &self.dir_ttl)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// The whole `config.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Named remotes, mounted as `yetifs mount NAME: MOUNTPOINT`.
+    #[serde(default)]
+    pub remotes: BTreeMap<String, RemoteEntry>,
+}
+
+impl ConfigFile {
+    /// Reads `path`; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// The remote called `name`.
+    pub fn remote(&self, name: &str, path: &Path) -> Result<RemoteEntry, ConfigError> {
+        self.remotes
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ConfigError::NoSuchRemote {
+                name: name.to_owned(),
+                path: path.to_owned(),
+            })
+    }
+}
+
+/// The configuration file's usual place: `$XDG_CONFIG_HOME/yetifs/config.toml`, else
+/// `~/.config/yetifs/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("yetifs").join("config.toml"))
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/yetifs`, else `~/.cache/yetifs`, else a
+/// directory under the system's temporary directory.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("yetifs")
+}
+
+/// Parses a size such as `512MiB`, `10G` or `1048576`.
+pub fn parse_size(text: &str) -> Result<u64, ConfigError> {
+    parse_size::parse_size(text)
+        .map_err(|e| ConfigError::Invalid(format!("invalid size {text:?}: {e}")))
+}
+
+/// The `-o` options of a mount, as FUSE and `mount(8)` spell them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Read-only mount.
+    pub read_only: bool,
+    /// Let other users see the mount.
+    pub allow_other: bool,
+    /// Let the kernel check permissions from the mode bits.
+    pub default_permissions: bool,
+    /// Owner shown for every item.
+    pub uid: Option<u32>,
+    /// Group shown for every item.
+    pub gid: Option<u32>,
+}
+
+impl MountOptions {
+    /// Parses comma-separated options, possibly from several `-o` flags. Options that only
+    /// matter to `mount(8)`, fstab or systemd (`_netdev`, `noauto`, `x-systemd.*`, ...) are
+    /// accepted and ignored so that fstab lines work; anything else unknown is refused.
+    pub fn parse<'a>(groups: impl IntoIterator<Item = &'a str>) -> Result<Self, ConfigError> {
+        let mut opts = Self::default();
+        for option in groups.into_iter().flat_map(|g| g.split(',')) {
+            let option = option.trim();
+            let (key, value) = match option.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (option, None),
+            };
+            let number = |v: Option<&str>| -> Result<u32, ConfigError> {
+                v.and_then(|v| v.parse().ok()).ok_or_else(|| {
+                    ConfigError::Invalid(format!("-o {key} needs a number, as {key}=1000"))
+                })
+            };
+            match key {
+                "" | "rw" | "defaults" | "auto" | "noauto" | "user" | "nouser" | "users"
+                | "_netdev" | "nofail" | "dev" | "nodev" | "suid" | "nosuid" | "exec"
+                | "noexec" | "atime" | "noatime" | "relatime" | "async" => {}
+                k if k.starts_with("x-") || k.starts_with("comment=") => {}
+                "ro" => opts.read_only = true,
+                "allow_other" => opts.allow_other = true,
+                "default_permissions" => opts.default_permissions = true,
+                "uid" => opts.uid = Some(number(value)?),
+                "gid" => opts.gid = Some(number(value)?),
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "unknown mount option {option:?} (known: ro, allow_other, \
+                         default_permissions, uid=N, gid=N)"
+                    )))
+                }
+            }
+        }
+        Ok(opts)
+    }
+}
+
+/// Everything a mount needs, settled.
+#[derive(Clone)]
+pub struct MountSettings {
+    /// The API base URL.
+    pub api_url: String,
+    /// First API key.
+    pub key1: String,
+    /// Second API key.
+    pub key2: String,
+    /// Where the block cache, metadata and staged writes live.
+    pub cache_dir: PathBuf,
+    /// Bound of the disk cache in bytes.
+    pub cache_size: u64,
+    /// Bound of the memory cache in bytes.
+    pub memory_cache: u64,
+    /// How long a directory listing is trusted.
+    pub dir_ttl: Duration,
+    /// The `-o` options.
+    pub options: MountOptions,
+}
+
+impl fmt::Debug for MountSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MountSettings")
+            .field("api_url", &self.api_url)
+            .field("key1", &"<redacted>")
+            .field("key2", &"<redacted>")
+            .field("cache_dir", &self.cache_dir)
+            .field("cache_size", &self.cache_size)
+            .field("memory_cache", &self.memory_cache)
+            .field("dir_ttl", &self.dir_ttl)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// What the command line (with its environment fallbacks) said, before the config file.
+#[derive(Clone, Debug, Default)]
+pub struct MountFlags {
+    /// `--api-url` / `YETIFS_API_URL`.
+    pub api_url: Option<String>,
+    /// `--key1` / `YETIFS_KEY1`.
+    pub key1: Option<String>,
+    /// `--key2` / `YETIFS_KEY2`.
+    pub key2: Option<String>,
+    /// `--cache-dir`.
+    pub cache_dir: Option<PathBuf>,
+    /// `--cache-size`.
+    pub cache_size: Option<String>,
+    /// `--memory-cache`.
+    pub memory_cache: Option<String>,
+    /// `--dir-ttl`.
+    pub dir_ttl: Option<u64>,
+    /// Every `-o` group.
+    pub options: Vec<String>,
+}
+
+/// Default disk cache bound.
+pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
+/// Default memory cache bound.
+pub const DEFAULT_MEMORY_CACHE: u64 = 256 << 20;
+/// Default directory cache lifetime.
+pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
+
+impl MountFlags {
+    /// Settles the flags over the named remote (if any) and the defaults.
+    pub fn resolve(self, named: Option<&RemoteEntry>) -> Result<MountSettings, ConfigError> {
+        let named = named.cloned().unwrap_or_default();
+        let api_url = self.api_url.or(named.api_url).ok_or_else(|| {
+            ConfigError::Missing(
+                "no API URL: give --api-url, set YETIFS_API_URL, or name a remote from \
+                 config.toml as NAME:"
+                    .into(),
+            )
+        })?;
+        let key1 = self.key1.or(named.key1);
+        let key2 = self.key2.or(named.key2);
+        let (Some(key1), Some(key2)) = (key1, key2) else {
+            return Err(ConfigError::Missing(
+                "no API keys: give --key1 and --key2, set YETIFS_KEY1 and YETIFS_KEY2, or name \
+                 a remote from config.toml as NAME: (the keys are on the host's account \
+                 settings page)"
+                    .into(),
+            ));
+        };
+        let cache_size = match self.cache_size.or(named.cache_size) {
+            Some(s) => parse_size(&s)?,
+            None => DEFAULT_CACHE_SIZE,
+        };
+        let memory_cache = match self.memory_cache {
+            Some(s) => parse_size(&s)?,
+            None => DEFAULT_MEMORY_CACHE,
+        };
+        let dir_ttl = self
+            .dir_ttl
+            .or(named.dir_ttl)
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_DIR_TTL);
+        let mut groups = Vec::new();
+        groups.extend(named.options);
+        groups.extend(self.options);
+        let options = MountOptions::parse(groups.iter().map(String::as_str))?;
+        Ok(MountSettings {
+            api_url,
+            key1,
+            key2,
+            cache_dir: self
+                .cache_dir
+                .or(named.cache_dir)
+                .unwrap_or_else(default_cache_dir),
+            cache_size,
+            memory_cache,
+            dir_ttl,
+            options,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags_with_keys() -> MountFlags {
+        MountFlags {
+            api_url: Some("http://127.0.0.1:1/api/v2/".into()),
+            key1: Some("a".repeat(64)),
+            key2: Some("b".repeat(64)),
+            ..MountFlags::default()
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_named_remote() {
+        let named = RemoteEntry {
+            api_url: Some("http://named/api/v2/".into()),
+            key1: Some("n".repeat(64)),
+            dir_ttl: Some(5),
+            ..RemoteEntry::default()
+        };
+        let s = flags_with_keys().resolve(Some(&named)).unwrap();
+        assert_eq!(s.api_url, "http://127.0.0.1:1/api/v2/");
+        assert_eq!(s.key1, "a".repeat(64));
+        assert_eq!(s.dir_ttl, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_named_remote_fills_what_flags_leave_out() {
+        let named = RemoteEntry {
+            api_url: Some("http://named/api/v2/".into()),
+            key1: Some("n".repeat(64)),
+            key2: Some("m".repeat(64)),
+            options: Some("ro,uid=7".into()),
+            cache_size: Some("1GiB".into()),
+            ..RemoteEntry::default()
+        };
+        let s = MountFlags::default().resolve(Some(&named)).unwrap();
+        assert_eq!(s.api_url, "http://named/api/v2/");
+        assert_eq!(s.key2, "m".repeat(64));
+        assert!(s.options.read_only);
+        assert_eq!(s.options.uid, Some(7));
+        assert_eq!(s.cache_size, 1 << 30);
+    }
+
+    #[test]
+    fn missing_keys_say_where_keys_come_from() {
+        let flags = MountFlags {
+            key2: None,
+            ..flags_with_keys()
+        };
+        let err = flags.resolve(None).unwrap_err().to_string();
+        assert!(
+            err.contains("--key1") && err.contains("YETIFS_KEY1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_url_is_an_error() {
+        let flags = MountFlags {
+            api_url: None,
+            ..flags_with_keys()
+        };
+        assert!(matches!(flags.resolve(None), Err(ConfigError::Missing(_))));
+    }
+
+    #[test]
+    fn mount_options_parse_known_and_ignore_fstab_only_ones() {
+        let o = MountOptions::parse([
+            "ro,allow_other",
+            "uid=1000,gid=100,_netdev,x-systemd.automount",
+        ])
+        .unwrap();
+        assert_eq!(
+            o,
+            MountOptions {
+                read_only: true,
+                allow_other: true,
+                default_permissions: false,
+                uid: Some(1000),
+                gid: Some(100),
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_or_malformed_mount_options_are_refused() {
+        assert!(MountOptions::parse(["bogus"]).is_err());
+        assert!(MountOptions::parse(["uid=me"]).is_err());
+        assert!(MountOptions::parse(["uid"]).is_err());
+    }
+
+    #[test]
+    fn config_file_reads_named_remotes_and_a_missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        assert!(ConfigFile::load(&path).unwrap().remotes.is_empty());
+        std::fs::write(
+            &path,
+            "[remotes.work]\napi_url = \"https://h/api/v2/\"\nkey1 = \"k\"\nkey2 = \"l\"\n",
+        )
+        .unwrap();
+        let file = ConfigFile::load(&path).unwrap();
+        assert_eq!(
+            file.remote("work", &path).unwrap().api_url.as_deref(),
+            Some("https://h/api/v2/")
+        );
+        assert!(matches!(
+            file.remote("home", &path),
+            Err(ConfigError::NoSuchRemote { .. })
+        ));
+    }
+
+    #[test]
+    fn config_file_with_unknown_keys_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[remotes.work]\napi = 1\n").unwrap();
+        let err = ConfigFile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("config.toml"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_keys() {
+        let s = flags_with_keys().resolve(None).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains(&"a".repeat(64)), "{shown}");
+    }
+
+    #[test]
+    fn sizes_accept_binary_and_decimal_units() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("lots").is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! File contents on disk: streamed into a temp file while a digest is computed, then renamed
+//! into place, so a crash never leaves a half-written blob under a name a row points to.
+use std::hash::Hasher;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The blob directory of a data dir.
+pub struct Blobs {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+/// A blob being written.
+pub struct BlobWriter {
+    file: tokio::fs::File,
+    path: PathBuf,
+    size: u64,
+    h1: std::hash::DefaultHasher,
+    h2: std::hash::DefaultHasher,
+    handed_over: bool,
+}
+
+/// A completely written temp blob, not yet in place.
+pub struct TempBlob {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its length.
+    pub size: u64,
+    /// A 128-bit digest of its content (for deduplication, confirmed byte by byte).
+    pub digest: String,
+}
+
+impl Drop for TempBlob {
+    fn drop(&mut self) {
+        // Once committed the path no longer exists; otherwise the temp file is garbage.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Blobs {
+    /// Opens the blob store under `data`, creating its directories.
+    pub fn open(data: &Path) -> io::Result<Blobs> {
+        let root = data.join("blobs");
+        let tmp = data.join("tmp");
+        std::fs::create_dir_all(&root)?;
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Blobs { root, tmp })
+    }
+
+    /// Starts a new temp blob.
+    pub async fn writer(&self) -> io::Result<BlobWriter> {
+        let path = self.tmp.join(random_name());
+        let file = tokio::fs::File::create(&path).await?;
+        let mut h2 = std::hash::DefaultHasher::new();
+        h2.write(b"yetifs-second-lane");
+        Ok(BlobWriter {
+            file,
+            path,
+            size: 0,
+            h1: std::hash::DefaultHasher::new(),
+            h2,
+            handed_over: false,
+        })
+    }
+
+    /// The path of a committed blob.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Moves a temp blob into place and returns its name.
+    pub async fn commit(&self, temp: &TempBlob) -> io::Result<String> {
+        let name = random_name();
+        tokio::fs::rename(&temp.path, self.path(&name)).await?;
+        Ok(name)
+    }
+
+    /// Whether a committed blob holds exactly the temp blob's bytes.
+    pub async fn same_content(&self, name: &str, temp: &TempBlob) -> io::Result<bool> {
+        let mut a = tokio::fs::File::open(self.path(name)).await?;
+        let mut b = tokio::fs::File::open(&temp.path).await?;
+        if a.metadata().await?.len() != temp.size {
+            return Ok(false);
+        }
+        let mut ba = vec![0u8; 64 * 1024];
+        let mut bb = vec![0u8; 64 * 1024];
+        loop {
+            let n = a.read(&mut ba).await?;
+            if n == 0 {
+                return Ok(true);
+            }
+            b.read_exact(&mut bb[..n]).await?;
+            if ba[..n] != bb[..n] {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+impl BlobWriter {
+    /// Appends bytes.
+    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.h1.write(chunk);
+        self.h2.write(chunk);
+        self.size += chunk.len() as u64;
+        self.file.write_all(chunk).await
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Flushes to disk and returns the temp blob.
+    pub async fn finish(mut self) -> io::Result<TempBlob> {
+        self.file.flush().await?;
+        self.file.sync_all().await?;
+        self.handed_over = true;
+        Ok(TempBlob {
+            path: self.path.clone(),
+            size: self.size,
+            digest: format!("{:016x}{:016x}", self.h1.finish(), self.h2.finish()),
+        })
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        // An abandoned writer (failed upload) leaves nothing behind; a finished one has
+        // handed its path to a TempBlob, which owns the cleanup from then on.
+        if !self.handed_over {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// 32 random hex characters.
+pub fn random_name() -> String {
+    random_hex(32)
+}
+
+/// `n` random lower-case hex characters.
+pub fn random_hex(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
