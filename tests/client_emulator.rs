@@ -1,0 +1,366 @@
+//! The client against the emulator (`yetifs serve` in process): every endpoint, on both server
+//! generations, every host's endpoint set, both range modes, and with faults injected.
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use yetifs::api::{Client, ClientConfig, Credentials, RetryPolicy};
+use yetifs::emulator::{Emulator, HostKind, Profile, RangeMode, ServeArgs};
+use yetifs::remote::{ApiError, FileEntry, Remote};
+
+fn args(profile: Profile, host: HostKind, ranges: RangeMode) -> ServeArgs {
+    ServeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        profile,
+        host,
+        ranges,
+        ..ServeArgs::default()
+    }
+}
+
+fn client_with(emu: &Emulator, key1: &str, key2: &str) -> Client {
+    let mut config = ClientConfig::new(emu.base_url(), Credentials::keys(key1, key2));
+    config.retry = RetryPolicy {
+        max_attempts: 8,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(20),
+        max_retry_after: Duration::from_secs(3),
+    };
+    config.download_resumes = 8;
+    config.server_utc_offset = Some(0);
+    Client::new(config).unwrap()
+}
+
+fn client(emu: &Emulator) -> Client {
+    client_with(emu, emu.key1(), emu.key2())
+}
+
+fn sample(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+async fn upload(
+    client: &Client,
+    dir: &Path,
+    folder: Option<u64>,
+    name: &str,
+    data: &[u8],
+) -> FileEntry {
+    let path = dir.join("upload.tmp");
+    std::fs::write(&path, data).unwrap();
+    client.upload(folder, name, &path).await.unwrap()
+}
+
+async fn read(client: &Client, file: &FileEntry, range: std::ops::Range<u64>) -> Vec<u8> {
+    let mut stream = client.read(file.id, file.size, range).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
+/// Everything the filesystem does, once, checked against listings.
+async fn round_trip(profile: Profile, ranges: RangeMode) {
+    let emu = Emulator::start(args(profile, HostKind::Zippyshare, ranges))
+        .await
+        .unwrap();
+    let client = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+
+    assert_eq!(client.authorize().await.unwrap(), emu.account_id() as u64);
+    assert_eq!(
+        client.account_info().await.unwrap().id,
+        emu.account_id() as u64
+    );
+    let limits = client.limits().await.unwrap();
+    assert_eq!(limits.max_upload_size, Some(5_368_709_120));
+
+    let docs = client.create_folder(None, "Documents").await.unwrap();
+    let sub = client
+        .create_folder(Some(docs.id), ".hidden")
+        .await
+        .unwrap();
+    assert_eq!((sub.parent, sub.name.as_str()), (Some(docs.id), ".hidden"));
+
+    let data = sample(300_000, 1);
+    let big = upload(&client, dir.path(), Some(docs.id), "big.bin", &data).await;
+    assert_eq!((big.size, big.folder), (300_000, Some(docs.id)));
+    let dot = upload(
+        &client,
+        dir.path(),
+        Some(docs.id),
+        ".bashrc",
+        b"alias ll='ls -l'\n",
+    )
+    .await;
+    assert_eq!(dot.name, "bashrc", "the server drops a leading dot");
+    let again = upload(
+        &client,
+        dir.path(),
+        Some(docs.id),
+        "big.bin",
+        &sample(10, 2),
+    )
+    .await;
+    assert_eq!(again.name, "big (2).bin", "the server numbers duplicates");
+
+    let listing = client.list_folder(Some(docs.id)).await.unwrap();
+    let names: Vec<_> = listing.files.iter().map(|f| f.name.as_str()).collect();
+    assert!(
+        names.contains(&"big.bin") && names.contains(&"bashrc"),
+        "{names:?}"
+    );
+    assert_eq!(listing.folders.len(), 1);
+
+    let details = Remote::file_info(&client, big.id).await.unwrap();
+    assert_eq!(details.entry.size, 300_000);
+    assert!(details.uploaded.is_some());
+
+    // Reads: whole, from zero, in the middle, at the end, across chunk boundaries.
+    assert_eq!(read(&client, &big, 0..300_000).await, data);
+    assert_eq!(read(&client, &big, 0..100).await, data[..100]);
+    assert_eq!(read(&client, &big, 1000..70_000).await, data[1000..70_000]);
+    assert_eq!(read(&client, &big, 299_990..300_000).await, data[299_990..]);
+
+    // Renames and moves, files and folders, the root included.
+    let renamed = client.rename_file(dot.id, ".bashrc").await.unwrap();
+    assert_eq!(renamed.name, ".bashrc");
+    client.move_file(big.id, Some(sub.id)).await.unwrap();
+    assert!(client
+        .list_folder(Some(sub.id))
+        .await
+        .unwrap()
+        .files
+        .iter()
+        .any(|f| f.id == big.id));
+    client.move_file(big.id, None).await.unwrap();
+    let root = client.list_folder(None).await.unwrap();
+    assert!(
+        root.files.iter().any(|f| f.id == big.id),
+        "moved to the root and listed there"
+    );
+
+    // Server-side copies, into a folder and to the root (which 4.x breaks by itself).
+    let copy = client.copy_file(big.id, Some(docs.id)).await.unwrap();
+    assert_eq!(copy.folder, Some(docs.id));
+    let root_copy = client.copy_file(dot.id, None).await.unwrap();
+    let root = client.list_folder(None).await.unwrap();
+    assert!(
+        root.files.iter().any(|f| f.id == root_copy.id),
+        "copy listed at the root"
+    );
+    assert_eq!(read(&client, &copy, 5..10).await, data[5..10]);
+
+    client.rename_folder(sub.id, "Renamed").await.unwrap();
+    client.set_folder_public(sub.id, 2).await.unwrap();
+    let info = client.folder_info(sub.id).await.unwrap();
+    assert_eq!(
+        (info.folder_name.as_str(), info.is_public),
+        ("Renamed", Some(2))
+    );
+    client.move_folder(sub.id, None).await.unwrap();
+    assert_eq!(client.folder_info(sub.id).await.unwrap().parent_id, None);
+
+    // Deletes: the file leaves the active listing (or shows as trashed on 5.x).
+    client.delete_file(copy.id).await.unwrap();
+    let after = client.list_folder(Some(docs.id)).await.unwrap();
+    assert!(after.files.iter().all(|f| f.id != copy.id || f.trashed));
+    client.delete_folder(sub.id).await.unwrap();
+
+    // Errors keep their meaning.
+    assert!(matches!(
+        client.file_info(999_999).await,
+        Err(ApiError::NotFound(_))
+    ));
+    assert!(matches!(
+        client.list_folder(Some(999_999)).await,
+        Err(ApiError::NotFound(_))
+    ));
+
+    // A disabled token is replaced on the next call.
+    client.disable_access_token().await.unwrap();
+    client.list_folder(None).await.unwrap();
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_works_on_a_4x_server_with_stock_ranges() {
+    round_trip(Profile::V4, RangeMode::Naive).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_works_on_a_5x_server_with_correct_ranges() {
+    round_trip(Profile::V5, RangeMode::Correct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_uploads_work_where_offered_and_are_unsupported_elsewhere() {
+    let emu = Emulator::start(args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive))
+        .await
+        .unwrap();
+    let full = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(5000, 3);
+    let source = upload(&full, dir.path(), None, "source.bin", &data).await;
+    let url = full.download_url(source.id).await.unwrap();
+    let scheduled = full.url_upload_add(url.as_str(), None).await.unwrap();
+    let mut stored = None;
+    for _ in 0..100 {
+        let status = full
+            .url_upload_status(scheduled.scheduled_item_id)
+            .await
+            .unwrap();
+        if let Some(file) = status.downloaded_file {
+            stored = Some(file);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = stored.expect("the URL upload finished");
+    assert_eq!(stored.size, Some(5000));
+    let by_short_url = full
+        .file_download_by_short_url(&source.short_url)
+        .await
+        .unwrap();
+    assert_eq!(by_short_url.file_id, Some(source.id));
+    emu.shutdown().await.unwrap();
+
+    for host in [HostKind::Zfils, HostKind::Zerolibrary] {
+        for profile in [Profile::V4, Profile::V5] {
+            let emu = Emulator::start(args(profile, host, RangeMode::Naive))
+                .await
+                .unwrap();
+            let limited = client(&emu);
+            let err = limited
+                .url_upload_add("http://x/y", None)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ApiError::Unsupported(_)),
+                "{host:?} {profile:?}: {err:?}"
+            );
+            let err = limited.url_upload_status(1).await.unwrap_err();
+            assert!(
+                matches!(err, ApiError::Unsupported(_)),
+                "{host:?} {profile:?}: {err:?}"
+            );
+            emu.shutdown().await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_sharing_keys_keep_working_though_each_login_kills_the_other_token() {
+    let emu = Emulator::start(args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive))
+        .await
+        .unwrap();
+    let a = client(&emu);
+    let b = client(&emu);
+    for _ in 0..5 {
+        a.list_folder(None).await.unwrap();
+        b.list_folder(None).await.unwrap();
+    }
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_on_a_killed_token_renew_it_with_one_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let emu = Emulator::start(ServeArgs {
+        access_log: Some(log.clone()),
+        ..args(Profile::V5, HostKind::Zippyshare, RangeMode::Naive)
+    })
+    .await
+    .unwrap();
+    let client = client(&emu);
+    client.authorize().await.unwrap();
+    // Another login with the same keys kills the client's token.
+    client_with(&emu, emu.key1(), emu.key2())
+        .authorize()
+        .await
+        .unwrap();
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.list_folder(None).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    let logins = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("/authorize"))
+        .count();
+    assert_eq!(logins, 3, "first login, the other client's, one renewal");
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_are_tried_once_so_the_ip_is_never_banned() {
+    let emu = Emulator::start(args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive))
+        .await
+        .unwrap();
+    let wrong = client_with(&emu, &"a".repeat(64), &"b".repeat(64));
+    for _ in 0..10 {
+        assert!(matches!(
+            wrong.list_folder(None).await,
+            Err(ApiError::Auth(_))
+        ));
+    }
+    client(&emu).list_folder(None).await.unwrap();
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_listings_survive_injected_faults() {
+    let emu = Emulator::start(ServeArgs {
+        faults: "error=0.15,429=0.1,reset=0.1".parse().unwrap(),
+        seed: Some(7),
+        ..args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive)
+    })
+    .await
+    .unwrap();
+    let client = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(200_000, 9);
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, &data).unwrap();
+    let mut file = None;
+    for _ in 0..20 {
+        if let Ok(entry) = client.upload(None, "f.bin", &path).await {
+            file = Some(entry);
+            break;
+        }
+    }
+    let file = file.expect("an upload got through");
+    for _ in 0..10 {
+        client.list_folder(None).await.unwrap();
+        Remote::file_info(&client, file.id).await.unwrap();
+    }
+    for range in [0..200_000, 1..2, 150_000..200_000, 65_536..131_072] {
+        let got = read(&client, &file, range.clone()).await;
+        assert_eq!(got, data[range.start as usize..range.end as usize]);
+    }
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_renewed_transparently() {
+    let emu = Emulator::start(ServeArgs {
+        faults: "token_ttl=1s".parse().unwrap(),
+        ..args(Profile::V5, HostKind::Zerolibrary, RangeMode::Correct)
+    })
+    .await
+    .unwrap();
+    let client = client(&emu);
+    client.list_folder(None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    client.list_folder(None).await.unwrap();
+    emu.shutdown().await.unwrap();
+}
