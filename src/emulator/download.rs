@@ -70,6 +70,8 @@ fn file_body(path: std::path::PathBuf, start: u64, send: u64, fail_after: bool) 
         if s.left == 0 {
             s.done = true;
             return if s.fail_after {
+                // Let the bytes already queued reach the client before the connection drops.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 Some((
                     Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,

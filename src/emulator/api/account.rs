@@ -135,9 +135,10 @@ fn info(ctx: &Ctx, a: &Account) -> Value {
         "firstname": if a.is_admin { "Admin" } else { "Emulated" },
         "lastname": if a.is_admin { "Account" } else { "User" },
         "languageId": s.num(1),
-        "datecreated": a.created,
-        "lastPayment": Value::Null,
-        "paidExpiryDate": Value::Null,
+        // The stock admin has no creation date but a payment record; users the reverse.
+        "datecreated": if a.is_admin { Value::Null } else { a.created.clone().into() },
+        "lastPayment": if a.is_admin { a.created.clone().into() } else { Value::Null },
+        "paidExpiryDate": if a.is_admin { a.created.clone().into() } else { Value::Null },
         "storageLimitOverride": Value::Null,
     })
 }
@@ -161,7 +162,6 @@ fn package(ctx: &Ctx, a: &Account) -> Value {
         "concurrent_uploads": s.num(1000),
         "concurrent_downloads": s.num(0),
         "downloads_per_24_hours": s.num(0),
-        "download_size_per_24_hours": s.num(0),
         "max_download_filesize_allowed": s.num(0),
         "max_remote_download_urls": s.num(50),
         "level_type": if a.is_admin { "admin" } else { "free user" },
