@@ -1,4 +1,5 @@
 //! yetifs: a FUSE filesystem over the YetiShare "File Upload Script" API v2.
 pub mod api;
+pub mod cache;
 pub mod emulator;
 pub mod remote;
