@@ -1,7 +1,9 @@
 //! yetifs: a FUSE filesystem over the YetiShare "File Upload Script" API v2.
 pub mod api;
+pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod daemon;
 pub mod demo;
 pub mod emulator;

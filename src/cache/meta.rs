@@ -1,0 +1,337 @@
+//! The metadata store: what the server cannot tell or keep for us, by remote id. Upload times
+//! (fetched once per file id with `file/info`, which costs a request) and attributes set
+//! locally (`utimens`, `chmod`), so that `rsync -a` finds unchanged files unchanged on the next
+//! mount. SQLite in the cache directory, or in memory when there is none.
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::error::CacheError;
+
+const FILE_NAME: &str = "meta.sqlite";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS uploaded (
+    id INTEGER PRIMARY KEY,
+    secs INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS overlay (
+    kind INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    mtime_secs INTEGER,
+    mtime_nanos INTEGER,
+    atime_secs INTEGER,
+    atime_nanos INTEGER,
+    mode INTEGER,
+    PRIMARY KEY (kind, id)
+);
+";
+
+/// The item an overlay belongs to: files and folders have separate id spaces on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemKey {
+    /// A file, by remote file id.
+    File(u64),
+    /// A folder, by remote folder id.
+    Folder(u64),
+}
+
+impl ItemKey {
+    fn columns(self) -> (i64, i64) {
+        match self {
+            ItemKey::File(id) => (0, id as i64),
+            ItemKey::Folder(id) => (1, id as i64),
+        }
+    }
+}
+
+/// Attributes set locally on an item; `None` means "as the server says".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overlay {
+    /// Modification time set with `utimens`.
+    pub mtime: Option<SystemTime>,
+    /// Access time set with `utimens`.
+    pub atime: Option<SystemTime>,
+    /// Permission bits set with `chmod`.
+    pub mode: Option<u32>,
+}
+
+/// The persistent store of upload times and local attributes; thread-safe, every call short.
+pub struct MetaStore {
+    conn: Mutex<Connection>,
+}
+
+impl MetaStore {
+    /// Opens (creating if needed) the store in `dir`, or an empty one in memory when `dir` is
+    /// `None`.
+    pub fn open(dir: Option<&Path>) -> Result<Self, CacheError> {
+        let conn = match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| CacheError::io(dir, e))?;
+                let conn = Connection::open(dir.join(FILE_NAME))?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        Ok(MetaStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The upload time of file `id`, seconds since the epoch, if known. A store that cannot be
+    /// read answers `None` (the caller asks the server again) and logs why.
+    pub fn uploaded(&self, id: u64) -> Option<i64> {
+        self.conn()
+            .query_row(
+                "SELECT secs FROM uploaded WHERE id = ?1",
+                params![id as i64],
+                |row| row.get(0),
+            )
+            .optional()
+            .unwrap_or_else(|e| {
+                log::warn!("metadata store: cannot read upload time of file {id}: {e}");
+                None
+            })
+    }
+
+    /// Remembers the upload time of file `id`.
+    pub fn set_uploaded(&self, id: u64, secs: i64) -> Result<(), CacheError> {
+        self.conn().execute(
+            "INSERT INTO uploaded (id, secs) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET secs = excluded.secs",
+            params![id as i64, secs],
+        )?;
+        Ok(())
+    }
+
+    /// The attributes set locally on an item, if any. A store that cannot be read answers
+    /// `None` (the item shows the server's attributes) and logs why.
+    pub fn overlay(&self, key: ItemKey) -> Option<Overlay> {
+        let (kind, id) = key.columns();
+        self.conn()
+            .query_row(
+                "SELECT mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode
+                 FROM overlay WHERE kind = ?1 AND id = ?2",
+                params![kind, id],
+                |row| {
+                    Ok(Overlay {
+                        mtime: time_from_columns(row.get(0)?, row.get(1)?),
+                        atime: time_from_columns(row.get(2)?, row.get(3)?),
+                        mode: row.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .unwrap_or_else(|e| {
+                log::warn!("metadata store: cannot read attributes of {key:?}: {e}");
+                None
+            })
+    }
+
+    /// Replaces the attributes set locally on an item.
+    pub fn set_overlay(&self, key: ItemKey, overlay: Overlay) -> Result<(), CacheError> {
+        let (kind, id) = key.columns();
+        let (mtime_secs, mtime_nanos) = time_to_columns(overlay.mtime);
+        let (atime_secs, atime_nanos) = time_to_columns(overlay.atime);
+        self.conn().execute(
+            "INSERT INTO overlay (kind, id, mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (kind, id) DO UPDATE SET
+                mtime_secs = excluded.mtime_secs, mtime_nanos = excluded.mtime_nanos,
+                atime_secs = excluded.atime_secs, atime_nanos = excluded.atime_nanos,
+                mode = excluded.mode",
+            params![
+                kind,
+                id,
+                mtime_secs,
+                mtime_nanos,
+                atime_secs,
+                atime_nanos,
+                overlay.mode
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets everything kept about an item (it was deleted); for a file, its upload time too.
+    pub fn remove(&self, key: ItemKey) -> Result<(), CacheError> {
+        let (kind, id) = key.columns();
+        let conn = self.conn();
+        conn.execute(
+            "DELETE FROM overlay WHERE kind = ?1 AND id = ?2",
+            params![kind, id],
+        )?;
+        if let ItemKey::File(file_id) = key {
+            conn.execute(
+                "DELETE FROM uploaded WHERE id = ?1",
+                params![file_id as i64],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Seconds and nanoseconds since the epoch, the seconds negative before it.
+fn time_to_columns(time: Option<SystemTime>) -> (Option<i64>, Option<i64>) {
+    let Some(time) = time else {
+        return (None, None);
+    };
+    let nanos: i128 = match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as i128,
+        Err(before) => -(before.duration().as_nanos() as i128),
+    };
+    let secs = nanos.div_euclid(1_000_000_000);
+    let secs = secs.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+    (Some(secs), Some(nanos.rem_euclid(1_000_000_000) as i64))
+}
+
+fn time_from_columns(secs: Option<i64>, nanos: Option<i64>) -> Option<SystemTime> {
+    let secs = secs?;
+    let nanos = Duration::from_nanos(nanos.unwrap_or(0).clamp(0, 999_999_999) as u64);
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs as u64) + nanos)
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))
+            .and_then(|t| t.checked_add(nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(secs: u64, nanos: u32) -> SystemTime {
+        UNIX_EPOCH + Duration::new(secs, nanos)
+    }
+
+    #[test]
+    fn unknown_items_have_nothing_stored() {
+        let store = MetaStore::open(None).unwrap();
+        assert_eq!(store.uploaded(1), None);
+        assert_eq!(store.overlay(ItemKey::File(1)), None);
+    }
+
+    #[test]
+    fn upload_time_round_trips_and_is_replaced() {
+        let store = MetaStore::open(None).unwrap();
+        store.set_uploaded(7, 1_700_000_000).unwrap();
+        assert_eq!(store.uploaded(7), Some(1_700_000_000));
+        store.set_uploaded(7, 1_700_000_100).unwrap();
+        assert_eq!(store.uploaded(7), Some(1_700_000_100));
+    }
+
+    #[test]
+    fn overlay_round_trips_with_nanoseconds() {
+        let store = MetaStore::open(None).unwrap();
+        let overlay = Overlay {
+            mtime: Some(at(1_600_000_000, 123_456_789)),
+            atime: None,
+            mode: Some(0o600),
+        };
+        store.set_overlay(ItemKey::File(3), overlay).unwrap();
+        assert_eq!(store.overlay(ItemKey::File(3)), Some(overlay));
+    }
+
+    #[test]
+    fn files_and_folders_with_the_same_id_are_distinct() {
+        let store = MetaStore::open(None).unwrap();
+        let file = Overlay {
+            mode: Some(0o600),
+            ..Overlay::default()
+        };
+        let folder = Overlay {
+            mode: Some(0o700),
+            ..Overlay::default()
+        };
+        store.set_overlay(ItemKey::File(5), file).unwrap();
+        store.set_overlay(ItemKey::Folder(5), folder).unwrap();
+        assert_eq!(store.overlay(ItemKey::File(5)), Some(file));
+        assert_eq!(store.overlay(ItemKey::Folder(5)), Some(folder));
+    }
+
+    #[test]
+    fn removing_a_file_forgets_its_overlay_and_upload_time() {
+        let store = MetaStore::open(None).unwrap();
+        store.set_uploaded(4, 10).unwrap();
+        store
+            .set_overlay(ItemKey::File(4), Overlay::default())
+            .unwrap();
+        store
+            .set_overlay(ItemKey::Folder(4), Overlay::default())
+            .unwrap();
+        store.remove(ItemKey::File(4)).unwrap();
+        assert_eq!(store.uploaded(4), None);
+        assert_eq!(store.overlay(ItemKey::File(4)), None);
+        assert_eq!(store.overlay(ItemKey::Folder(4)), Some(Overlay::default()));
+    }
+
+    #[test]
+    fn store_persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let overlay = Overlay {
+            mtime: Some(at(1_234, 5)),
+            atime: Some(at(99, 0)),
+            mode: Some(0o640),
+        };
+        {
+            let store = MetaStore::open(Some(dir.path())).unwrap();
+            store.set_uploaded(11, 1_500_000_000).unwrap();
+            store.set_overlay(ItemKey::Folder(12), overlay).unwrap();
+        }
+        let store = MetaStore::open(Some(dir.path())).unwrap();
+        assert_eq!(store.uploaded(11), Some(1_500_000_000));
+        assert_eq!(store.overlay(ItemKey::Folder(12)), Some(overlay));
+    }
+
+    #[test]
+    fn store_is_usable_from_many_threads() {
+        let store = std::sync::Arc::new(MetaStore::open(None).unwrap());
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        store.set_uploaded(t * 100 + i, i as i64).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(store.uploaded(349), Some(49));
+    }
+
+    proptest! {
+        #[test]
+        fn any_time_round_trips(nanos in -(1i128 << 80)..(1i128 << 80)) {
+            let magnitude = Duration::new(
+                (nanos.unsigned_abs() / 1_000_000_000) as u64,
+                (nanos.unsigned_abs() % 1_000_000_000) as u32,
+            );
+            let time = if nanos >= 0 {
+                UNIX_EPOCH.checked_add(magnitude)
+            } else {
+                UNIX_EPOCH.checked_sub(magnitude)
+            };
+            if let Some(time) = time {
+                let (secs, ns) = time_to_columns(Some(time));
+                prop_assert_eq!(time_from_columns(secs, ns), Some(time));
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Read-ahead for a sequential reader: one ranged read from the first missing block to the end
+//! of the file, kept open and consumed only as far as the blocks claimed for it. The reader
+//! claims blocks ahead of itself (the window); the task below fills them in order. Claimed
+//! blocks are in flight for everyone, so other readers wait for them instead of fetching them.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::fetch::BlockStream;
+use super::inflight::Claim;
+use super::Content;
+use crate::remote::Remote;
+
+/// A running read-ahead over one file.
+pub(crate) struct ReadAhead {
+    start: u64,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+/// What the reader and the streaming task share.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+struct State {
+    /// Claimed blocks the task has not started yet.
+    claims: BTreeMap<u64, Claim>,
+    /// One past the last block ever claimed.
+    claimed_until: u64,
+    /// No block will be claimed any more (end of file, or a block someone else has).
+    stopped: bool,
+    /// The task has ended.
+    finished: bool,
+    /// Blocks read ahead and not yet passed by the reader, kept even if the cache drops them.
+    ready: BTreeMap<u64, Bytes>,
+}
+
+impl State {
+    /// Ends the read-ahead: no more claims, and those not fetched are released.
+    fn finish(&mut self) {
+        self.stopped = true;
+        self.finished = true;
+        self.claims.clear();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A block this read-ahead has fetched, if the reader has not passed it yet.
+    pub(crate) fn ready(&self, index: u64) -> Option<Bytes> {
+        self.lock().ready.get(&index).cloned()
+    }
+}
+
+impl ReadAhead {
+    /// Starts reading file `file_id` (of `size` bytes) from block `start`, keeping the blocks a
+    /// previous read-ahead had ready; nothing is fetched until blocks are claimed with `extend`.
+    pub(crate) fn start<R: Remote>(
+        content: &Arc<Content<R>>,
+        file_id: u64,
+        size: u64,
+        start: u64,
+        ready: BTreeMap<u64, Bytes>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                claims: BTreeMap::new(),
+                claimed_until: start,
+                stopped: false,
+                finished: false,
+                ready,
+            }),
+            wake: Notify::new(),
+        });
+        let task = tokio::spawn(run(
+            Arc::clone(content),
+            file_id,
+            size,
+            start,
+            Arc::clone(&shared),
+        ));
+        ReadAhead {
+            start,
+            shared,
+            task,
+        }
+    }
+
+    /// The state shared with the task, for looking up blocks read ahead.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// Whether a read starting at block `first` is one this read-ahead serves: not before its
+    /// start (less `slack` blocks) and not beyond its claims plus `window` blocks.
+    pub(crate) fn serves(&self, first: u64, slack: u64, window: u64) -> bool {
+        let state = self.shared.lock();
+        first + slack >= self.start && first <= state.claimed_until.saturating_add(window)
+    }
+
+    /// Whether the task has ended (end of file, a block someone else has, or a failure): blocks
+    /// it has not fetched need a new read-ahead.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.shared.lock().finished
+    }
+
+    /// Whether block `index` has been read ahead and not passed yet.
+    pub(crate) fn has_ready(&self, index: u64) -> bool {
+        self.shared.lock().ready.contains_key(&index)
+    }
+
+    /// Takes the blocks read ahead, to hand them to the read-ahead replacing this one.
+    pub(crate) fn take_ready(&self) -> BTreeMap<u64, Bytes> {
+        std::mem::take(&mut self.shared.lock().ready)
+    }
+
+    /// Claims blocks up to (not including) `target`, stopping for good at the first block that
+    /// is cached or fetched by someone else; forgets blocks read ahead before `passed`.
+    pub(crate) fn extend<R: Remote>(
+        &self,
+        content: &Content<R>,
+        file_id: u64,
+        target: u64,
+        passed: u64,
+    ) {
+        let mut state = self.shared.lock();
+        state.ready = state.ready.split_off(&passed);
+        let mut changed = false;
+        while !state.stopped && state.claimed_until < target {
+            let index = state.claimed_until;
+            match content.inflight.try_claim((file_id, index), &content.cache) {
+                Some(claim) => {
+                    state.claims.insert(index, claim);
+                    state.claimed_until += 1;
+                }
+                None => state.stopped = true,
+            }
+            changed = true;
+        }
+        if changed {
+            self.shared.wake.notify_one();
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    /// Stops the task and releases the blocks it had not fetched yet.
+    fn drop(&mut self) {
+        self.task.abort();
+        let mut state = self.shared.lock();
+        state.finish();
+        state.ready.clear();
+    }
+}
+
+/// The streaming task: fills claimed blocks in order from one ranged read, reopening it (from
+/// the block it was filling) after a transient failure, up to the configured retries.
+async fn run<R: Remote>(
+    content: Arc<Content<R>>,
+    file_id: u64,
+    size: u64,
+    start: u64,
+    shared: Arc<Shared>,
+) {
+    let block_size = content.cache.block_size();
+    let mut pos = start;
+    let mut source: Option<BlockStream> = None;
+    let mut failures = 0;
+    loop {
+        let claim = loop {
+            {
+                let mut state = shared.lock();
+                if let Some(claim) = state.claims.remove(&pos) {
+                    break claim;
+                }
+                if state.stopped || pos * block_size >= size {
+                    state.finish();
+                    return;
+                }
+            }
+            shared.wake.notified().await;
+        };
+        let offset = pos * block_size;
+        let len = block_size.min(size - offset) as usize;
+        let outcome = loop {
+            let attempt = async {
+                let stream = match source.as_mut() {
+                    Some(stream) => stream,
+                    None => source
+                        .insert(BlockStream::open(&content, file_id, size, offset, size).await?),
+                };
+                stream.next_block(&content, len).await
+            };
+            match attempt.await {
+                Ok(data) => break Ok(data),
+                Err(e) => {
+                    source = None;
+                    match content.retry_delay(&e, &mut failures) {
+                        Some(delay) => tokio::time::sleep(delay).await,
+                        None => break Err(e),
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(data) => {
+                failures = 0;
+                shared.lock().ready.insert(pos, data.clone());
+                claim.complete(&content.cache, Ok(data));
+                pos += 1;
+            }
+            Err(e) => {
+                claim.complete(&content.cache, Err(e));
+                shared.lock().finish();
+                return;
+            }
+        }
+    }
+}

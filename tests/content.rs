@@ -1,0 +1,538 @@
+//! The read path against an in-memory server that counts requests and can fail, stall or slow
+//! down on demand.
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{stream, StreamExt};
+use proptest::prelude::*;
+use yetifs::api::error::ApiError;
+use yetifs::cache::{BlockCache, BlockCacheConfig};
+use yetifs::content::{Content, ContentConfig};
+use yetifs::remote::{ByteStream, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote};
+
+const BLOCK: u64 = 16 * 1024;
+const CHUNK: usize = 4096;
+
+/// A server holding a few files, counting what it is asked and misbehaving when told to.
+#[derive(Default)]
+struct TestRemote {
+    files: HashMap<u64, Bytes>,
+    requests: AtomicU64,
+    bytes_sent: Arc<AtomicU64>,
+    /// The next this many requests fail at once with a transient error.
+    fail_requests: AtomicU32,
+    /// Every request fails with a transient error.
+    always_fail: bool,
+    /// Every request is refused as for a missing file.
+    not_found: bool,
+    /// The next stream breaks after sending this many bytes (0: never).
+    break_after: AtomicU64,
+    /// Streams send nothing, ever.
+    stall: bool,
+    /// Pause before each chunk.
+    chunk_delay: Duration,
+    ranges: Mutex<Vec<Range<u64>>>,
+    /// Streams open right now, and the most ever open at once.
+    open_streams: Arc<AtomicU64>,
+    max_open_streams: Arc<AtomicU64>,
+}
+
+/// Counts a stream as open until it is dropped.
+struct OpenStream(Arc<AtomicU64>);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn content_of(len: usize, seed: u8) -> Bytes {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8)
+        .collect()
+}
+
+impl TestRemote {
+    fn with_file(id: u64, data: Bytes) -> Self {
+        TestRemote {
+            files: HashMap::from([(id, data)]),
+            ..TestRemote::default()
+        }
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    fn bytes_sent(&self) -> u64 {
+        self.bytes_sent.load(Ordering::SeqCst)
+    }
+}
+
+fn unsupported<T>() -> Result<T, ApiError> {
+    Err(ApiError::Unsupported("not needed by these tests".into()))
+}
+
+impl Remote for TestRemote {
+    async fn list_folder(&self, _folder: Option<u64>) -> Result<Listing, ApiError> {
+        unsupported()
+    }
+    async fn file_info(&self, _id: u64) -> Result<FileDetails, ApiError> {
+        unsupported()
+    }
+    async fn read(&self, id: u64, size: u64, range: Range<u64>) -> Result<ByteStream, ApiError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.ranges.lock().unwrap().push(range.clone());
+        if self.not_found {
+            return Err(ApiError::NotFound("no such file".into()));
+        }
+        if self.always_fail
+            || self
+                .fail_requests
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(ApiError::Transport("connection reset".into()));
+        }
+        if self.stall {
+            return Ok(Box::pin(stream::pending()));
+        }
+        let data = self.files.get(&id).expect("test asks only for known files");
+        assert_eq!(data.len() as u64, size, "caller passes the file's size");
+        assert!(
+            range.start < range.end && range.end <= size,
+            "range within the file"
+        );
+        let body = data.slice(range.start as usize..range.end as usize);
+        let break_after = self.break_after.swap(0, Ordering::SeqCst);
+        let delay = self.chunk_delay;
+        let chunks: Vec<Bytes> = body.chunks(CHUNK).map(|c| body.slice_ref(c)).collect();
+        let sent_here = Arc::new(AtomicU64::new(0));
+        let sent_total = Arc::clone(&self.bytes_sent);
+        let open = self.open_streams.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_open_streams.fetch_max(open, Ordering::SeqCst);
+        let guard = OpenStream(Arc::clone(&self.open_streams));
+        let items = stream::iter(chunks).then(move |chunk| {
+            let _open = &guard;
+            let sent_here = Arc::clone(&sent_here);
+            let sent_total = Arc::clone(&sent_total);
+            async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                let before = sent_here.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                if break_after > 0 && before >= break_after {
+                    return Err(ApiError::Transport("connection dropped".into()));
+                }
+                sent_total.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                Ok(chunk)
+            }
+        });
+        Ok(Box::pin(items))
+    }
+    async fn upload(
+        &self,
+        _folder: Option<u64>,
+        _name: &str,
+        _source: &Path,
+    ) -> Result<FileEntry, ApiError> {
+        unsupported()
+    }
+    async fn rename_file(&self, _id: u64, _name: &str) -> Result<FileEntry, ApiError> {
+        unsupported()
+    }
+    async fn move_file(&self, _id: u64, _folder: Option<u64>) -> Result<(), ApiError> {
+        unsupported()
+    }
+    async fn copy_file(&self, _id: u64, _folder: Option<u64>) -> Result<FileEntry, ApiError> {
+        unsupported()
+    }
+    async fn delete_file(&self, _id: u64) -> Result<(), ApiError> {
+        unsupported()
+    }
+    async fn create_folder(
+        &self,
+        _parent: Option<u64>,
+        _name: &str,
+    ) -> Result<FolderEntry, ApiError> {
+        unsupported()
+    }
+    async fn rename_folder(&self, _id: u64, _name: &str) -> Result<(), ApiError> {
+        unsupported()
+    }
+    async fn move_folder(&self, _id: u64, _parent: Option<u64>) -> Result<(), ApiError> {
+        unsupported()
+    }
+    async fn set_folder_public(&self, _id: u64, _level: u8) -> Result<(), ApiError> {
+        unsupported()
+    }
+    async fn delete_folder(&self, _id: u64) -> Result<(), ApiError> {
+        unsupported()
+    }
+    async fn limits(&self) -> Result<Limits, ApiError> {
+        unsupported()
+    }
+}
+
+const FILE: u64 = 77;
+
+fn cache(memory_bytes: u64) -> Arc<BlockCache> {
+    Arc::new(
+        BlockCache::open(BlockCacheConfig {
+            block_size: BLOCK,
+            memory_bytes,
+            disk_dir: None,
+            disk_bytes: 0,
+        })
+        .unwrap(),
+    )
+}
+
+fn config() -> ContentConfig {
+    ContentConfig {
+        initial_window: BLOCK,
+        max_window: 16 * BLOCK,
+        sequential_slack: 4 * BLOCK,
+        max_parallel_fetches: 4,
+        retries: 3,
+        retry_delay: Duration::from_millis(5),
+        stall_timeout: Duration::from_millis(300),
+        read_timeout: Duration::from_secs(5),
+    }
+}
+
+fn setup(remote: TestRemote, memory_bytes: u64) -> (Arc<TestRemote>, Arc<Content<TestRemote>>) {
+    let remote = Arc::new(remote);
+    let content = Arc::new(Content::new(
+        Arc::clone(&remote),
+        cache(memory_bytes),
+        config(),
+    ));
+    (remote, content)
+}
+
+/// Reads the whole file in `step`-byte reads, one after the other.
+async fn read_sequentially(
+    reader: &yetifs::content::Reader<TestRemote>,
+    size: u64,
+    step: u32,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < size {
+        let chunk = reader.read(offset, step).await.unwrap();
+        assert!(!chunk.is_empty());
+        offset += chunk.len() as u64;
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+#[tokio::test]
+async fn sequential_read_of_a_large_file_is_one_request_and_stays_within_memory_bound() {
+    let data = content_of(200 * BLOCK as usize + 123, 1);
+    let memory = 8 * BLOCK;
+    let (remote, content) = setup(TestRemote::with_file(FILE, data.clone()), memory);
+    let reader = content.open(FILE, data.len() as u64);
+    let mut offset = 0;
+    let mut out = Vec::new();
+    while offset < data.len() as u64 {
+        let chunk = reader.read(offset, 5000).await.unwrap();
+        offset += chunk.len() as u64;
+        out.extend_from_slice(&chunk);
+        assert!(content.stats().bytes_fetched <= offset + 17 * BLOCK + CHUNK as u64);
+    }
+    assert_eq!(out, data);
+    assert_eq!(remote.requests(), 1);
+    assert_eq!(remote.bytes_sent(), data.len() as u64);
+    assert_eq!(*remote.ranges.lock().unwrap(), vec![0..data.len() as u64]);
+}
+
+#[tokio::test]
+async fn memory_cache_never_exceeds_its_bound_while_streaming() {
+    let data = content_of(100 * BLOCK as usize, 2);
+    let size = data.len() as u64;
+    let memory = 5 * BLOCK + 7;
+    let remote = Arc::new(TestRemote::with_file(FILE, data.clone()));
+    let cache = cache(memory);
+    let content = Arc::new(Content::new(remote, Arc::clone(&cache), config()));
+    let reader = content.open(FILE, size);
+    let mut offset = 0;
+    while offset < size {
+        let chunk = reader.read(offset, 20_000).await.unwrap();
+        assert_eq!(
+            chunk,
+            data.slice(offset as usize..offset as usize + chunk.len())
+        );
+        offset += chunk.len() as u64;
+        assert!(cache.stats().memory_bytes <= memory);
+    }
+    assert!(cache.stats().evictions > 0);
+}
+
+#[tokio::test]
+async fn reads_at_and_after_end_of_file_are_empty_and_reads_across_it_short() {
+    let data = content_of(3 * BLOCK as usize + 10, 3);
+    let size = data.len() as u64;
+    let (_remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 64 * BLOCK);
+    let reader = content.open(FILE, size);
+    assert!(reader.read(size, 100).await.unwrap().is_empty());
+    assert!(reader.read(size + 5000, 100).await.unwrap().is_empty());
+    assert!(reader.read(0, 0).await.unwrap().is_empty());
+    let tail = reader.read(size - 4, 100).await.unwrap();
+    assert_eq!(tail, data.slice(size as usize - 4..));
+}
+
+#[tokio::test]
+async fn slightly_out_of_order_concurrent_reads_keep_the_stream() {
+    let data = content_of(64 * BLOCK as usize, 4);
+    let size = data.len() as u64;
+    let (remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 128 * BLOCK);
+    let reader = content.open(FILE, size);
+    let step = 4096u64;
+    let mut out = vec![0u8; size as usize];
+    let mut batch_start = 0;
+    while batch_start < size {
+        // Four reads at once, sent in a shuffled order, as the kernel does.
+        let offsets: Vec<u64> = [1u64, 0, 3, 2]
+            .iter()
+            .map(|i| batch_start + i * step)
+            .filter(|o| *o < size)
+            .collect();
+        let reads = offsets.iter().map(|&o| reader.read(o, step as u32));
+        for (o, chunk) in offsets
+            .iter()
+            .zip(futures_util::future::join_all(reads).await)
+        {
+            let chunk = chunk.unwrap();
+            out[*o as usize..*o as usize + chunk.len()].copy_from_slice(&chunk);
+        }
+        batch_start += 4 * step;
+    }
+    assert_eq!(out, data);
+    assert!(remote.requests() <= 2, "{} requests", remote.requests());
+    assert_eq!(remote.bytes_sent(), size);
+}
+
+#[tokio::test]
+async fn concurrent_readers_of_one_file_fetch_each_block_once() {
+    let data = content_of(40 * BLOCK as usize + 99, 5);
+    let size = data.len() as u64;
+    let mut remote = TestRemote::with_file(FILE, data.clone());
+    remote.chunk_delay = Duration::from_millis(1);
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let content = Arc::clone(&content);
+            tokio::spawn(async move {
+                let reader = content.open(FILE, size);
+                read_sequentially(&reader, size, 8192).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), data);
+    }
+    assert_eq!(remote.bytes_sent(), size);
+    assert_eq!(content.stats().bytes_fetched, size);
+}
+
+#[tokio::test]
+async fn concurrent_random_reads_of_one_block_share_one_request() {
+    let data = content_of(50 * BLOCK as usize, 6);
+    let size = data.len() as u64;
+    let mut remote = TestRemote::with_file(FILE, data.clone());
+    remote.chunk_delay = Duration::from_millis(5);
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let offset = 20 * BLOCK + 100;
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let content = Arc::clone(&content);
+            tokio::spawn(async move {
+                let reader = content.open(FILE, size);
+                reader.read(offset + i * 10, 1000).await.unwrap()
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let start = (offset + i as u64 * 10) as usize;
+        assert_eq!(task.await.unwrap(), data.slice(start..start + 1000));
+    }
+    assert_eq!(remote.requests(), 1);
+    assert_eq!(*remote.ranges.lock().unwrap(), vec![20 * BLOCK..21 * BLOCK]);
+}
+
+#[tokio::test]
+async fn random_read_spanning_blocks_fetches_missing_blocks_in_parallel() {
+    let data = content_of(50 * BLOCK as usize, 7);
+    let size = data.len() as u64;
+    let mut remote = TestRemote::with_file(FILE, data.clone());
+    remote.chunk_delay = Duration::from_millis(20);
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let reader = content.open(FILE, size);
+    let start = 10 * BLOCK + 1;
+    let got = reader.read(start, 4 * BLOCK as u32).await.unwrap();
+    assert_eq!(
+        got,
+        data.slice(start as usize..(start + 4 * BLOCK) as usize)
+    );
+    assert_eq!(remote.requests(), 5);
+    let most = remote.max_open_streams.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&most), "{most} fetches at once, limit 4");
+}
+
+#[tokio::test]
+async fn cached_content_is_read_again_without_requests() {
+    let data = content_of(30 * BLOCK as usize, 8);
+    let size = data.len() as u64;
+    let (remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 64 * BLOCK);
+    let first = content.open(FILE, size);
+    assert_eq!(read_sequentially(&first, size, 10_000).await, data);
+    let requests = remote.requests();
+    let second = content.open(FILE, size);
+    assert_eq!(read_sequentially(&second, size, 7_000).await, data);
+    assert_eq!(remote.requests(), requests);
+    assert!(content.stats().cache_hits >= 30);
+}
+
+#[tokio::test]
+async fn blocks_on_disk_serve_a_new_mount_without_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = content_of(12 * BLOCK as usize + 5, 9);
+    let size = data.len() as u64;
+    let disk_cache = || {
+        Arc::new(
+            BlockCache::open(BlockCacheConfig {
+                block_size: BLOCK,
+                memory_bytes: 2 * BLOCK,
+                disk_dir: Some(dir.path().to_path_buf()),
+                disk_bytes: 100 * BLOCK,
+            })
+            .unwrap(),
+        )
+    };
+    let remote = Arc::new(TestRemote::with_file(FILE, data.clone()));
+    {
+        let content = Arc::new(Content::new(Arc::clone(&remote), disk_cache(), config()));
+        let reader = content.open(FILE, size);
+        assert_eq!(read_sequentially(&reader, size, 16_000).await, data);
+    }
+    let requests = remote.requests();
+    let content = Arc::new(Content::new(Arc::clone(&remote), disk_cache(), config()));
+    let reader = content.open(FILE, size);
+    assert_eq!(read_sequentially(&reader, size, 16_000).await, data);
+    assert_eq!(remote.requests(), requests);
+}
+
+#[tokio::test]
+async fn failed_requests_are_retried() {
+    let data = content_of(10 * BLOCK as usize, 10);
+    let size = data.len() as u64;
+    let remote = TestRemote::with_file(FILE, data.clone());
+    remote.fail_requests.store(2, Ordering::SeqCst);
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let reader = content.open(FILE, size);
+    assert_eq!(
+        reader.read(5 * BLOCK, 100).await.unwrap(),
+        data.slice(5 * BLOCK as usize..5 * BLOCK as usize + 100)
+    );
+    assert_eq!(remote.requests(), 3);
+    assert_eq!(content.stats().retries, 2);
+}
+
+#[tokio::test]
+async fn broken_stream_resumes_where_it_broke() {
+    let data = content_of(20 * BLOCK as usize, 11);
+    let size = data.len() as u64;
+    let remote = TestRemote::with_file(FILE, data.clone());
+    remote.break_after.store(5 * BLOCK + 1000, Ordering::SeqCst);
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let reader = content.open(FILE, size);
+    assert_eq!(read_sequentially(&reader, size, 6000).await, data);
+    assert_eq!(remote.requests(), 2);
+    let ranges = remote.ranges.lock().unwrap().clone();
+    assert_eq!(ranges[1], 5 * BLOCK..size);
+}
+
+#[tokio::test]
+async fn persistent_failure_ends_in_an_error_after_bounded_retries() {
+    let data = content_of(4 * BLOCK as usize, 12);
+    let mut remote = TestRemote::with_file(FILE, data);
+    remote.always_fail = true;
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let reader = content.open(FILE, 4 * BLOCK);
+    let err = reader.read(BLOCK, 10).await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport(_)), "{err:?}");
+    assert_eq!(remote.requests(), 4);
+    assert_eq!(content.stats().failures, 1);
+}
+
+#[tokio::test]
+async fn permanent_error_is_not_retried() {
+    let data = content_of(4 * BLOCK as usize, 13);
+    let mut remote = TestRemote::with_file(FILE, data);
+    remote.not_found = true;
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let reader = content.open(FILE, 4 * BLOCK);
+    let err = reader.read(0, 10).await.unwrap_err();
+    assert!(matches!(err, ApiError::NotFound(_)), "{err:?}");
+    assert_eq!(remote.requests(), 1);
+}
+
+#[tokio::test]
+async fn stalled_server_gives_an_error_within_the_read_timeout() {
+    let data = content_of(4 * BLOCK as usize, 14);
+    let mut remote = TestRemote::with_file(FILE, data);
+    remote.stall = true;
+    let remote = Arc::new(remote);
+    let mut cfg = config();
+    cfg.stall_timeout = Duration::from_secs(60);
+    cfg.read_timeout = Duration::from_millis(300);
+    let content = Arc::new(Content::new(Arc::clone(&remote), cache(64 * BLOCK), cfg));
+    let reader = content.open(FILE, 4 * BLOCK);
+    let began = Instant::now();
+    assert!(reader.read(0, 10).await.is_err());
+    assert!(began.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn stalled_stream_is_abandoned_and_retried() {
+    let data = content_of(4 * BLOCK as usize, 15);
+    let mut remote = TestRemote::with_file(FILE, data.clone());
+    remote.stall = true;
+    let (remote, content) = setup(remote, 64 * BLOCK);
+    let reader = content.open(FILE, 4 * BLOCK);
+    // stall_timeout 300 ms, three retries: every attempt stalls, the read fails, nothing hangs.
+    assert!(reader.read(2 * BLOCK, 10).await.is_err());
+    assert_eq!(remote.requests(), 4);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn random_reads_return_exactly_the_source_bytes(
+        size in 1usize..(20 * BLOCK as usize),
+        reads in prop::collection::vec((0f64..1.1, 0u32..(3 * BLOCK as u32)), 1..12),
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let data = content_of(size, size as u8);
+        let (_remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 6 * BLOCK);
+        let reader = content.open(FILE, size as u64);
+        for (position, len) in reads {
+            let offset = (position * size as f64) as u64;
+            let got = runtime.block_on(reader.read(offset, len)).unwrap();
+            let start = (offset as usize).min(size);
+            let end = (start + len as usize).min(size);
+            prop_assert_eq!(got, data.slice(start..end));
+        }
+    }
+}
