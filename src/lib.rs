@@ -1,4 +1,6 @@
 //! yetifs: a FUSE filesystem over the YetiShare "File Upload Script" API v2.
 pub mod api;
 pub mod emulator;
+pub mod fs;
+pub mod memory_remote;
 pub mod remote;
