@@ -2,5 +2,6 @@
 pub mod api;
 pub mod emulator;
 pub mod fs;
+pub mod fuse;
 pub mod memory_remote;
 pub mod remote;
