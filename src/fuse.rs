@@ -1,9 +1,10 @@
 //! The kernel side: `impl fuser::Filesystem` over the core. Each request is decoded on the
 //! FUSE thread, handed to the core as a task on the tokio runtime, and answered from that task,
 //! so the FUSE thread never waits on the network and slow requests do not hold up fast ones.
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::io;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,24 +66,53 @@ pub enum MountError {
 #[derive(Debug)]
 pub struct MountHandle {
     session: Option<BackgroundSession>,
+    mountpoint: PathBuf,
+}
+
+/// `umount2(2)` on `path`.
+fn umount2(path: &Path, flags: i32) -> io::Result<()> {
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::umount2(path.as_ptr(), flags) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 impl MountHandle {
-    /// Unmounts and waits for the session to end.
-    pub fn unmount(mut self) -> Result<(), MountError> {
-        match self.session.take() {
-            Some(session) => Ok(session.umount_and_join()?),
-            None => Ok(()),
+    /// Unmounts and waits for the session to end. Fails with `EBUSY` while files on the mount
+    /// are open; the mount then stays up, and may be unmounted again later.
+    pub fn unmount(&mut self) -> Result<(), MountError> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        match umount2(&self.mountpoint, 0) {
+            Ok(()) => Ok(session.join()?),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                self.session = Some(session);
+                Err(e.into())
+            }
+            // Not permitted for an ordinary user, or already unmounted with `umount`: the
+            // session's own unmount knows both cases.
+            Err(_) => Ok(session.umount_and_join()?),
         }
     }
 }
 
 impl Drop for MountHandle {
+    /// Unmounts; a busy mount is detached instead (it goes once its last file is closed) and
+    /// the session thread is left to end by itself then.
     fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            if let Err(e) = session.umount_and_join() {
-                log::warn!("unmount failed: {e}");
+        match self.unmount() {
+            Ok(()) => {}
+            Err(MountError::Io(e)) if e.raw_os_error() == Some(libc::EBUSY) => {
+                if let Err(e) = umount2(&self.mountpoint, libc::MNT_DETACH) {
+                    log::warn!("detaching {} failed: {e}", self.mountpoint.display());
+                }
             }
+            Err(e) => log::warn!("unmounting {} failed: {e}", self.mountpoint.display()),
         }
     }
 }
@@ -116,6 +146,9 @@ pub fn mount<R: Remote>(
     let session = fuser::spawn_mount(adapter, mountpoint, &config)?;
     Ok(MountHandle {
         session: Some(session),
+        mountpoint: mountpoint
+            .canonicalize()
+            .unwrap_or_else(|_| mountpoint.to_path_buf()),
     })
 }
 
