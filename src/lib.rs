@@ -7,4 +7,7 @@ pub mod content;
 pub mod daemon;
 pub mod demo;
 pub mod emulator;
+pub mod fs;
+pub mod fuse;
+pub mod memory_remote;
 pub mod remote;

@@ -1,0 +1,582 @@
+//! The filesystem core: every operation the kernel can ask for, as an async method over a
+//! `Remote`, with the inode table, the directory cache and the open handles behind it. Free of
+//! fuser types so that it can be driven directly by tests.
+//!
+//! Locking: one mutex holds the inode table, the listings and the handles; it is held only for
+//! short, synchronous work, never across a server call. Server calls are single-flight per
+//! folder (listings) and per file (`file/info`).
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::{stream, StreamExt, TryStreamExt};
+use tokio::time::Instant;
+
+use super::attr::{self, Attr, Kind, Owner};
+use super::dir_cache::{Child, Listed, SingleFlight};
+use super::error::FsError;
+use super::handles::{Handle, Handles};
+use super::inode::{Ino, InodeTable, NodeData};
+use super::meta::{FileMeta, MemoryMeta, MetaStore};
+use super::names::{self, ItemKind, NameRequest};
+use super::read::read_range;
+use super::xattr;
+use crate::remote::{Limits, Listing, Remote};
+
+/// How long a folder listing is trusted when no other value is given.
+pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
+/// `file/info` calls sent at once when a directory listing needs upload times.
+const INFO_CONCURRENCY: usize = 8;
+/// What `statfs` reports as the total size when the package sets no storage limit.
+const UNLIMITED_STORAGE: u64 = 1 << 50;
+/// The block size `statfs` reports.
+const STATFS_BLOCK: u64 = 4096;
+
+/// How the core presents the account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsOptions {
+    /// Owner of every item.
+    pub owner: Owner,
+    /// How long a folder listing (and the names and attributes in it) is trusted.
+    pub dir_ttl: Duration,
+}
+
+impl FsOptions {
+    /// Items owned by `owner`, listings trusted for `DEFAULT_DIR_TTL`.
+    pub fn new(owner: Owner) -> Self {
+        Self {
+            owner,
+            dir_ttl: DEFAULT_DIR_TTL,
+        }
+    }
+}
+
+/// One directory entry as `readdir` returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The entry's inode.
+    pub ino: Ino,
+    /// The offset of the entry after this one (what the kernel passes to continue).
+    pub next_offset: u64,
+    /// Directory or file.
+    pub kind: Kind,
+    /// The shown name.
+    pub name: String,
+}
+
+/// One directory entry with its attributes, as `readdirplus` returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntryPlus {
+    /// The entry.
+    pub entry: DirEntry,
+    /// Its attributes.
+    pub attr: Attr,
+}
+
+/// The result of opening a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// The handle to pass to `read` and `release`.
+    pub fh: u64,
+    /// Whether the kernel may keep cached pages from earlier opens: true while the file's
+    /// content is the one under an unchanged server id.
+    pub keep_cache: bool,
+}
+
+/// What `statfs` reports, in `STATFS_BLOCK` units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatFs {
+    /// Total blocks: the package's storage limit.
+    pub blocks: u64,
+    /// Free blocks: the limit less the size of every file this mount has seen.
+    pub bfree: u64,
+    /// Free blocks for unprivileged users (the same).
+    pub bavail: u64,
+    /// Inodes in use.
+    pub files: u64,
+    /// Inodes free (no real limit).
+    pub ffree: u64,
+    /// Block size.
+    pub bsize: u32,
+    /// Longest name.
+    pub namelen: u32,
+}
+
+/// Items the write path has made invisible: on 4.x servers a deleted folder comes back at the
+/// root looking alive, so it is renamed to a reserved name before deletion and remembered.
+#[derive(Debug, Default)]
+struct Hidden {
+    names: HashSet<String>,
+    folders: HashSet<u64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    inodes: InodeTable,
+    listings: HashMap<Ino, Arc<Listed>>,
+    handles: Handles,
+}
+
+impl State {
+    /// Drops `ino` if nothing refers to it: no lookups, no handles, and not in its parent's
+    /// cached listing. Dropping a directory drops its listing and, in turn, the unreferenced
+    /// entries of it.
+    fn drop_if_unreferenced(&mut self, ino: Ino) {
+        let mut work = vec![ino];
+        while let Some(ino) = work.pop() {
+            let Some(node) = self.inodes.get(ino) else {
+                continue;
+            };
+            let listed = self
+                .listings
+                .get(&node.parent)
+                .is_some_and(|l| l.contains(ino));
+            if listed || !self.inodes.is_unreferenced(ino) {
+                continue;
+            }
+            self.inodes.remove(ino);
+            if let Some(listing) = self.listings.remove(&ino) {
+                work.extend(listing.children().iter().map(|c| c.ino));
+            }
+        }
+    }
+}
+
+/// The filesystem over one remote account.
+pub struct Core<R: Remote> {
+    remote: Arc<R>,
+    options: FsOptions,
+    meta: Arc<dyn MetaStore>,
+    state: Mutex<State>,
+    hidden: Mutex<Hidden>,
+    listing_flights: SingleFlight<Ino>,
+    info_flights: SingleFlight<u64>,
+    limits: Mutex<Option<(Instant, Limits)>>,
+    limits_flight: SingleFlight<()>,
+    started: SystemTime,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<R: Remote> Core<R> {
+    /// A core over `remote` keeping file metadata in memory.
+    pub fn new(remote: Arc<R>, options: FsOptions) -> Self {
+        Self::with_meta(remote, options, Arc::new(MemoryMeta::new()))
+    }
+
+    /// A core over `remote` keeping file metadata in `meta`.
+    pub fn with_meta(remote: Arc<R>, options: FsOptions, meta: Arc<dyn MetaStore>) -> Self {
+        Self {
+            remote,
+            options,
+            meta,
+            state: Mutex::new(State::default()),
+            hidden: Mutex::new(Hidden::default()),
+            listing_flights: SingleFlight::default(),
+            info_flights: SingleFlight::default(),
+            limits: Mutex::new(None),
+            limits_flight: SingleFlight::default(),
+            started: SystemTime::now(),
+        }
+    }
+
+    /// The options the core was made with.
+    pub fn options(&self) -> &FsOptions {
+        &self.options
+    }
+
+    /// Hides every item whose server name is `name` from the next listing on.
+    pub fn hide_name(&self, name: &str) {
+        lock(&self.hidden).names.insert(name.to_owned());
+    }
+
+    /// Hides the folder `id` from the next listing on.
+    pub fn hide_folder(&self, id: u64) {
+        lock(&self.hidden).folders.insert(id);
+    }
+
+    /// How many inodes the core holds (the root included).
+    pub fn live_inodes(&self) -> usize {
+        lock(&self.state).inodes.len()
+    }
+
+    fn node_data(&self, ino: Ino) -> Result<NodeData, FsError> {
+        lock(&self.state)
+            .inodes
+            .get(ino)
+            .map(|node| node.data.clone())
+            .ok_or(FsError::NotFound)
+    }
+
+    /// The upload time of file `id`, from the metadata store or else one `file/info`.
+    async fn uploaded(&self, id: u64) -> Result<Option<i64>, FsError> {
+        let cached = || self.meta.get(id).map(|m| m.uploaded);
+        let fetch = async {
+            let details = self.remote.file_info(id).await?;
+            self.meta.put(
+                id,
+                FileMeta {
+                    uploaded: details.uploaded,
+                },
+            );
+            Ok(details.uploaded)
+        };
+        self.info_flights.run(id, cached, fetch).await
+    }
+
+    async fn attr_of_data(&self, ino: Ino, data: &NodeData) -> Result<Attr, FsError> {
+        let owner = self.options.owner;
+        Ok(match data {
+            NodeData::Root => attr::dir_attr(ino, None, self.started, owner),
+            NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner),
+            NodeData::File(file) => {
+                let uploaded = self.uploaded(file.id).await?;
+                attr::file_attr(ino, file, uploaded, owner)
+            }
+        })
+    }
+
+    /// The shown content of directory `dir`, from the cache while fresh, else fetched once.
+    async fn children(&self, dir: Ino) -> Result<Arc<Listed>, FsError> {
+        let folder = match self.node_data(dir)? {
+            NodeData::Root => None,
+            NodeData::Folder(f) => Some(f.id),
+            NodeData::File(_) => return Err(FsError::NotDir),
+        };
+        let ttl = self.options.dir_ttl;
+        let cached = || {
+            lock(&self.state)
+                .listings
+                .get(&dir)
+                .filter(|l| l.is_fresh(ttl))
+                .cloned()
+        };
+        let fetch = async {
+            let listing = self.remote.list_folder(folder).await?;
+            Ok(self.install(dir, listing))
+        };
+        self.listing_flights.run(dir, cached, fetch).await
+    }
+
+    /// Turns a server listing into shown entries of `dir`, updating the inode table.
+    fn install(&self, dir: Ino, listing: Listing) -> Arc<Listed> {
+        let mut items: Vec<NodeData> = {
+            let hidden = lock(&self.hidden);
+            let folders = listing.folders.into_iter().filter(|f| {
+                !f.trashed && !hidden.folders.contains(&f.id) && !hidden.names.contains(&f.name)
+            });
+            let files = listing
+                .files
+                .into_iter()
+                .filter(|f| !f.trashed && !hidden.names.contains(&f.name));
+            folders
+                .map(NodeData::Folder)
+                .chain(files.map(NodeData::File))
+                .collect()
+        };
+        let requests: Vec<NameRequest<'_>> = items
+            .iter()
+            .filter_map(|data| match data {
+                NodeData::Folder(f) => Some(NameRequest {
+                    kind: ItemKind::Folder,
+                    id: f.id,
+                    name: &f.name,
+                }),
+                NodeData::File(f) => Some(NameRequest {
+                    kind: ItemKind::File,
+                    id: f.id,
+                    name: &f.name,
+                }),
+                NodeData::Root => None,
+            })
+            .collect();
+        let shown = names::assign(&requests);
+        let mut state = lock(&self.state);
+        let children: Vec<Child> = items
+            .drain(..)
+            .zip(shown)
+            .map(|(data, name)| {
+                let kind = if data.is_dir() { Kind::Dir } else { Kind::File };
+                let ino = state.inodes.upsert(dir, name.clone(), data);
+                Child { name, ino, kind }
+            })
+            .collect();
+        let listed = Arc::new(Listed::new(children, Instant::now()));
+        let previous = state.listings.insert(dir, Arc::clone(&listed));
+        if let Some(previous) = previous {
+            for child in previous.children() {
+                if !listed.contains(child.ino) {
+                    state.drop_if_unreferenced(child.ino);
+                }
+            }
+        }
+        listed
+    }
+
+    /// Resolves `name` in directory `parent`; counts one kernel lookup of the result.
+    pub async fn lookup(&self, parent: Ino, name: &str) -> Result<Attr, FsError> {
+        let listed = self.children(parent).await?;
+        let child = listed.find(name).ok_or(FsError::NotFound)?;
+        let data = self.node_data(child.ino)?;
+        let attr = self.attr_of_data(child.ino, &data).await?;
+        let mut state = lock(&self.state);
+        if state.inodes.get(child.ino).is_none() {
+            return Err(FsError::NotFound);
+        }
+        state.inodes.add_lookups(child.ino, 1);
+        Ok(attr)
+    }
+
+    /// Counts kernel lookups the adapter handed out itself (entries of a readdirplus reply).
+    pub fn add_lookups(&self, inos: &[Ino]) {
+        let mut state = lock(&self.state);
+        for &ino in inos {
+            state.inodes.add_lookups(ino, 1);
+        }
+    }
+
+    /// The kernel forgot `n` lookups of `ino`; the inode's data goes once nothing refers to it.
+    pub fn forget(&self, ino: Ino, n: u64) {
+        let mut state = lock(&self.state);
+        state.inodes.forget(ino, n);
+        state.drop_if_unreferenced(ino);
+    }
+
+    /// The attributes of `ino`.
+    pub async fn getattr(&self, ino: Ino) -> Result<Attr, FsError> {
+        let data = self.node_data(ino)?;
+        self.attr_of_data(ino, &data).await
+    }
+
+    /// Opens directory `ino` for reading.
+    pub async fn opendir(&self, ino: Ino) -> Result<u64, FsError> {
+        let mut state = lock(&self.state);
+        let node = state.inodes.get(ino).ok_or(FsError::NotFound)?;
+        if !node.data.is_dir() {
+            return Err(FsError::NotDir);
+        }
+        state.inodes.opened(ino);
+        Ok(state.handles.insert(Handle::Dir {
+            ino,
+            snapshot: None,
+        }))
+    }
+
+    /// Closes directory handle `fh`.
+    pub fn releasedir(&self, fh: u64) -> Result<(), FsError> {
+        self.release_handle(fh)
+    }
+
+    /// The listing directory handle `fh` reads: taken fresh at offset 0 (or when missing),
+    /// kept for the later offsets.
+    async fn dir_snapshot(&self, ino: Ino, fh: u64, offset: u64) -> Result<Arc<Listed>, FsError> {
+        let kept = match lock(&self.state).handles.get(fh) {
+            Some(Handle::Dir {
+                ino: open,
+                snapshot,
+            }) if *open == ino => snapshot.clone(),
+            _ => return Err(FsError::BadHandle),
+        };
+        if let Some(kept) = kept.filter(|_| offset > 0) {
+            return Ok(kept);
+        }
+        let listed = self.children(ino).await?;
+        if let Some(Handle::Dir { snapshot, .. }) = lock(&self.state).handles.get_mut(fh) {
+            *snapshot = Some(Arc::clone(&listed));
+        }
+        Ok(listed)
+    }
+
+    /// The entries of directory `ino` from `offset` on: `.` and `..` first, then the children
+    /// sorted by name.
+    pub async fn readdir(&self, ino: Ino, fh: u64, offset: u64) -> Result<Vec<DirEntry>, FsError> {
+        let listed = self.dir_snapshot(ino, fh, offset).await?;
+        let parent = lock(&self.state)
+            .inodes
+            .get(ino)
+            .map(|node| node.parent)
+            .ok_or(FsError::NotFound)?;
+        let dots = [(ino, "."), (parent, "..")]
+            .into_iter()
+            .map(|(ino, name)| (ino, Kind::Dir, name.to_owned()));
+        let children = listed
+            .children()
+            .iter()
+            .map(|c| (c.ino, c.kind, c.name.clone()));
+        Ok(dots
+            .chain(children)
+            .enumerate()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .map(|(i, (ino, kind, name))| DirEntry {
+                ino,
+                next_offset: i as u64 + 1,
+                kind,
+                name,
+            })
+            .collect())
+    }
+
+    /// Like `readdir`, with each entry's attributes. Lookups are not counted here: the adapter
+    /// counts the entries it actually sends with `add_lookups`.
+    pub async fn readdirplus(
+        &self,
+        ino: Ino,
+        fh: u64,
+        offset: u64,
+    ) -> Result<Vec<DirEntryPlus>, FsError> {
+        let entries = self.readdir(ino, fh, offset).await?;
+        let datas: Vec<(DirEntry, NodeData)> = {
+            let state = lock(&self.state);
+            entries
+                .into_iter()
+                .filter_map(|entry| {
+                    let data = state.inodes.get(entry.ino)?.data.clone();
+                    Some((entry, data))
+                })
+                .collect()
+        };
+        stream::iter(datas)
+            .map(|(entry, data)| async move {
+                let attr = self.attr_of_data(entry.ino, &data).await?;
+                Ok::<_, FsError>(DirEntryPlus { entry, attr })
+            })
+            .buffered(INFO_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// Opens file `ino`. Only reading is possible for now: write access is refused as on a
+    /// read-only filesystem.
+    pub async fn open(&self, ino: Ino, flags: i32) -> Result<Opened, FsError> {
+        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
+            return Err(FsError::ReadOnly);
+        }
+        let mut state = lock(&self.state);
+        let node = state.inodes.get(ino).ok_or(FsError::NotFound)?;
+        let NodeData::File(file) = &node.data else {
+            return Err(FsError::IsDir);
+        };
+        let handle = Handle::File {
+            ino,
+            id: file.id,
+            size: file.size,
+        };
+        state.inodes.opened(ino);
+        let fh = state.handles.insert(handle);
+        Ok(Opened {
+            fh,
+            keep_cache: true,
+        })
+    }
+
+    /// Up to `size` bytes of the file open as `fh`, from `offset`; short only at the end.
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
+        let (id, file_size) = match lock(&self.state).handles.get(fh) {
+            Some(Handle::File { id, size, .. }) => (*id, *size),
+            _ => return Err(FsError::BadHandle),
+        };
+        read_range(&*self.remote, id, file_size, offset, size).await
+    }
+
+    /// Closes file handle `fh`.
+    pub fn release(&self, fh: u64) -> Result<(), FsError> {
+        self.release_handle(fh)
+    }
+
+    fn release_handle(&self, fh: u64) -> Result<(), FsError> {
+        let mut state = lock(&self.state);
+        let handle = state.handles.remove(fh).ok_or(FsError::BadHandle)?;
+        state.inodes.closed(handle.ino());
+        state.drop_if_unreferenced(handle.ino());
+        Ok(())
+    }
+
+    /// The package's limits, fetched at most once per directory TTL.
+    async fn limits(&self) -> Result<Limits, FsError> {
+        let ttl = self.options.dir_ttl;
+        let cached = || {
+            lock(&self.limits)
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < ttl)
+                .map(|(_, limits)| limits.clone())
+        };
+        let fetch = async {
+            let limits = self.remote.limits().await?;
+            *lock(&self.limits) = Some((Instant::now(), limits.clone()));
+            Ok(limits)
+        };
+        self.limits_flight.run((), cached, fetch).await
+    }
+
+    /// Sizes for `df`: the package's storage limit (a petabyte when unlimited) as the total,
+    /// the files this mount has seen as used (the API reports no usage).
+    pub async fn statfs(&self) -> Result<StatFs, FsError> {
+        let limits = self.limits().await?;
+        let (used, files) = {
+            let state = lock(&self.state);
+            let used: u64 = state
+                .inodes
+                .nodes()
+                .filter_map(|(_, node)| match &node.data {
+                    NodeData::File(f) => Some(f.size),
+                    _ => None,
+                })
+                .sum();
+            (used, state.inodes.len() as u64)
+        };
+        let total = limits.max_storage.unwrap_or(UNLIMITED_STORAGE).max(used);
+        let blocks = total / STATFS_BLOCK;
+        let free = (total - used) / STATFS_BLOCK;
+        Ok(StatFs {
+            blocks,
+            bfree: free,
+            bavail: free,
+            files,
+            ffree: u64::from(u32::MAX),
+            bsize: STATFS_BLOCK as u32,
+            namelen: names::NAME_MAX as u32,
+        })
+    }
+
+    /// The value of extended attribute `name` of `ino`.
+    pub async fn getxattr(&self, ino: Ino, name: &str) -> Result<Vec<u8>, FsError> {
+        let data = self.node_data(ino)?;
+        xattr::attributes(&data)
+            .into_iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.into_bytes())
+            .ok_or(FsError::NoAttr)
+    }
+
+    /// The names of the extended attributes of `ino`.
+    pub async fn listxattr(&self, ino: Ino) -> Result<Vec<String>, FsError> {
+        let data = self.node_data(ino)?;
+        Ok(xattr::attributes(&data)
+            .into_iter()
+            .map(|(key, _)| key.to_owned())
+            .collect())
+    }
+
+    /// Whether a caller with `uid`/`gid` may access `ino` as `mask`; writing is refused as on
+    /// a read-only filesystem until the write path exists.
+    pub async fn access(&self, ino: Ino, uid: u32, gid: u32, mask: i32) -> Result<(), FsError> {
+        let data = self.node_data(ino)?;
+        if mask & libc::W_OK != 0 {
+            return Err(FsError::ReadOnly);
+        }
+        let owner = self.options.owner;
+        let attr = match &data {
+            NodeData::File(file) => attr::file_attr(ino, file, None, owner),
+            NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner),
+            NodeData::Root => attr::dir_attr(ino, None, self.started, owner),
+        };
+        if attr.permits(uid, gid, mask) {
+            Ok(())
+        } else {
+            Err(FsError::Denied)
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The kernel side: `impl fuser::Filesystem` over the core. Each request is decoded on the
+//! FUSE thread, handed to the core as a task on the tokio runtime, and answered from that task,
+//! so the FUSE thread never waits on the network and slow requests do not hold up fast ones.
+use std::ffi::{CString, OsStr};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuser::{
+    AccessFlags, BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
+    FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags,
+    ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyXattr, Request, SessionACL,
+};
+use tokio::runtime::Handle;
+
+use crate::fs::{Attr, Core, FsError, Kind};
+use crate::remote::Remote;
+
+/// Largest read and write the kernel is asked to send at once.
+const MAX_IO: u32 = 1024 * 1024;
+/// Requests the kernel may have outstanding in the background (read-ahead, async reads).
+const MAX_BACKGROUND: u16 = 64;
+/// Inode numbers are never reused while mounted, so every inode has generation 0.
+const GENERATION: Generation = Generation(0);
+
+/// How the filesystem is presented to the kernel (the owner and the directory TTL are the
+/// core's options).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Mount read-only.
+    pub read_only: bool,
+    /// Let users other than the mounting one use the mount.
+    pub allow_other: bool,
+    /// Let the kernel check permission bits.
+    pub default_permissions: bool,
+    /// The source name `mount` and `df` show.
+    pub fsname: String,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            allow_other: false,
+            default_permissions: true,
+            fsname: "yetifs".to_owned(),
+        }
+    }
+}
+
+/// Why mounting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// `mount` was called outside a tokio runtime, which the requests need to run on.
+    #[error("mount must be called from within a tokio runtime")]
+    NoRuntime,
+    /// The kernel refused the mount, or the session could not start.
+    #[error("mount failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A mounted filesystem served in the background; unmounted on `unmount()` or on drop.
+#[derive(Debug)]
+pub struct MountHandle {
+    session: Option<BackgroundSession>,
+    mountpoint: PathBuf,
+}
+
+/// `umount2(2)` on `path`.
+fn umount2(path: &Path, flags: i32) -> io::Result<()> {
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::umount2(path.as_ptr(), flags) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl MountHandle {
+    /// Unmounts and waits for the session to end. Fails with `EBUSY` while files on the mount
+    /// are open; the mount then stays up, and may be unmounted again later.
+    pub fn unmount(&mut self) -> Result<(), MountError> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        match umount2(&self.mountpoint, 0) {
+            Ok(()) => Ok(session.join()?),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                self.session = Some(session);
+                Err(e.into())
+            }
+            // Not permitted for an ordinary user, or already unmounted with `umount`: the
+            // session's own unmount knows both cases.
+            Err(_) => Ok(session.umount_and_join()?),
+        }
+    }
+}
+
+impl Drop for MountHandle {
+    /// Unmounts; a busy mount is detached instead (it goes once its last file is closed) and
+    /// the session thread is left to end by itself then.
+    fn drop(&mut self) {
+        match self.unmount() {
+            Ok(()) => {}
+            Err(MountError::Io(e)) if e.raw_os_error() == Some(libc::EBUSY) => {
+                if let Err(e) = umount2(&self.mountpoint, libc::MNT_DETACH) {
+                    log::warn!("detaching {} failed: {e}", self.mountpoint.display());
+                }
+            }
+            Err(e) => log::warn!("unmounting {} failed: {e}", self.mountpoint.display()),
+        }
+    }
+}
+
+/// Mounts `core` at `mountpoint`. Must be called within a tokio runtime: requests run on it.
+pub fn mount<R: Remote>(
+    core: Arc<Core<R>>,
+    mountpoint: &Path,
+    options: &MountOptions,
+) -> Result<MountHandle, MountError> {
+    let runtime = Handle::try_current().map_err(|_| MountError::NoRuntime)?;
+    let ttl = core.options().dir_ttl;
+    let adapter = Adapter { core, runtime, ttl };
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName(options.fsname.clone()),
+        MountOption::Subtype("yetifs".to_owned()),
+        MountOption::NoAtime,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+    ];
+    if options.read_only {
+        config.mount_options.push(MountOption::RO);
+    }
+    if options.default_permissions {
+        config.mount_options.push(MountOption::DefaultPermissions);
+    }
+    if options.allow_other {
+        config.acl = SessionACL::All;
+    }
+    let session = fuser::spawn_mount(adapter, mountpoint, &config)?;
+    Ok(MountHandle {
+        session: Some(session),
+        mountpoint: mountpoint
+            .canonicalize()
+            .unwrap_or_else(|_| mountpoint.to_path_buf()),
+    })
+}
+
+struct Adapter<R: Remote> {
+    core: Arc<Core<R>>,
+    runtime: Handle,
+    ttl: Duration,
+}
+
+fn errno(e: &FsError) -> Errno {
+    Errno::from_i32(e.errno())
+}
+
+fn file_type(kind: Kind) -> FileType {
+    match kind {
+        Kind::Dir => FileType::Directory,
+        Kind::File => FileType::RegularFile,
+    }
+}
+
+fn file_attr(attr: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(attr.ino),
+        size: attr.size,
+        blocks: attr.blocks,
+        atime: attr.atime,
+        mtime: attr.mtime,
+        ctime: attr.ctime,
+        crtime: attr.mtime,
+        kind: file_type(attr.kind),
+        perm: attr.perm,
+        nlink: attr.nlink,
+        uid: attr.uid,
+        gid: attr.gid,
+        rdev: 0,
+        blksize: attr.blksize,
+        flags: 0,
+    }
+}
+
+/// Answers an xattr request: the size when asked with size 0, `ERANGE` when the buffer is too
+/// small, else the bytes.
+fn reply_xattr(reply: ReplyXattr, size: u32, data: &[u8]) {
+    match u32::try_from(data.len()) {
+        Ok(len) if size == 0 => reply.size(len),
+        Ok(len) if len <= size => reply.data(data),
+        _ => reply.error(Errno::ERANGE),
+    }
+}
+
+impl<R: Remote> Adapter<R> {
+    /// Runs `work` on the runtime with a handle on the core.
+    fn spawn<F, Fut>(&self, work: F)
+    where
+        F: FnOnce(Arc<Core<R>>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(work(Arc::clone(&self.core)));
+    }
+}
+
+impl<R: Remote> Filesystem for Adapter<R> {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        for flag in [
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_READDIRPLUS_AUTO,
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_ASYNC_READ,
+        ] {
+            if config.add_capabilities(flag).is_err() {
+                log::info!("kernel lacks {flag:?}");
+            }
+        }
+        if let Err(nearest) = config.set_max_readahead(MAX_IO) {
+            // Only fails when the kernel allows less; take what it allows.
+            let _ = config.set_max_readahead(nearest);
+        }
+        if let Err(nearest) = config.set_max_write(MAX_IO) {
+            let _ = config.set_max_write(nearest);
+        }
+        let _ = config.set_max_background(MAX_BACKGROUND);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let Some(name) = name.to_str().map(str::to_owned) else {
+            reply.error(Errno::ENOENT);
+            return;
+        };
+        let ttl = self.ttl;
+        self.spawn(move |core| async move {
+            match core.lookup(parent.0, &name).await {
+                Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.core.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let ttl = self.ttl;
+        self.spawn(move |core| async move {
+            match core.getattr(ino.0).await {
+                Ok(attr) => reply.attr(&ttl, &file_attr(&attr)),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.spawn(move |core| async move {
+            match core.open(ino.0, flags.0).await {
+                Ok(opened) => {
+                    let mut fopen = FopenFlags::empty();
+                    if opened.keep_cache {
+                        fopen |= FopenFlags::FOPEN_KEEP_CACHE;
+                    }
+                    reply.opened(FileHandle(opened.fh), fopen);
+                }
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.spawn(move |core| async move {
+            match core.read(fh.0, offset, size).await {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.release(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.spawn(move |core| async move {
+            match core.opendir(ino.0).await {
+                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        self.spawn(move |core| async move {
+            match core.readdir(ino.0, fh.0, offset).await {
+                Ok(entries) => {
+                    for e in entries {
+                        if reply.add(INodeNo(e.ino), e.next_offset, file_type(e.kind), &e.name) {
+                            break;
+                        }
+                    }
+                    reply.ok();
+                }
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let ttl = self.ttl;
+        self.spawn(move |core| async move {
+            match core.readdirplus(ino.0, fh.0, offset).await {
+                Ok(entries) => {
+                    let mut sent = Vec::with_capacity(entries.len());
+                    for e in entries {
+                        let full = reply.add(
+                            INodeNo(e.entry.ino),
+                            e.entry.next_offset,
+                            &e.entry.name,
+                            &ttl,
+                            &file_attr(&e.attr),
+                            GENERATION,
+                        );
+                        if full {
+                            break;
+                        }
+                        // The kernel counts a lookup for every entry but `.` and `..`.
+                        if e.entry.name != "." && e.entry.name != ".." {
+                            sent.push(e.entry.ino);
+                        }
+                    }
+                    core.add_lookups(&sent);
+                    reply.ok();
+                }
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        match self.core.releasedir(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.spawn(move |core| async move {
+            match core.statfs().await {
+                Ok(s) => reply.statfs(
+                    s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.bsize,
+                ),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        let Some(name) = name.to_str().map(str::to_owned) else {
+            reply.error(Errno::ENODATA);
+            return;
+        };
+        self.spawn(move |core| async move {
+            match core.getxattr(ino.0, &name).await {
+                Ok(value) => reply_xattr(reply, size, &value),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        self.spawn(move |core| async move {
+            match core.listxattr(ino.0).await {
+                Ok(names) => {
+                    let mut data = Vec::new();
+                    for name in names {
+                        data.extend_from_slice(name.as_bytes());
+                        data.push(0);
+                    }
+                    reply_xattr(reply, size, &data);
+                }
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let (uid, gid) = (req.uid(), req.gid());
+        self.spawn(move |core| async move {
+            match core.access(ino.0, uid, gid, mask.bits()).await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+}

@@ -1,0 +1,517 @@
+//! A complete `Remote` held in memory: the account the filesystem core is tested against, with
+//! call counters per operation and switches to inject failures and latency, so that tests can
+//! state exactly how many server calls an operation costs and how errors surface.
+//!
+//! It behaves like a 5.x server as far as the filesystem can tell: files and folders have
+//! separate id spaces starting at 1, listings include trashed items marked `trashed`, a deleted
+//! file loses its folder, a deleted folder takes its subfolders and their files to the trash.
+//! Names are stored as given (no server-side renaming of uploads).
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream;
+
+use crate::remote::{
+    ApiError, ByteStream, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote, Result,
+};
+
+/// Bytes per item of the stream `read` returns, small enough that tests see several items.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One operation of the `Remote` trait, for counting calls and injecting faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    /// `list_folder`
+    ListFolder,
+    /// `file_info`
+    FileInfo,
+    /// `read`
+    Read,
+    /// `upload`
+    Upload,
+    /// `rename_file`
+    RenameFile,
+    /// `move_file`
+    MoveFile,
+    /// `copy_file`
+    CopyFile,
+    /// `delete_file`
+    DeleteFile,
+    /// `create_folder`
+    CreateFolder,
+    /// `rename_folder`
+    RenameFolder,
+    /// `move_folder`
+    MoveFolder,
+    /// `set_folder_public`
+    SetFolderPublic,
+    /// `delete_folder`
+    DeleteFolder,
+    /// `limits`
+    Limits,
+}
+
+/// A snapshot of how many times each operation was called (failed calls included).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Calls(BTreeMap<Op, u64>);
+
+impl Calls {
+    /// Calls of one operation.
+    pub fn get(&self, op: Op) -> u64 {
+        self.0.get(&op).copied().unwrap_or(0)
+    }
+
+    /// Calls of all operations together.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+struct StoredFile {
+    entry: FileEntry,
+    content: Bytes,
+    uploaded: Option<i64>,
+}
+
+#[derive(Default)]
+struct Account {
+    folders: BTreeMap<u64, FolderEntry>,
+    files: BTreeMap<u64, StoredFile>,
+    next_folder: u64,
+    next_file: u64,
+    limits: Limits,
+    clock: i64,
+}
+
+impl Account {
+    /// A fresh timestamp; strictly increasing so that tests can tell items apart by time.
+    fn tick(&mut self) -> i64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    fn folder_exists(&self, folder: Option<u64>) -> Result<()> {
+        match folder {
+            None => Ok(()),
+            Some(id) if self.folders.contains_key(&id) => Ok(()),
+            Some(id) => Err(ApiError::NotFound(format!("folder {id}"))),
+        }
+    }
+
+    fn file_mut(&mut self, id: u64) -> Result<&mut StoredFile> {
+        self.files
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::NotFound(format!("file {id}")))
+    }
+
+    fn folder_mut(&mut self, id: u64) -> Result<&mut FolderEntry> {
+        self.folders
+            .get_mut(&id)
+            .ok_or_else(|| ApiError::NotFound(format!("folder {id}")))
+    }
+
+    fn insert_file(&mut self, folder: Option<u64>, name: &str, content: Bytes) -> FileEntry {
+        self.next_file += 1;
+        let id = self.next_file;
+        let short_url = format!("f{id:06}");
+        let entry = FileEntry {
+            id,
+            folder,
+            name: name.to_owned(),
+            size: content.len() as u64,
+            url: Some(format!("https://files.invalid/{short_url}")),
+            short_url,
+            downloads: 0,
+            trashed: false,
+        };
+        let uploaded = Some(self.tick());
+        self.files.insert(
+            id,
+            StoredFile {
+                entry: entry.clone(),
+                content,
+                uploaded,
+            },
+        );
+        entry
+    }
+
+    fn insert_folder(&mut self, parent: Option<u64>, name: &str) -> FolderEntry {
+        self.next_folder += 1;
+        let id = self.next_folder;
+        let now = self.tick();
+        let entry = FolderEntry {
+            id,
+            parent,
+            name: name.to_owned(),
+            is_public: 0,
+            created: Some(now),
+            updated: Some(now),
+            url: Some(format!("https://files.invalid/folder/{id}")),
+            trashed: false,
+        };
+        self.folders.insert(id, entry.clone());
+        entry
+    }
+
+    /// `id` and every folder below it.
+    fn subtree(&self, id: u64) -> Vec<u64> {
+        let mut out = vec![id];
+        let mut i = 0;
+        while i < out.len() {
+            let current = out[i];
+            out.extend(
+                self.folders
+                    .values()
+                    .filter(|f| f.parent == Some(current))
+                    .map(|f| f.id),
+            );
+            i += 1;
+        }
+        out
+    }
+}
+
+/// A storage account in memory, implementing `Remote`, with call counters and fault injection.
+#[derive(Default)]
+pub struct MemoryRemote {
+    account: Mutex<Account>,
+    calls: Mutex<BTreeMap<Op, u64>>,
+    failures: Mutex<HashMap<Op, VecDeque<ApiError>>>,
+    latency: Mutex<HashMap<Op, Duration>>,
+}
+
+/// Locks a mutex, carrying on if a panicking test thread poisoned it (the data stays usable).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl MemoryRemote {
+    /// An empty account with unlimited storage.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a folder directly (not counted as a call); returns its id.
+    pub fn add_folder(&self, parent: Option<u64>, name: &str) -> u64 {
+        lock(&self.account).insert_folder(parent, name).id
+    }
+
+    /// Creates a file directly (not counted as a call); returns its id.
+    pub fn add_file(&self, folder: Option<u64>, name: &str, content: impl Into<Bytes>) -> u64 {
+        lock(&self.account)
+            .insert_file(folder, name, content.into())
+            .id
+    }
+
+    /// Sets the upload time `file_info` reports for a file.
+    pub fn set_uploaded(&self, file: u64, uploaded: Option<i64>) -> Result<()> {
+        lock(&self.account).file_mut(file)?.uploaded = uploaded;
+        Ok(())
+    }
+
+    /// Sets the package limits `limits` reports.
+    pub fn set_limits(&self, limits: Limits) {
+        lock(&self.account).limits = limits;
+    }
+
+    /// How often each operation has been called so far.
+    pub fn calls(&self) -> Calls {
+        Calls(lock(&self.calls).clone())
+    }
+
+    /// Makes the next call of `op` fail with `error` (errors queue up in order).
+    pub fn fail_next(&self, op: Op, error: ApiError) {
+        lock(&self.failures).entry(op).or_default().push_back(error);
+    }
+
+    /// Makes every later call of `op` take `delay` before it answers.
+    pub fn set_latency(&self, op: Op, delay: Duration) {
+        lock(&self.latency).insert(op, delay);
+    }
+
+    /// Counts the call, waits the configured latency, then fails if a failure is queued.
+    async fn enter(&self, op: Op) -> Result<()> {
+        *lock(&self.calls).entry(op).or_default() += 1;
+        let delay = lock(&self.latency).get(&op).copied();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        match lock(&self.failures)
+            .get_mut(&op)
+            .and_then(VecDeque::pop_front)
+        {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Remote for MemoryRemote {
+    async fn list_folder(&self, folder: Option<u64>) -> Result<Listing> {
+        self.enter(Op::ListFolder).await?;
+        let account = lock(&self.account);
+        account.folder_exists(folder)?;
+        let mut folders: Vec<FolderEntry> = account
+            .folders
+            .values()
+            .filter(|f| f.parent == folder)
+            .cloned()
+            .collect();
+        folders.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        let mut files: Vec<FileEntry> = account
+            .files
+            .values()
+            .filter(|f| f.entry.folder == folder)
+            .map(|f| f.entry.clone())
+            .collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(Listing { folders, files })
+    }
+
+    async fn file_info(&self, id: u64) -> Result<FileDetails> {
+        self.enter(Op::FileInfo).await?;
+        let mut account = lock(&self.account);
+        let file = account.file_mut(id)?;
+        Ok(FileDetails {
+            entry: file.entry.clone(),
+            uploaded: file.uploaded,
+        })
+    }
+
+    async fn read(&self, id: u64, size: u64, range: Range<u64>) -> Result<ByteStream> {
+        self.enter(Op::Read).await?;
+        let content = lock(&self.account).file_mut(id)?.content.clone();
+        let actual = content.len() as u64;
+        if size != actual {
+            return Err(ApiError::Integrity(format!(
+                "file {id} has {actual} bytes, caller expected {size}"
+            )));
+        }
+        if range.start > range.end || range.end > actual {
+            return Err(ApiError::InvalidInput(format!(
+                "range {}..{} outside file {id} of {actual} bytes",
+                range.start, range.end
+            )));
+        }
+        // In bounds: both ends are at most `actual`, which is a `usize` length.
+        let wanted = content.slice(range.start as usize..range.end as usize);
+        let chunks: Vec<Result<Bytes>> = (0..wanted.len())
+            .step_by(READ_CHUNK)
+            .map(|at| Ok(wanted.slice(at..(at + READ_CHUNK).min(wanted.len()))))
+            .collect();
+        Ok(Box::pin(stream::iter(chunks)))
+    }
+
+    async fn upload(&self, folder: Option<u64>, name: &str, source: &Path) -> Result<FileEntry> {
+        self.enter(Op::Upload).await?;
+        let content = tokio::fs::read(source).await?;
+        if content.is_empty() {
+            return Err(ApiError::InvalidInput(
+                "Filesize received was zero.".to_owned(),
+            ));
+        }
+        let mut account = lock(&self.account);
+        // A folder the account does not have silently means the root, as on real servers.
+        let folder = folder.filter(|id| account.folders.contains_key(id));
+        Ok(account.insert_file(folder, name, Bytes::from(content)))
+    }
+
+    async fn rename_file(&self, id: u64, name: &str) -> Result<FileEntry> {
+        self.enter(Op::RenameFile).await?;
+        let mut account = lock(&self.account);
+        let file = account.file_mut(id)?;
+        file.entry.name = name.to_owned();
+        Ok(file.entry.clone())
+    }
+
+    async fn move_file(&self, id: u64, folder: Option<u64>) -> Result<()> {
+        self.enter(Op::MoveFile).await?;
+        let mut account = lock(&self.account);
+        account.folder_exists(folder)?;
+        account.file_mut(id)?.entry.folder = folder;
+        Ok(())
+    }
+
+    async fn copy_file(&self, id: u64, folder: Option<u64>) -> Result<FileEntry> {
+        self.enter(Op::CopyFile).await?;
+        let mut account = lock(&self.account);
+        account.folder_exists(folder)?;
+        let original = account.file_mut(id)?.clone();
+        Ok(account.insert_file(folder, &original.entry.name, original.content))
+    }
+
+    async fn delete_file(&self, id: u64) -> Result<()> {
+        self.enter(Op::DeleteFile).await?;
+        let mut account = lock(&self.account);
+        let file = account.file_mut(id)?;
+        file.entry.trashed = true;
+        file.entry.folder = None;
+        Ok(())
+    }
+
+    async fn create_folder(&self, parent: Option<u64>, name: &str) -> Result<FolderEntry> {
+        self.enter(Op::CreateFolder).await?;
+        let mut account = lock(&self.account);
+        account.folder_exists(parent)?;
+        Ok(account.insert_folder(parent, name))
+    }
+
+    async fn rename_folder(&self, id: u64, name: &str) -> Result<()> {
+        self.enter(Op::RenameFolder).await?;
+        let mut account = lock(&self.account);
+        let now = account.tick();
+        let folder = account.folder_mut(id)?;
+        folder.name = name.to_owned();
+        folder.updated = Some(now);
+        Ok(())
+    }
+
+    async fn move_folder(&self, id: u64, parent: Option<u64>) -> Result<()> {
+        self.enter(Op::MoveFolder).await?;
+        let mut account = lock(&self.account);
+        account.folder_exists(parent)?;
+        account.folder_mut(id)?.parent = parent;
+        Ok(())
+    }
+
+    async fn set_folder_public(&self, id: u64, level: u8) -> Result<()> {
+        self.enter(Op::SetFolderPublic).await?;
+        if level > 2 {
+            return Err(ApiError::InvalidInput(format!("sharing level {level}")));
+        }
+        lock(&self.account).folder_mut(id)?.is_public = level;
+        Ok(())
+    }
+
+    async fn delete_folder(&self, id: u64) -> Result<()> {
+        self.enter(Op::DeleteFolder).await?;
+        let mut account = lock(&self.account);
+        account.folder_mut(id)?;
+        for folder in account.subtree(id) {
+            account.folder_mut(folder)?.trashed = true;
+            for file in account.files.values_mut() {
+                if file.entry.folder == Some(folder) {
+                    file.entry.trashed = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn limits(&self) -> Result<Limits> {
+        self.enter(Op::Limits).await?;
+        Ok(lock(&self.account).limits.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::TryStreamExt;
+
+    async fn collect(remote: &MemoryRemote, id: u64, size: u64, range: Range<u64>) -> Vec<u8> {
+        let chunks: Vec<Bytes> = remote
+            .read(id, size, range)
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        chunks.concat()
+    }
+
+    #[tokio::test]
+    async fn read_yields_exactly_the_range_asked_for() {
+        let remote = MemoryRemote::new();
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let id = remote.add_file(None, "big.bin", content.clone());
+        let size = content.len() as u64;
+        for (start, end) in [(0, 0), (0, 1), (5, 70_000), (65_536, 131_072), (0, size)] {
+            let got = collect(&remote, id, size, start..end).await;
+            assert_eq!(got, content[start as usize..end as usize]);
+        }
+    }
+
+    #[tokio::test]
+    async fn read_past_the_end_or_with_a_wrong_size_is_refused() {
+        let remote = MemoryRemote::new();
+        let id = remote.add_file(None, "a", "hello");
+        assert!(matches!(
+            remote.read(id, 5, 3..6).await.err(),
+            Some(ApiError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            remote.read(id, 4, 0..1).await.err(),
+            Some(ApiError::Integrity(_))
+        ));
+        assert!(matches!(
+            remote.read(99, 5, 0..1).await.err(),
+            Some(ApiError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn calls_are_counted_per_operation_failed_ones_included() {
+        let remote = MemoryRemote::new();
+        remote.fail_next(Op::ListFolder, ApiError::Server("boom".into()));
+        assert!(remote.list_folder(None).await.is_err());
+        assert!(remote.list_folder(None).await.is_ok());
+        remote.limits().await.unwrap();
+        let calls = remote.calls();
+        assert_eq!(calls.get(Op::ListFolder), 2);
+        assert_eq!(calls.get(Op::Limits), 1);
+        assert_eq!(calls.get(Op::FileInfo), 0);
+        assert_eq!(calls.total(), 3);
+    }
+
+    #[tokio::test]
+    async fn deleted_items_stay_listed_as_trashed() {
+        let remote = MemoryRemote::new();
+        let docs = remote.add_folder(None, "docs");
+        let sub = remote.add_folder(Some(docs), "sub");
+        let deep = remote.add_file(Some(sub), "deep.txt", "x");
+        let top = remote.add_file(None, "top.txt", "y");
+        remote.delete_file(top).await.unwrap();
+        remote.delete_folder(docs).await.unwrap();
+        let root = remote.list_folder(None).await.unwrap();
+        assert!(root.files.iter().all(|f| f.trashed));
+        assert!(root.folders.iter().all(|f| f.trashed));
+        let inner = remote.list_folder(Some(sub)).await.unwrap();
+        assert_eq!(inner.files.len(), 1);
+        assert_eq!(inner.files[0].id, deep);
+        assert!(inner.files[0].trashed);
+    }
+
+    #[tokio::test]
+    async fn upload_refuses_empty_files_and_keeps_the_name() {
+        let remote = MemoryRemote::new();
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty");
+        let full = dir.path().join("full");
+        std::fs::write(&empty, b"").unwrap();
+        std::fs::write(&full, b"data").unwrap();
+        assert!(remote.upload(None, ".env", &empty).await.is_err());
+        let entry = remote.upload(Some(42), ".env", &full).await.unwrap();
+        assert_eq!(entry.name, ".env");
+        assert_eq!(entry.folder, None);
+        assert_eq!(entry.size, 4);
+    }
+
+    #[tokio::test]
+    async fn latency_delays_only_the_chosen_operation() {
+        let remote = MemoryRemote::new();
+        let delay = Duration::from_secs(2);
+        remote.set_latency(Op::Limits, delay);
+        let start = tokio::time::Instant::now();
+        remote.list_folder(None).await.unwrap();
+        assert!(start.elapsed() < delay);
+        remote.limits().await.unwrap();
+        assert!(start.elapsed() >= delay);
+    }
+}
