@@ -69,6 +69,9 @@ pub struct MountHandle {
     mountpoint: PathBuf,
 }
 
+/// How long `unmount` waits for releases the kernel has yet to deliver.
+const UNMOUNT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `umount2(2)` on `path`.
 fn umount2(path: &Path, flags: i32) -> io::Result<()> {
     let path = CString::new(path.as_os_str().as_bytes())
@@ -83,12 +86,22 @@ fn umount2(path: &Path, flags: i32) -> io::Result<()> {
 
 impl MountHandle {
     /// Unmounts and waits for the session to end. Fails with `EBUSY` while files on the mount
-    /// are open; the mount then stays up, and may be unmounted again later.
+    /// are open; the mount then stays up, and may be unmounted again later. The kernel sends a
+    /// file's RELEASE after `close(2)` has returned, so a mount whose files were just closed is
+    /// busy for a moment: that is waited out, up to `UNMOUNT_GRACE`.
     pub fn unmount(&mut self) -> Result<(), MountError> {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        match umount2(&self.mountpoint, 0) {
+        let deadline = std::time::Instant::now() + UNMOUNT_GRACE;
+        let mut result = umount2(&self.mountpoint, 0);
+        while matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBUSY))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            result = umount2(&self.mountpoint, 0);
+        }
+        match result {
             Ok(()) => Ok(session.join()?),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 self.session = Some(session);
