@@ -63,10 +63,8 @@ async fn read(client: &Client, file: &FileEntry, range: std::ops::Range<u64>) ->
 }
 
 /// Everything the filesystem does, once, checked against listings.
-async fn round_trip(profile: Profile, ranges: RangeMode) {
-    let emu = Emulator::start(args(profile, HostKind::Zippyshare, ranges))
-        .await
-        .unwrap();
+async fn round_trip(profile: Profile, host: HostKind, ranges: RangeMode) {
+    let emu = Emulator::start(args(profile, host, ranges)).await.unwrap();
     let client = client(&emu);
     let dir = tempfile::tempdir().unwrap();
 
@@ -186,14 +184,34 @@ async fn round_trip(profile: Profile, ranges: RangeMode) {
     emu.shutdown().await.unwrap();
 }
 
+const HOSTS: [HostKind; 3] = [HostKind::Zippyshare, HostKind::Zfils, HostKind::Zerolibrary];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_operation_works_on_a_4x_server_with_stock_ranges() {
-    round_trip(Profile::V4, RangeMode::Naive).await;
+async fn every_operation_works_on_a_4x_server_of_every_host_with_stock_ranges() {
+    for host in HOSTS {
+        round_trip(Profile::V4, host, RangeMode::Naive).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_operation_works_on_a_5x_server_with_correct_ranges() {
-    round_trip(Profile::V5, RangeMode::Correct).await;
+async fn every_operation_works_on_a_4x_server_of_every_host_with_correct_ranges() {
+    for host in HOSTS {
+        round_trip(Profile::V4, host, RangeMode::Correct).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_works_on_a_5x_server_of_every_host_with_stock_ranges() {
+    for host in HOSTS {
+        round_trip(Profile::V5, host, RangeMode::Naive).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_works_on_a_5x_server_of_every_host_with_correct_ranges() {
+    for host in HOSTS {
+        round_trip(Profile::V5, host, RangeMode::Correct).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
