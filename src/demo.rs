@@ -15,7 +15,7 @@ use crate::remote::{ApiError, Remote, Result};
 /// Arguments of `yetifs demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Where to mount the demo account (an empty directory).
+    /// Where to mount the demo account (created if missing).
     pub mountpoint: PathBuf,
     /// Address of the demo server (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -25,6 +25,10 @@ pub struct DemoArgs {
 /// Runs `yetifs demo`: an emulator with sample content, mounted at the mountpoint, until
 /// Ctrl-C (or `umount`) ends both.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    if !args.mountpoint.exists() {
+        std::fs::create_dir_all(&args.mountpoint)
+            .with_context(|| format!("cannot create {}", args.mountpoint.display()))?;
+    }
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
     let serve = ServeArgs {
         listen: args.listen,
