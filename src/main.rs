@@ -4,7 +4,10 @@ use clap::Parser;
 use yetifs::cli::{Cli, Command};
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,fuser::mnt=error")).init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,fuser::mnt=error"),
+    )
+    .init();
     let cli = Cli::parse();
     if let Command::Mount(args) = &cli.command {
         if args.daemon && !yetifs::daemon::is_child() {
