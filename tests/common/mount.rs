@@ -126,11 +126,33 @@ impl Server {
             })
             .collect()
     }
+
+    /// How many requests were answered with a 5xx status (injected faults among them).
+    pub fn server_errors(&self) -> usize {
+        let log = fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| line.split(' ').nth(3))
+            .filter(|status| status.starts_with('5'))
+            .count()
+    }
 }
 
 /// How many of `calls` went to `endpoint`.
 pub fn count(calls: &[String], endpoint: &str) -> usize {
     calls.iter().filter(|c| *c == endpoint).count()
+}
+
+/// `yetifs mount` of the server's main account with `cache` and `extra` arguments; the
+/// mountpoint is still to be added.
+pub fn mount_command(server: &Server, cache: &Path, extra: &[&str]) -> Command {
+    let mut command = yetifs();
+    command
+        .arg("mount")
+        .args(server.login_args())
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(extra);
+    command
 }
 
 /// `yetifs mount` running as a subprocess on a mountpoint of its own. Dropping it (a failing
@@ -147,24 +169,14 @@ impl Mount {
     pub fn start(server: &Server, extra: &[&str]) -> Mount {
         let dirs = tempfile::tempdir().unwrap();
         let cache = dirs.path().join("cache");
-        Mount::start_with_cache(server, &cache, extra, dirs)
+        Mount::spawn(mount_command(server, &cache, extra), dirs)
     }
 
-    /// Mounts the server's main account with the cache in `cache` and `extra` arguments.
-    pub fn start_with_cache(
-        server: &Server,
-        cache: &Path,
-        extra: &[&str],
-        dirs: tempfile::TempDir,
-    ) -> Mount {
-        let mut command = yetifs();
-        command
-            .arg("mount")
-            .args(server.login_args())
-            .arg("--cache-dir")
-            .arg(cache)
-            .args(extra);
-        Mount::spawn(command, dirs)
+    /// Mounts the server's main account with the cache in `cache` (which outlives the mount)
+    /// and `extra` arguments.
+    pub fn start_with_cache(server: &Server, cache: &Path, extra: &[&str]) -> Mount {
+        let dirs = tempfile::tempdir().unwrap();
+        Mount::spawn(mount_command(server, cache, extra), dirs)
     }
 
     /// Runs `command` with a mountpoint in `dirs` appended and waits until the mount is live.
@@ -569,30 +581,42 @@ pub fn sh(dir: &Path, line: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Total bytes of the files under `dir`.
-pub fn disk_usage(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut work = vec![dir.to_path_buf()];
-    while let Some(dir) = work.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let meta = entry.metadata().unwrap();
-            if meta.is_dir() {
-                work.push(entry.path());
-            } else {
-                total += meta.len();
-            }
-        }
-    }
-    total
-}
-
 /// Writes `text` into a new file `name` in `dir` and returns its path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     let mut file = File::create(&path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
     path
+}
+
+/// Uploads `content` as `name` into `folder` and returns the new file's id.
+pub fn upload(server: &Server, folder: Option<u64>, name: &str, content: &[u8]) -> u64 {
+    let scratch = tempfile::tempdir().unwrap();
+    let source = scratch.path().join("upload");
+    fs::write(&source, content).unwrap();
+    server
+        .block_on(server.client().file_upload(folder, name, &source))
+        .unwrap()
+        .file_id
+}
+
+/// Reads `count` seeded random ranges (up to `max_len` bytes each) of `path` with `pread` and
+/// compares each with `source`.
+pub fn check_random_reads(path: &Path, source: &[u8], seed: u64, count: usize, max_len: u64) {
+    use std::os::unix::fs::FileExt;
+    let file = File::open(path).unwrap();
+    let mut dice = Dice::new(seed);
+    let size = source.len() as u64;
+    for _ in 0..count {
+        let offset = dice.below(size);
+        let len = 1 + dice.below(max_len);
+        let end = (offset + len).min(size);
+        let mut buf = vec![0u8; (end - offset) as usize];
+        file.read_exact_at(&mut buf, offset).unwrap();
+        assert!(
+            buf == source[offset as usize..end as usize],
+            "{}: wrong bytes in {offset}..{end}",
+            path.display()
+        );
+    }
 }
