@@ -96,6 +96,12 @@ impl Server {
         self.runtime.block_on(future)
     }
 
+    /// Stops the emulator: from now on nothing answers at its address.
+    pub fn stop(&mut self) {
+        let emu = self.emu.take().unwrap();
+        self.runtime.block_on(emu.shutdown()).unwrap();
+    }
+
     /// Stops the emulator and starts it again on the same data with `change` applied to its
     /// settings (e.g. faults); the port may change.
     pub fn restart(&mut self, change: impl FnOnce(&mut ServeArgs)) {
