@@ -382,3 +382,44 @@ async fn an_expired_token_is_renewed_transparently() {
     client.list_folder(None).await.unwrap();
     emu.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_link_that_cannot_be_had_is_asked_for_only_by_the_calls_own_retries() {
+    let emu = Emulator::start(args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive))
+        .await
+        .unwrap();
+    let client = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let file = upload(&client, dir.path(), None, "f.bin", &sample(1000, 1)).await;
+    let addr = emu.addr();
+    emu.shutdown().await.unwrap();
+    // In the server's place: something that takes each connection and closes it unanswered.
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counter = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut accepted = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        accepted += 1;
+                        drop(conn);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+            accepted
+        })
+    };
+    let result = client.read(file.id, file.size, 0..file.size).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let accepted = counter.join().unwrap();
+    assert!(result.is_err());
+    let attempts = client.config().retry.max_attempts as usize;
+    assert!(
+        accepted <= attempts,
+        "{accepted} connections for one download link (the call itself tries {attempts} times)"
+    );
+}

@@ -314,7 +314,11 @@ impl Reader {
                 end: self.end,
                 size: self.size,
             };
-            let error = match request(&self.client, at).await {
+            // The link comes from an API call that has already retried on its own; retrying
+            // it again here would multiply the attempts (and the wait) against a server that
+            // is down, so its failure ends this open.
+            let url = self.client.download_url(self.id).await?;
+            let error = match request(&self.client, url, at).await {
                 Ok(Some(body)) => {
                     self.body = Some(body);
                     return Ok(());
@@ -426,9 +430,9 @@ struct Position {
     size: u64,
 }
 
-/// One request for the bytes from `at.pos`; `None` when the server redirected.
-async fn request(client: &Client, at: Position) -> Result<Option<OpenBody>> {
-    let url = client.download_url(at.id).await?;
+/// One request to `url` (the file's download link) for the bytes from `at.pos`; `None` when the
+/// server redirected.
+async fn request(client: &Client, url: Url, at: Position) -> Result<Option<OpenBody>> {
     let inner = &client.inner;
     let mut request = inner.http.get(url);
     if let Some(range) = range_header(at.pos, at.end, at.size) {

@@ -4,6 +4,8 @@
 //! state-dependent values are not compared.
 #![allow(dead_code)]
 
+pub mod mount;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
