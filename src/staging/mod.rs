@@ -135,6 +135,22 @@ impl Staging {
         Ok(StagedFile { key, path, file })
     }
 
+    /// Opens the staged file of `key` as it is, creating it empty if it is missing.
+    pub fn reopen(&self, key: u64) -> Result<StagedFile, StagingError> {
+        let path = self.path(key);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| StagingError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(StagedFile { key, path, file })
+    }
+
     /// Removes the staged bytes of `key`, if any.
     pub fn remove(&self, key: u64) {
         let path = self.path(key);
