@@ -74,6 +74,14 @@ impl Staged {
         st.overlay.atime = None;
     }
 
+    /// The server got the content as of change `version`: clean unless it changed since.
+    pub(super) fn settled(&self, version: u64) {
+        let mut st = self.state();
+        if st.version == version {
+            st.dirty = false;
+        }
+    }
+
     /// The attributes of the staged file.
     pub(super) fn attr(&self, ino: Ino, owner: Owner) -> Attr {
         let st = self.state();

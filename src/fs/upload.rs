@@ -118,13 +118,19 @@ impl<R: Remote> Core<R> {
                 );
                 e
             })?;
+            // The server has the bytes: whatever fails from here on is completed from the
+            // journal, never by uploading again.
+            let mut shown = stored.clone();
+            shown.name.clone_from(&entry.name);
+            shown.folder = folder;
+            shown.size = entry.size;
+            self.became(ino, NodeData::File(shown));
+            staged.settled(snapshot.version);
             let stored = self.settle(&mut entry, stored).await?;
             self.became(ino, NodeData::File(stored));
+            return Ok(());
         }
-        let mut st = staged.state();
-        if st.version == snapshot.version {
-            st.dirty = false;
-        }
+        staged.settled(snapshot.version);
         Ok(())
     }
 
