@@ -12,3 +12,4 @@ pub mod fuse;
 pub mod memory_remote;
 pub mod mount_cmd;
 pub mod remote;
+pub mod staging;

@@ -16,6 +16,7 @@ use crate::content::{Content, ContentConfig};
 use crate::fs::{Core, FsOptions, Owner};
 use crate::fuse::{self, MountHandle};
 use crate::remote::ApiError;
+use crate::staging::{self, Staging};
 
 /// Size of the cached blocks: large enough for streaming, small enough for random reads.
 const BLOCK_SIZE: u64 = 1 << 20;
@@ -113,6 +114,7 @@ pub struct Mounted {
     handle: MountHandle,
     mountpoint: PathBuf,
     cache: Arc<BlockCache>,
+    core: Arc<Core<Client>>,
 }
 
 /// Checks the mountpoint and the server, builds the stack and mounts it.
@@ -163,14 +165,32 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     };
     let mut fs_options = FsOptions::new(owner);
     fs_options.dir_ttl = settings.dir_ttl;
-    let core = Arc::new(Core::with_stores(remote, fs_options, meta, content));
+    let staging_dir = account_dir.join(staging::DIR_NAME);
+    let staging = Staging::open(&staging_dir)
+        .with_context(|| format!("cannot open the staging area in {}", staging_dir.display()))?;
+    let core = Arc::new(Core::with_stores(
+        remote, fs_options, meta, content, staging,
+    ));
+    let recovery = core.recover().await;
+    if recovery.completed > 0 {
+        log::info!(
+            "completed {} upload(s) left pending by an earlier mount",
+            recovery.completed
+        );
+    }
+    if recovery.failed > 0 {
+        log::warn!(
+            "{} upload(s) left pending by an earlier mount failed again; retried before unmount",
+            recovery.failed
+        );
+    }
     let mount_options = fuse::MountOptions {
         read_only: settings.options.read_only,
         allow_other: settings.options.allow_other,
         default_permissions: settings.options.default_permissions,
         fsname: format!("yetifs:{}", host_of(&settings.api_url)),
     };
-    let handle = fuse::mount(core, mountpoint, &mount_options)
+    let handle = fuse::mount(Arc::clone(&core), mountpoint, &mount_options)
         .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
     log::info!(
         "mounted {} (account {account}) on {}",
@@ -181,7 +201,19 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         handle,
         mountpoint: mountpoint.to_path_buf(),
         cache,
+        core,
     })
+}
+
+/// Uploads what is still pending and says how it went.
+async fn finish_uploads(core: &Core<Client>) {
+    let left = core.finish_pending().await;
+    if left > 0 {
+        log::error!(
+            "{left} upload(s) could not be completed; they stay in the cache directory's journal \
+             and are completed on the next mount"
+        );
+    }
 }
 
 /// Serves until `umount` from outside, SIGINT or SIGTERM; then unmounts cleanly.
@@ -200,6 +232,7 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
             _ = poll.tick() => {
                 if mounted.handle.is_finished() {
                     log::info!("{} was unmounted", mounted.mountpoint.display());
+                    finish_uploads(&mounted.core).await;
                     mounted.cache.flush();
                     return Ok(());
                 }
@@ -207,12 +240,15 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
         }
     }
     log::info!("unmounting {}", mounted.mountpoint.display());
+    finish_uploads(&mounted.core).await;
     let Mounted {
         mut handle,
         mountpoint,
         cache,
+        core,
     } = mounted;
     let result = tokio::task::spawn_blocking(move || handle.unmount()).await?;
+    finish_uploads(&core).await;
     cache.flush();
     result.with_context(|| {
         format!(

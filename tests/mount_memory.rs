@@ -236,14 +236,10 @@ fn extended_attributes_are_readable_through_the_kernel() {
 }
 
 #[test]
-fn writing_is_refused_and_unmounting_leaves_an_empty_directory() {
+fn unmounting_leaves_an_empty_directory() {
     let m = mount_sample();
     let root = m.path();
-    let err = fs::OpenOptions::new()
-        .write(true)
-        .open(root.join("hello.txt"))
-        .unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    fs::read(root.join("hello.txt")).unwrap();
     assert!(m.remote.calls().total() > 0);
     assert!(is_mounted(&root));
     let dir = m.unmount();

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::inode::Ino;
+use crate::cache::Overlay;
 use crate::remote::{FileEntry, FolderEntry};
 
 /// Mode bits of every file.
@@ -85,6 +86,25 @@ pub fn file_attr(ino: Ino, entry: &FileEntry, uploaded: Option<i64>, owner: Owne
     }
 }
 
+/// The attributes of a file the server does not have yet, before its times and mode are
+/// applied.
+pub fn local_file_attr(ino: Ino, size: u64, owner: Owner) -> Attr {
+    Attr {
+        ino,
+        kind: Kind::File,
+        size,
+        blocks: size.div_ceil(512),
+        atime: UNIX_EPOCH,
+        mtime: UNIX_EPOCH,
+        ctime: UNIX_EPOCH,
+        perm: FILE_PERM,
+        nlink: 1,
+        uid: owner.uid,
+        gid: owner.gid,
+        blksize: BLOCK_SIZE,
+    }
+}
+
 /// The attributes of a directory: a folder's times are its last update (else its creation);
 /// the root, which has none, shows `fallback`.
 pub fn dir_attr(
@@ -113,6 +133,21 @@ pub fn dir_attr(
 }
 
 impl Attr {
+    /// These attributes with the times and permission bits set locally (`utimens`, `chmod`).
+    pub fn with_overlay(mut self, overlay: &Overlay) -> Self {
+        if let Some(mtime) = overlay.mtime {
+            self.mtime = mtime;
+            self.ctime = mtime;
+        }
+        if let Some(atime) = overlay.atime {
+            self.atime = atime;
+        }
+        if let Some(mode) = overlay.mode {
+            self.perm = (mode & 0o7777) as u16;
+        }
+        self
+    }
+
     /// Whether a caller with `uid`/`gid` may access this inode as `mask` (`R_OK`, `W_OK`,
     /// `X_OK` bits) by its permission bits; root may do anything but execute a file no one
     /// may execute.
@@ -182,6 +217,23 @@ mod tests {
         folder.updated = None;
         let attr = dir_attr(2, Some(&folder), UNIX_EPOCH, OWNER);
         assert_eq!(attr.mtime, UNIX_EPOCH + Duration::from_secs(100));
+    }
+
+    #[test]
+    fn local_times_and_mode_override_the_servers() {
+        let attr = file_attr(5, &entry(1), Some(100), OWNER);
+        let set = UNIX_EPOCH + Duration::new(1_234, 5);
+        let overlay = Overlay {
+            mtime: Some(set),
+            atime: None,
+            mode: Some(0o100_600),
+        };
+        let shown = attr.with_overlay(&overlay);
+        assert_eq!(
+            (shown.mtime, shown.atime, shown.perm),
+            (set, attr.atime, 0o600)
+        );
+        assert_eq!(attr.with_overlay(&Overlay::default()), attr);
     }
 
     #[test]

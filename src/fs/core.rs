@@ -9,20 +9,21 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
 use super::attr::{self, Attr, Kind, Owner};
 use super::dir_cache::{Child, Listed, SingleFlight};
 use super::error::FsError;
+use super::files::Staged;
 use super::handles::{Handle, Handles};
-use super::inode::{Ino, InodeTable, NodeData};
+use super::inode::{Ino, InodeTable, LocalFile, NodeData};
 use super::names::{self, ItemKind, NameRequest};
 use super::xattr;
-use crate::cache::{BlockCache, BlockCacheConfig, CacheError, MetaStore};
+use crate::cache::{BlockCache, BlockCacheConfig, CacheError, ItemKey, MetaStore, Overlay};
 use crate::content::{Content, ContentConfig, Reader};
 use crate::remote::{Limits, Listing, Remote};
+use crate::staging::{Staging, StagingError};
 
 /// How long a folder listing is trusted when no other value is given.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
@@ -106,23 +107,48 @@ pub struct StatFs {
 /// Items the write path has made invisible: on 4.x servers a deleted folder comes back at the
 /// root looking alive, so it is renamed to a reserved name before deletion and remembered.
 #[derive(Debug, Default)]
-struct Hidden {
-    names: HashSet<String>,
-    folders: HashSet<u64>,
+pub(super) struct Hidden {
+    pub(super) names: HashSet<String>,
+    pub(super) folders: HashSet<u64>,
+}
+
+/// Why a core could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The caches could not be opened.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    /// The staging area could not be opened.
+    #[error(transparent)]
+    Staging(#[from] StagingError),
 }
 
 #[derive(Debug, Default)]
-struct State {
-    inodes: InodeTable,
-    listings: HashMap<Ino, Arc<Listed>>,
-    handles: Handles,
+pub(super) struct State {
+    pub(super) inodes: InodeTable,
+    pub(super) listings: HashMap<Ino, Arc<Listed>>,
+    pub(super) handles: Handles,
 }
 
 impl State {
+    /// Changes the cached listing of `dir`, if there is one: takes out the entries of `remove`
+    /// and any entry named as `add`, then puts in `add`. Entries taken out are dropped from the
+    /// inode table if nothing else refers to them.
+    pub(super) fn relist(&mut self, dir: Ino, remove: &[Ino], add: Option<Child>) {
+        let Some(listed) = self.listings.get(&dir) else {
+            return;
+        };
+        let (edited, gone) = listed.edited(remove, add);
+        self.listings.insert(dir, Arc::new(edited));
+        for ino in gone {
+            self.drop_if_unreferenced(ino);
+        }
+    }
+
     /// Drops `ino` if nothing refers to it: no lookups, no handles, and not in its parent's
     /// cached listing. Dropping a directory drops its listing and, in turn, the unreferenced
     /// entries of it.
-    fn drop_if_unreferenced(&mut self, ino: Ino) {
+    pub(super) fn drop_if_unreferenced(&mut self, ino: Ino) {
         let mut work = vec![ino];
         while let Some(ino) = work.pop() {
             let Some(node) = self.inodes.get(ino) else {
@@ -143,29 +169,38 @@ impl State {
     }
 }
 
+/// The file id an open handle reads, and its reader.
+pub(super) type HandleReader<R> = (u64, Arc<Reader<R>>);
+
 /// The filesystem over one remote account.
 pub struct Core<R: Remote> {
-    remote: Arc<R>,
-    options: FsOptions,
-    meta: Arc<MetaStore>,
-    content: Arc<Content<R>>,
-    readers: Mutex<HashMap<u64, Arc<Reader<R>>>>,
-    state: Mutex<State>,
-    hidden: Mutex<Hidden>,
+    pub(super) remote: Arc<R>,
+    pub(super) options: FsOptions,
+    pub(super) meta: Arc<MetaStore>,
+    pub(super) content: Arc<Content<R>>,
+    /// The reader of each open file handle, with the file id it reads.
+    pub(super) readers: Mutex<HashMap<u64, HandleReader<R>>>,
+    pub(super) state: Mutex<State>,
+    pub(super) hidden: Mutex<Hidden>,
+    pub(super) staging: Staging,
+    /// Files with local content (being written, or waiting for their upload), by inode.
+    pub(super) staged: Mutex<HashMap<Ino, Arc<Staged>>>,
     listing_flights: SingleFlight<Ino>,
     info_flights: SingleFlight<u64>,
     limits: Mutex<Option<(Instant, Limits)>>,
     limits_flight: SingleFlight<()>,
-    started: SystemTime,
+    pub(super) started: SystemTime,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<R: Remote> Core<R> {
-    /// A core over `remote` keeping metadata and content in memory only (default bounds).
-    pub fn new(remote: Arc<R>, options: FsOptions) -> Result<Self, CacheError> {
+    /// A core over `remote` keeping metadata and content in memory only (default bounds), and
+    /// files being written in a temporary staging area.
+    pub fn new(remote: Arc<R>, options: FsOptions) -> Result<Self, SetupError> {
         let meta = Arc::new(MetaStore::open(None)?);
         let cache = Arc::new(BlockCache::open(BlockCacheConfig::default())?);
         let content = Arc::new(Content::new(
@@ -173,16 +208,19 @@ impl<R: Remote> Core<R> {
             cache,
             ContentConfig::default(),
         ));
-        Ok(Self::with_stores(remote, options, meta, content))
+        let staging = Staging::temporary()?;
+        Ok(Self::with_stores(remote, options, meta, content, staging))
     }
 
-    /// A core over `remote` keeping upload times and local attributes in `meta` and reading
-    /// file content through `content` (its caches may live on disk and outlast the mount).
+    /// A core over `remote` keeping upload times and local attributes in `meta`, reading file
+    /// content through `content` (its caches may live on disk and outlast the mount) and
+    /// keeping files being written, and the journal of pending uploads, in `staging`.
     pub fn with_stores(
         remote: Arc<R>,
         options: FsOptions,
         meta: Arc<MetaStore>,
         content: Arc<Content<R>>,
+        staging: Staging,
     ) -> Self {
         Self {
             remote,
@@ -192,6 +230,8 @@ impl<R: Remote> Core<R> {
             readers: Mutex::new(HashMap::new()),
             state: Mutex::new(State::default()),
             hidden: Mutex::new(Hidden::default()),
+            staging,
+            staged: Mutex::new(HashMap::new()),
             listing_flights: SingleFlight::default(),
             info_flights: SingleFlight::default(),
             limits: Mutex::new(None),
@@ -220,7 +260,7 @@ impl<R: Remote> Core<R> {
         lock(&self.state).inodes.len()
     }
 
-    fn node_data(&self, ino: Ino) -> Result<NodeData, FsError> {
+    pub(super) fn node_data(&self, ino: Ino) -> Result<NodeData, FsError> {
         lock(&self.state)
             .inodes
             .get(ino)
@@ -243,26 +283,76 @@ impl<R: Remote> Core<R> {
         self.info_flights.run(id, cached, fetch).await
     }
 
-    async fn attr_of_data(&self, ino: Ino, data: &NodeData) -> Result<Attr, FsError> {
+    /// The times and mode set locally on a server item.
+    pub(super) fn stored_overlay(&self, data: &NodeData) -> Overlay {
+        let key = match data {
+            NodeData::Root => ItemKey::Folder(0),
+            NodeData::Folder(f) => ItemKey::Folder(f.id),
+            NodeData::File(f) => ItemKey::File(f.id),
+            NodeData::Local(_) => return Overlay::default(),
+        };
+        self.meta.overlay(key).unwrap_or_default()
+    }
+
+    pub(super) async fn attr_of_data(&self, ino: Ino, data: &NodeData) -> Result<Attr, FsError> {
         let owner = self.options.owner;
-        Ok(match data {
+        if let Some(staged) = self.staged_of(ino) {
+            if !data.is_dir() {
+                return Ok(staged.attr(ino, owner));
+            }
+        }
+        let overlay = self.stored_overlay(data);
+        let attr = match data {
             NodeData::Root => attr::dir_attr(ino, None, self.started, owner),
             NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner),
             NodeData::File(file) => {
-                let uploaded = self.uploaded(file.id).await?;
+                let uploaded = match overlay.mtime {
+                    Some(_) => None,
+                    None => self.uploaded(file.id).await?,
+                };
                 attr::file_attr(ino, file, uploaded, owner)
             }
-        })
+            NodeData::Local(local) => self.local_attr(ino, local),
+        };
+        Ok(attr.with_overlay(&overlay))
+    }
+
+    /// The attributes of a local file nothing is staged for: from its journal entry.
+    fn local_attr(&self, ino: Ino, local: &LocalFile) -> Attr {
+        let entry = self.staging.journal().get(local.key).unwrap_or_else(|e| {
+            log::warn!("cannot read the journal entry of {}: {e}", local.name);
+            None
+        });
+        let time = entry.as_ref().and_then(|e| e.mtime).unwrap_or(self.started);
+        let overlay = Overlay {
+            mtime: Some(time),
+            atime: Some(time),
+            mode: entry.and_then(|e| e.mode),
+        };
+        attr::local_file_attr(ino, local.size, self.options.owner).with_overlay(&overlay)
+    }
+
+    /// The folder id directory `dir` stands for (`None`: the root).
+    pub(super) fn folder_of(&self, dir: Ino) -> Result<Option<u64>, FsError> {
+        match self.node_data(dir)? {
+            NodeData::Root => Ok(None),
+            NodeData::Folder(f) => Ok(Some(f.id)),
+            NodeData::File(_) | NodeData::Local(_) => Err(FsError::NotDir),
+        }
     }
 
     /// The shown content of directory `dir`, from the cache while fresh, else fetched once.
-    async fn children(&self, dir: Ino) -> Result<Arc<Listed>, FsError> {
-        let folder = match self.node_data(dir)? {
-            NodeData::Root => None,
-            NodeData::Folder(f) => Some(f.id),
-            NodeData::File(_) => return Err(FsError::NotDir),
-        };
-        let ttl = self.options.dir_ttl;
+    pub(super) async fn children(&self, dir: Ino) -> Result<Arc<Listed>, FsError> {
+        self.children_within(dir, self.options.dir_ttl).await
+    }
+
+    /// The shown content of directory `dir`, from the cache if younger than `ttl`.
+    pub(super) async fn children_within(
+        &self,
+        dir: Ino,
+        ttl: Duration,
+    ) -> Result<Arc<Listed>, FsError> {
+        let folder = self.folder_of(dir)?;
         let cached = || {
             lock(&self.state)
                 .listings
@@ -272,25 +362,41 @@ impl<R: Remote> Core<R> {
         };
         let fetch = async {
             let listing = self.remote.list_folder(folder).await?;
-            Ok(self.install(dir, listing))
+            Ok(self.install(dir, folder, listing))
         };
         self.listing_flights.run(dir, cached, fetch).await
     }
 
-    /// Turns a server listing into shown entries of `dir`, updating the inode table.
-    fn install(&self, dir: Ino, listing: Listing) -> Arc<Listed> {
+    /// Turns a server listing of `folder` into shown entries of `dir`, updating the inode
+    /// table. Files only this mount has (empty ones, ones waiting for their first upload) are
+    /// added from the journal; yetifs's own deleted folders are left out.
+    fn install(&self, dir: Ino, folder: Option<u64>, listing: Listing) -> Arc<Listed> {
+        let locals = self.staging.journal().local_in(folder).unwrap_or_else(|e| {
+            log::warn!("cannot read the journal: {e}");
+            Vec::new()
+        });
         let mut items: Vec<NodeData> = {
             let hidden = lock(&self.hidden);
             let folders = listing.folders.into_iter().filter(|f| {
-                !f.trashed && !hidden.folders.contains(&f.id) && !hidden.names.contains(&f.name)
+                !f.trashed
+                    && !hidden.folders.contains(&f.id)
+                    && !hidden.names.contains(&f.name)
+                    && !f.name.starts_with(names::RESERVED_PREFIX)
             });
             let files = listing
                 .files
                 .into_iter()
                 .filter(|f| !f.trashed && !hidden.names.contains(&f.name));
+            let locals = locals.into_iter().map(|e| LocalFile {
+                key: e.key,
+                folder: e.folder,
+                name: e.name,
+                size: e.size,
+            });
             folders
                 .map(NodeData::Folder)
                 .chain(files.map(NodeData::File))
+                .chain(locals.map(NodeData::Local))
                 .collect()
         };
         let requests: Vec<NameRequest<'_>> = items
@@ -305,6 +411,11 @@ impl<R: Remote> Core<R> {
                     kind: ItemKind::File,
                     id: f.id,
                     name: &f.name,
+                }),
+                NodeData::Local(l) => Some(NameRequest {
+                    kind: ItemKind::File,
+                    id: l.key,
+                    name: &l.name,
                 }),
                 NodeData::Root => None,
             })
@@ -464,47 +575,7 @@ impl<R: Remote> Core<R> {
             .await
     }
 
-    /// Opens file `ino`. Only reading is possible for now: write access is refused as on a
-    /// read-only filesystem.
-    pub async fn open(&self, ino: Ino, flags: i32) -> Result<Opened, FsError> {
-        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & libc::O_TRUNC != 0 {
-            return Err(FsError::ReadOnly);
-        }
-        let mut state = lock(&self.state);
-        let node = state.inodes.get(ino).ok_or(FsError::NotFound)?;
-        let NodeData::File(file) = &node.data else {
-            return Err(FsError::IsDir);
-        };
-        let handle = Handle::File {
-            ino,
-            id: file.id,
-            size: file.size,
-        };
-        let reader = Arc::new(self.content.open(file.id, file.size));
-        state.inodes.opened(ino);
-        let fh = state.handles.insert(handle);
-        lock(&self.readers).insert(fh, reader);
-        Ok(Opened {
-            fh,
-            keep_cache: true,
-        })
-    }
-
-    /// Up to `size` bytes of the file open as `fh`, from `offset`; short only at the end.
-    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
-        let reader = lock(&self.readers)
-            .get(&fh)
-            .cloned()
-            .ok_or(FsError::BadHandle)?;
-        Ok(reader.read(offset, size).await?)
-    }
-
-    /// Closes file handle `fh`.
-    pub fn release(&self, fh: u64) -> Result<(), FsError> {
-        self.release_handle(fh)
-    }
-
-    fn release_handle(&self, fh: u64) -> Result<(), FsError> {
+    pub(super) fn release_handle(&self, fh: u64) -> Result<(), FsError> {
         let mut state = lock(&self.state);
         let handle = state.handles.remove(fh).ok_or(FsError::BadHandle)?;
         lock(&self.readers).remove(&fh);
@@ -514,7 +585,7 @@ impl<R: Remote> Core<R> {
     }
 
     /// The package's limits, fetched at most once per directory TTL.
-    async fn limits(&self) -> Result<Limits, FsError> {
+    pub(super) async fn limits(&self) -> Result<Limits, FsError> {
         let ttl = self.options.dir_ttl;
         let cached = || {
             lock(&self.limits)
@@ -579,18 +650,20 @@ impl<R: Remote> Core<R> {
             .collect())
     }
 
-    /// Whether a caller with `uid`/`gid` may access `ino` as `mask`; writing is refused as on
-    /// a read-only filesystem until the write path exists.
+    /// Whether a caller with `uid`/`gid` may access `ino` as `mask`, by its permission bits
+    /// (`chmod` included).
     pub async fn access(&self, ino: Ino, uid: u32, gid: u32, mask: i32) -> Result<(), FsError> {
         let data = self.node_data(ino)?;
-        if mask & libc::W_OK != 0 {
-            return Err(FsError::ReadOnly);
-        }
         let owner = self.options.owner;
         let attr = match &data {
             NodeData::File(file) => attr::file_attr(ino, file, None, owner),
             NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner),
             NodeData::Root => attr::dir_attr(ino, None, self.started, owner),
+            NodeData::Local(local) => attr::local_file_attr(ino, local.size, owner),
+        };
+        let attr = match self.staged_of(ino) {
+            Some(staged) if !data.is_dir() => staged.attr(ino, owner),
+            _ => attr.with_overlay(&self.stored_overlay(&data)),
         };
         if attr.permits(uid, gid, mask) {
             Ok(())

@@ -67,6 +67,26 @@ impl Listed {
         self.inos.contains(&ino)
     }
 
+    /// A copy without the entries `remove` and any entry named as `add`, with `add` put in;
+    /// as old as this one. Also returns the inodes taken out.
+    pub fn edited(&self, remove: &[Ino], add: Option<Child>) -> (Listed, Vec<Ino>) {
+        let mut gone = Vec::new();
+        let mut children: Vec<Child> = self
+            .children
+            .iter()
+            .filter(|c| {
+                let out = remove.contains(&c.ino) || add.as_ref().is_some_and(|a| a.name == c.name);
+                if out && add.as_ref().is_none_or(|a| a.ino != c.ino) {
+                    gone.push(c.ino);
+                }
+                !out
+            })
+            .cloned()
+            .collect();
+        children.extend(add);
+        (Listed::new(children, self.fetched), gone)
+    }
+
     /// Whether the listing is younger than `ttl`.
     pub fn is_fresh(&self, ttl: Duration) -> bool {
         self.fetched.elapsed() < ttl
@@ -152,6 +172,17 @@ mod tests {
         assert_eq!(listed.find("b").map(|c| c.ino), Some(3));
         assert!(listed.find("c").is_none());
         assert!(listed.contains(2) && !listed.contains(4));
+    }
+
+    #[test]
+    fn an_edited_listing_replaces_by_name_and_reports_what_went() {
+        let listed = Listed::new(vec![child("a", 2), child("b", 3)], Instant::now());
+        let (edited, gone) = listed.edited(&[3], Some(child("a", 4)));
+        assert_eq!(edited.children(), [child("a", 4)]);
+        assert_eq!(gone, [2, 3]);
+        let (renamed, gone) = edited.edited(&[4], Some(child("z", 4)));
+        assert_eq!(renamed.children(), [child("z", 4)]);
+        assert!(gone.is_empty());
     }
 
     #[tokio::test]

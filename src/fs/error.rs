@@ -1,7 +1,9 @@
 //! Why a filesystem operation failed, and the errno the kernel gets for it.
 use std::sync::Arc;
 
+use crate::cache::CacheError;
 use crate::remote::ApiError;
+use crate::staging::{JournalError, StagingError};
 
 /// A failed filesystem operation.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -15,9 +17,36 @@ pub enum FsError {
     /// A file operation on a directory.
     #[error("is a directory")]
     IsDir,
-    /// A write was asked for where only reading is possible.
-    #[error("read-only file system")]
-    ReadOnly,
+    /// The name is taken (and the operation may not replace it).
+    #[error("file exists")]
+    Exists,
+    /// A directory that must be empty is not.
+    #[error("directory not empty")]
+    NotEmpty,
+    /// The request makes no sense here (a folder into its own subtree, a reserved name).
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
+    /// The name is longer than the server and the kernel allow.
+    #[error("file name too long")]
+    NameTooLong,
+    /// The name has characters the server cannot store (outside the Basic Multilingual Plane).
+    #[error("name has characters the server cannot store")]
+    BadName,
+    /// The file is larger than the account's package accepts.
+    #[error("file too large")]
+    TooLarge,
+    /// The operation is not available on this filesystem in this form.
+    #[error("operation not supported")]
+    Unsupported,
+    /// The operation is refused by design (links, device files).
+    #[error("operation not permitted")]
+    NotPermitted,
+    /// The metadata store failed.
+    #[error(transparent)]
+    Meta(Arc<CacheError>),
+    /// The local staging area failed.
+    #[error(transparent)]
+    Staging(Arc<StagingError>),
     /// The file handle is not open (or not of the right kind).
     #[error("bad file handle")]
     BadHandle,
@@ -38,6 +67,24 @@ impl From<ApiError> for FsError {
     }
 }
 
+impl From<StagingError> for FsError {
+    fn from(e: StagingError) -> Self {
+        FsError::Staging(Arc::new(e))
+    }
+}
+
+impl From<CacheError> for FsError {
+    fn from(e: CacheError) -> Self {
+        FsError::Meta(Arc::new(e))
+    }
+}
+
+impl From<JournalError> for FsError {
+    fn from(e: JournalError) -> Self {
+        StagingError::from(e).into()
+    }
+}
+
 impl FsError {
     /// The errno to answer the kernel with.
     pub fn errno(&self) -> i32 {
@@ -45,7 +92,19 @@ impl FsError {
             FsError::NotFound => libc::ENOENT,
             FsError::NotDir => libc::ENOTDIR,
             FsError::IsDir => libc::EISDIR,
-            FsError::ReadOnly => libc::EROFS,
+            FsError::Exists => libc::EEXIST,
+            FsError::NotEmpty => libc::ENOTEMPTY,
+            FsError::Invalid(_) => libc::EINVAL,
+            FsError::NameTooLong => libc::ENAMETOOLONG,
+            FsError::BadName => libc::EILSEQ,
+            FsError::TooLarge => libc::EFBIG,
+            FsError::Unsupported => libc::EOPNOTSUPP,
+            FsError::NotPermitted => libc::EPERM,
+            FsError::Meta(_) => libc::EIO,
+            FsError::Staging(e) => match e.as_ref() {
+                StagingError::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+                StagingError::Journal(_) => libc::EIO,
+            },
             FsError::BadHandle => libc::EBADF,
             FsError::NoAttr => libc::ENODATA,
             FsError::Denied => libc::EACCES,
@@ -63,7 +122,14 @@ mod tests {
         assert_eq!(FsError::NotFound.errno(), libc::ENOENT);
         assert_eq!(FsError::NotDir.errno(), libc::ENOTDIR);
         assert_eq!(FsError::IsDir.errno(), libc::EISDIR);
-        assert_eq!(FsError::ReadOnly.errno(), libc::EROFS);
+        assert_eq!(FsError::Exists.errno(), libc::EEXIST);
+        assert_eq!(FsError::NotEmpty.errno(), libc::ENOTEMPTY);
+        assert_eq!(FsError::Invalid("x").errno(), libc::EINVAL);
+        assert_eq!(FsError::NameTooLong.errno(), libc::ENAMETOOLONG);
+        assert_eq!(FsError::BadName.errno(), libc::EILSEQ);
+        assert_eq!(FsError::TooLarge.errno(), libc::EFBIG);
+        assert_eq!(FsError::Unsupported.errno(), libc::EOPNOTSUPP);
+        assert_eq!(FsError::NotPermitted.errno(), libc::EPERM);
         assert_eq!(FsError::BadHandle.errno(), libc::EBADF);
         assert_eq!(FsError::NoAttr.errno(), libc::ENODATA);
         assert_eq!(FsError::Denied.errno(), libc::EACCES);

@@ -10,14 +10,14 @@ use super::inode::Ino;
 /// What one handle refers to.
 #[derive(Clone, Debug)]
 pub enum Handle {
-    /// A file opened for reading.
+    /// An open file.
     File {
         /// The file's inode.
         ino: Ino,
-        /// The server's file id (content never changes under it).
-        id: u64,
-        /// Its size when opened.
-        size: u64,
+        /// Opened for writing.
+        write: bool,
+        /// Opened with `O_APPEND`: every write goes to the end.
+        append: bool,
     },
     /// An open directory.
     Dir {
@@ -77,8 +77,8 @@ mod tests {
         let mut handles = Handles::default();
         let a = handles.insert(Handle::File {
             ino: 2,
-            id: 1,
-            size: 3,
+            write: false,
+            append: false,
         });
         let b = handles.insert(Handle::Dir {
             ino: 1,

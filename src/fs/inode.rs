@@ -21,6 +21,22 @@ pub enum RemoteKey {
     Folder(u64),
     /// A file by id.
     File(u64),
+    /// A file that exists only locally (empty, or not uploaded yet), by staging key.
+    Local(u64),
+}
+
+/// A file the server does not have yet: empty (the server refuses empty files) or waiting for
+/// its first upload. Its staging key names its journal entry and staged bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalFile {
+    /// The staging key.
+    pub key: u64,
+    /// The folder it belongs in (`None`: the root).
+    pub folder: Option<u64>,
+    /// The name it is to have on the server.
+    pub name: String,
+    /// Its size when last written down.
+    pub size: u64,
 }
 
 /// What the server last said about an item.
@@ -32,6 +48,8 @@ pub enum NodeData {
     Folder(FolderEntry),
     /// A file's listing entry.
     File(FileEntry),
+    /// A file only this mount has.
+    Local(LocalFile),
 }
 
 impl NodeData {
@@ -41,12 +59,13 @@ impl NodeData {
             NodeData::Root => RemoteKey::Root,
             NodeData::Folder(f) => RemoteKey::Folder(f.id),
             NodeData::File(f) => RemoteKey::File(f.id),
+            NodeData::Local(l) => RemoteKey::Local(l.key),
         }
     }
 
     /// Whether the item is a directory.
     pub fn is_dir(&self) -> bool {
-        !matches!(self, NodeData::File(_))
+        matches!(self, NodeData::Root | NodeData::Folder(_))
     }
 }
 
@@ -132,6 +151,39 @@ impl InodeTable {
             }
         }
         ino
+    }
+
+    /// Gives `ino` new data under a new key (a file that got a new server id, or became local):
+    /// the inode number stays. Another inode already standing for the new key is dropped and
+    /// returned, so that the caller can take it out of listings.
+    pub fn rekey(&mut self, ino: Ino, data: NodeData) -> Option<Ino> {
+        let key = data.key();
+        let displaced = self
+            .numbers
+            .get(&key)
+            .copied()
+            .filter(|&other| other != ino);
+        if let Some(other) = displaced {
+            self.nodes.remove(&other);
+        }
+        let node = self.nodes.get_mut(&ino)?;
+        self.numbers.remove(&node.data.key());
+        node.data = data;
+        self.numbers.insert(key, ino);
+        displaced
+    }
+
+    /// Records that `ino` now sits in `parent` under `name`.
+    pub fn place(&mut self, ino: Ino, parent: Ino, name: String) {
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.parent = parent;
+            node.name = name;
+        }
+    }
+
+    /// How many open handles `ino` has.
+    pub fn open_handles(&self, ino: Ino) -> u32 {
+        self.nodes.get(&ino).map_or(0, |node| node.open)
     }
 
     /// Counts `n` kernel lookups of `ino` (a lookup reply or a readdirplus entry).
@@ -264,5 +316,25 @@ mod tests {
         assert!(!table.is_unreferenced(ino));
         table.closed(ino);
         assert!(table.is_unreferenced(ino));
+    }
+
+    #[test]
+    fn a_rekeyed_inode_keeps_its_number_and_displaces_a_duplicate() {
+        let mut table = InodeTable::new();
+        let ino = table.upsert(ROOT_INO, "a".into(), file(1));
+        let other = table.upsert(ROOT_INO, "a (2)".into(), file(2));
+        assert_eq!(table.rekey(ino, file(2)), Some(other));
+        assert!(table.get(other).is_none());
+        assert_eq!(table.upsert(ROOT_INO, "a".into(), file(2)), ino);
+        let again = table.upsert(ROOT_INO, "old".into(), file(1));
+        assert_ne!(again, ino);
+        let local = NodeData::Local(LocalFile {
+            key: 9,
+            folder: None,
+            name: "a".into(),
+            size: 0,
+        });
+        assert_eq!(table.rekey(ino, local), None);
+        assert!(!table.get(ino).unwrap().data.is_dir());
     }
 }

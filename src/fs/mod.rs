@@ -4,12 +4,19 @@ pub mod attr;
 pub mod core;
 pub mod dir_cache;
 pub mod error;
+mod files;
 pub mod handles;
 pub mod inode;
 pub mod names;
+mod namespace;
+mod upload;
 pub mod xattr;
 
 pub use self::attr::{Attr, Kind, Owner};
-pub use self::core::{Core, DirEntry, DirEntryPlus, FsOptions, Opened, StatFs, DEFAULT_DIR_TTL};
+pub use self::core::{
+    Core, DirEntry, DirEntryPlus, FsOptions, Opened, SetupError, StatFs, DEFAULT_DIR_TTL,
+};
 pub use self::error::FsError;
+pub use self::files::SetAttr;
 pub use self::inode::{Ino, ROOT_INO};
+pub use self::upload::Recovery;

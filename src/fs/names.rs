@@ -61,6 +61,47 @@ pub fn unescape(shown: &str) -> String {
     shown.replace(SLASH_ESCAPE, "/")
 }
 
+/// Names starting with this are yetifs's own: folders deleted on servers that would bring them
+/// back are renamed to it first, and listings never show it. Users cannot create such names.
+pub const RESERVED_PREFIX: &str = ".yetifs-deleted-";
+
+/// Why a name typed by a user cannot be stored on the server as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unstorable {
+    /// Longer than `NAME_MAX` bytes.
+    TooLong,
+    /// Has characters outside the Basic Multilingual Plane, which servers store as `?`.
+    OutsideBmp,
+    /// The server would change it: surrounding white space is trimmed, `<...>` tags are
+    /// stripped from every request parameter.
+    Altered,
+    /// Starts with `RESERVED_PREFIX`.
+    Reserved,
+}
+
+/// The server name for the name `shown` a user asked for, if the server stores it unchanged
+/// (once the name fixes after an upload are done): never silently a different name.
+pub fn storable(shown: &str) -> Result<String, Unstorable> {
+    if shown.len() > NAME_MAX {
+        return Err(Unstorable::TooLong);
+    }
+    if shown.chars().any(|c| u32::from(c) > 0xFFFF) {
+        return Err(Unstorable::OutsideBmp);
+    }
+    if shown.starts_with(RESERVED_PREFIX) {
+        return Err(Unstorable::Reserved);
+    }
+    let name = unescape(shown);
+    let trimmed = name.trim();
+    let tagged = name
+        .find('<')
+        .is_some_and(|open| name[open..].contains('>'));
+    if trimmed != name || trimmed.is_empty() || tagged {
+        return Err(Unstorable::Altered);
+    }
+    Ok(name)
+}
+
 /// Splits a file name into stem and extension (with its dot); a leading dot is not one.
 fn split_extension(name: &str) -> (&str, &str) {
     match name.rfind('.') {
@@ -154,6 +195,31 @@ mod tests {
             id,
             name,
         }
+    }
+
+    #[test]
+    fn names_the_server_keeps_are_storable_and_slash_stand_ins_become_slashes() {
+        for name in [
+            "a.txt",
+            ".bashrc",
+            "it's \"quoted\"",
+            "ünïcødé ✓",
+            "a (2).txt",
+            "x>y",
+        ] {
+            assert_eq!(storable(name).as_deref(), Ok(name));
+        }
+        assert_eq!(storable("AC∕DC").as_deref(), Ok("AC/DC"));
+    }
+
+    #[test]
+    fn names_the_server_would_change_are_refused_with_their_reason() {
+        assert_eq!(storable("rocket 🚀"), Err(Unstorable::OutsideBmp));
+        assert_eq!(storable(&"a".repeat(256)), Err(Unstorable::TooLong));
+        assert_eq!(storable(" lead"), Err(Unstorable::Altered));
+        assert_eq!(storable("trail\n"), Err(Unstorable::Altered));
+        assert_eq!(storable("a<b>c"), Err(Unstorable::Altered));
+        assert_eq!(storable(".yetifs-deleted-4"), Err(Unstorable::Reserved));
     }
 
     #[test]

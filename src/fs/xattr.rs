@@ -7,7 +7,7 @@ use super::inode::NodeData;
 pub fn attributes(data: &NodeData) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     match data {
-        NodeData::Root => {}
+        NodeData::Root | NodeData::Local(_) => {}
         NodeData::File(file) => {
             out.push(("user.yetifs.id", file.id.to_string()));
             if let Some(url) = &file.url {

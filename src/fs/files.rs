@@ -1,0 +1,502 @@
+//! Open files: opening for reading and writing, reads, writes, truncation, preallocation, times
+//! and mode, flush and release. A file opened for writing gets a staged copy under the cache
+//! directory; the server's content is copied into it only when a change needs it (a write, a
+//! truncation to a non-zero size), and reads of a staged file are served from it, so they see
+//! what was written. Flushing a changed file uploads it (see `upload`).
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use super::attr::{self, Attr, Owner};
+use super::core::{lock, Core, Opened};
+use super::error::FsError;
+use super::handles::Handle;
+use super::inode::{Ino, NodeData};
+use crate::cache::{ItemKey, Overlay};
+use crate::remote::{ApiError, Remote};
+use crate::staging::StagedFile;
+
+/// Bytes asked of the read path at once when a file's server content is copied in.
+const FILL_CHUNK: u32 = 4 << 20;
+
+/// What a staged file holds and whether the server has it.
+#[derive(Clone, Debug)]
+pub(super) struct StagedState {
+    /// The file's size.
+    pub(super) size: u64,
+    /// The server content (file id, size) the file still stands for, not yet copied in.
+    pub(super) base: Option<(u64, u64)>,
+    /// Changed since the server last got it.
+    pub(super) dirty: bool,
+    /// Counts changes, so that an upload knows whether a write came in while it ran.
+    pub(super) version: u64,
+    /// When the content last changed (its mtime unless one was set).
+    pub(super) written: SystemTime,
+    /// Times and mode set locally.
+    pub(super) overlay: Overlay,
+    /// The file was deleted: nothing is uploaded any more.
+    pub(super) unlinked: bool,
+}
+
+/// A file with local content: its staged bytes and their state.
+pub(super) struct Staged {
+    pub(super) file: StagedFile,
+    state: Mutex<StagedState>,
+    /// Held while the server's content is copied in, so that it happens once.
+    fill: tokio::sync::Mutex<()>,
+    /// Held by an upload (and by what must not overlap one), one at a time per file.
+    pub(super) turn: tokio::sync::Mutex<()>,
+}
+
+impl Staged {
+    pub(super) fn new(file: StagedFile, state: StagedState) -> Self {
+        Self {
+            file,
+            state: Mutex::new(state),
+            fill: tokio::sync::Mutex::new(()),
+            turn: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(super) fn state(&self) -> MutexGuard<'_, StagedState> {
+        lock(&self.state)
+    }
+
+    /// Records a change of content made by `change`: the file is dirty and modified now.
+    fn changed(&self, change: impl FnOnce(&mut StagedState)) {
+        let mut st = self.state();
+        change(&mut st);
+        st.dirty = true;
+        st.version += 1;
+        st.written = SystemTime::now();
+        st.overlay.mtime = None;
+        st.overlay.atime = None;
+    }
+
+    /// The server got the content as of change `version`: clean unless it changed since.
+    pub(super) fn settled(&self, version: u64) {
+        let mut st = self.state();
+        if st.version == version {
+            st.dirty = false;
+        }
+    }
+
+    /// The attributes of the staged file.
+    pub(super) fn attr(&self, ino: Ino, owner: Owner) -> Attr {
+        let st = self.state();
+        let mut attr = attr::local_file_attr(ino, st.size, owner);
+        attr.mtime = st.written;
+        attr.atime = st.written;
+        attr.ctime = st.written;
+        attr.with_overlay(&st.overlay)
+    }
+}
+
+/// Changes `setattr` asks for; `None` leaves a field as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    /// New size (truncate or extend with zeros).
+    pub size: Option<u64>,
+    /// New mode; only the permission bits are kept.
+    pub mode: Option<u32>,
+    /// New access time.
+    pub atime: Option<SystemTime>,
+    /// New modification time.
+    pub mtime: Option<SystemTime>,
+    /// The handle the change came through (`ftruncate`), if any.
+    pub fh: Option<u64>,
+}
+
+impl<R: Remote> Core<R> {
+    /// The staged copy of `ino`, if it has one.
+    pub(super) fn staged_of(&self, ino: Ino) -> Option<Arc<Staged>> {
+        lock(&self.staged).get(&ino).cloned()
+    }
+
+    /// The staged copy of file `ino`, made if it has none.
+    pub(super) async fn stage(&self, ino: Ino) -> Result<Arc<Staged>, FsError> {
+        if let Some(staged) = self.staged_of(ino) {
+            return Ok(staged);
+        }
+        let data = self.node_data(ino)?;
+        let (file, state) = match &data {
+            NodeData::File(f) => {
+                let shown = self.attr_of_data(ino, &data).await?;
+                let key = self.staging.new_key();
+                let state = StagedState {
+                    size: f.size,
+                    base: (f.size > 0).then_some((f.id, f.size)),
+                    dirty: false,
+                    version: 0,
+                    written: shown.mtime,
+                    overlay: self.stored_overlay(&data),
+                    unlinked: false,
+                };
+                (self.staging.create(key)?, state)
+            }
+            NodeData::Local(local) => {
+                let entry = self.staging.journal().get(local.key)?;
+                let mtime = entry.as_ref().and_then(|e| e.mtime);
+                let state = StagedState {
+                    size: local.size,
+                    base: None,
+                    dirty: local.size > 0,
+                    version: 0,
+                    written: mtime.unwrap_or(self.started),
+                    overlay: Overlay {
+                        mtime,
+                        atime: None,
+                        mode: entry.and_then(|e| e.mode),
+                    },
+                    unlinked: false,
+                };
+                (self.staging.reopen(local.key)?, state)
+            }
+            NodeData::Root | NodeData::Folder(_) => return Err(FsError::IsDir),
+        };
+        let mut staged = lock(&self.staged);
+        if let Some(existing) = staged.get(&ino) {
+            if matches!(data, NodeData::File(_)) {
+                self.staging.remove(file.key());
+            }
+            return Ok(Arc::clone(existing));
+        }
+        let made = Arc::new(Staged::new(file, state));
+        staged.insert(ino, Arc::clone(&made));
+        Ok(made)
+    }
+
+    /// Forgets the staged copy of `ino` once no handle is open on it and the server has its
+    /// content (or it was deleted). Staged bytes the journal still needs are kept.
+    pub(super) fn unstage_if_idle(&self, ino: Ino) {
+        if lock(&self.state).inodes.open_handles(ino) > 0 {
+            return;
+        }
+        let mut staged = lock(&self.staged);
+        let Some(entry) = staged.get(&ino) else {
+            return;
+        };
+        let idle = {
+            let st = entry.state();
+            !st.dirty || st.unlinked
+        };
+        if !idle {
+            return;
+        }
+        let key = entry.file.key();
+        staged.remove(&ino);
+        let needed = match self.staging.journal().get(key) {
+            Ok(entry) => entry.is_some_and(|e| e.size > 0),
+            Err(e) => {
+                log::warn!("cannot read the journal: {e}");
+                true
+            }
+        };
+        if !needed {
+            self.staging.remove(key);
+        }
+    }
+
+    /// Copies the server's content into the staged file, if it is not there yet.
+    pub(super) async fn materialize(&self, staged: &Staged) -> Result<(), FsError> {
+        if staged.state().base.is_none() {
+            return Ok(());
+        }
+        let _fill = staged.fill.lock().await;
+        let Some((id, size)) = staged.state().base else {
+            return Ok(());
+        };
+        let reader = self.content.open(id, size);
+        let mut offset = 0;
+        while offset < size {
+            let chunk = reader.read(offset, FILL_CHUNK).await?;
+            if chunk.is_empty() {
+                return Err(ApiError::Integrity(format!(
+                    "file {id} ended at {offset} of {size} bytes"
+                ))
+                .into());
+            }
+            staged.file.write_at(offset, &chunk)?;
+            offset += chunk.len() as u64;
+        }
+        staged.state().base = None;
+        Ok(())
+    }
+
+    /// Refuses a file growing past the package's upload limit. A limit that cannot be read
+    /// now is checked again before the upload.
+    async fn check_size(&self, size: u64) -> Result<(), FsError> {
+        match self.limits().await {
+            Ok(limits) => match limits.max_upload_size {
+                Some(max) if size > max => {
+                    log::error!("a file of {size} bytes is over the package's limit of {max}");
+                    Err(FsError::TooLarge)
+                }
+                _ => Ok(()),
+            },
+            Err(e) => {
+                log::debug!("package limits unavailable: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    /// Cuts or extends the staged file to `len` bytes; the server's content is copied in first
+    /// unless nothing of it stays.
+    pub(super) async fn truncate_staged(&self, staged: &Staged, len: u64) -> Result<(), FsError> {
+        if len == 0 {
+            let _fill = staged.fill.lock().await;
+            let empty = {
+                let st = staged.state();
+                st.size == 0 && st.base.is_none()
+            };
+            if !empty {
+                staged.file.set_len(0)?;
+                staged.changed(|st| {
+                    st.size = 0;
+                    st.base = None;
+                });
+            }
+            return Ok(());
+        }
+        self.materialize(staged).await?;
+        if staged.state().size == len {
+            return Ok(());
+        }
+        self.check_size(len).await?;
+        staged.file.set_len(len)?;
+        staged.changed(|st| st.size = len);
+        Ok(())
+    }
+
+    /// The inode handle `fh` is open on.
+    pub(super) fn handle_ino(&self, fh: u64) -> Result<Ino, FsError> {
+        match lock(&self.state).handles.get(fh) {
+            Some(Handle::File { ino, .. }) => Ok(*ino),
+            _ => Err(FsError::BadHandle),
+        }
+    }
+
+    /// The inode and append mode of handle `fh`, which must be open for writing.
+    pub(super) fn write_handle(&self, fh: u64) -> Result<(Ino, bool), FsError> {
+        match lock(&self.state).handles.get(fh) {
+            Some(Handle::File {
+                ino,
+                write: true,
+                append,
+            }) => Ok((*ino, *append)),
+            _ => Err(FsError::BadHandle),
+        }
+    }
+
+    /// Opens file `ino` with the `open(2)` flags `flags`. Opening for writing stages the file
+    /// (without copying its content yet); `O_TRUNC` empties it.
+    pub async fn open(&self, ino: Ino, flags: i32) -> Result<Opened, FsError> {
+        if self.node_data(ino)?.is_dir() {
+            return Err(FsError::IsDir);
+        }
+        let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if write || flags & libc::O_TRUNC != 0 {
+            let staged = self.stage(ino).await?;
+            if flags & libc::O_TRUNC != 0 {
+                self.truncate_staged(&staged, 0).await?;
+            }
+        }
+        let keep_cache = self.staged_of(ino).is_none();
+        let mut state = lock(&self.state);
+        if state.inodes.get(ino).is_none() {
+            return Err(FsError::NotFound);
+        }
+        state.inodes.opened(ino);
+        let fh = state.handles.insert(Handle::File {
+            ino,
+            write,
+            append: flags & libc::O_APPEND != 0,
+        });
+        Ok(Opened { fh, keep_cache })
+    }
+
+    /// Up to `size` bytes of the file open as `fh`, from `offset`; short only at the end. A
+    /// staged file is read from its staged bytes.
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
+        let ino = self.handle_ino(fh)?;
+        let data = self.node_data(ino)?;
+        let staged = match (self.staged_of(ino), &data) {
+            (Some(staged), _) => Some(staged),
+            (None, NodeData::Local(_)) => Some(self.stage(ino).await?),
+            (None, _) => None,
+        };
+        let (id, len) = match (staged, data) {
+            (Some(staged), _) => {
+                let (len, base) = {
+                    let st = staged.state();
+                    (st.size, st.base)
+                };
+                match base {
+                    Some(base) => base,
+                    None if offset >= len => return Ok(Bytes::new()),
+                    None => {
+                        let n = u64::from(size).min(len - offset) as usize;
+                        return Ok(Bytes::from(staged.file.read_at(offset, n)?));
+                    }
+                }
+            }
+            (None, NodeData::File(f)) => (f.id, f.size),
+            (None, _) => return Err(FsError::IsDir),
+        };
+        let reader = {
+            let mut readers = lock(&self.readers);
+            match readers.get(&fh) {
+                Some((open, reader)) if *open == id => Arc::clone(reader),
+                _ => {
+                    let reader = Arc::new(self.content.open(id, len));
+                    readers.insert(fh, (id, Arc::clone(&reader)));
+                    reader
+                }
+            }
+        };
+        Ok(reader.read(offset, size).await?)
+    }
+
+    /// Writes `data` at `offset` (at the end for `O_APPEND` handles) into the staged file.
+    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, FsError> {
+        let (ino, append) = self.write_handle(fh)?;
+        let staged = self.stage(ino).await?;
+        self.materialize(&staged).await?;
+        let start = if append { staged.state().size } else { offset };
+        let end = start + data.len() as u64;
+        if end > staged.state().size {
+            self.check_size(end).await?;
+        }
+        staged.file.write_at(start, data)?;
+        staged.changed(|st| st.size = st.size.max(end));
+        u32::try_from(data.len()).map_err(|_| FsError::Invalid("write larger than 4 GiB"))
+    }
+
+    /// `fallocate`: mode 0 extends the file with zeros, `FALLOC_FL_KEEP_SIZE` only checks the
+    /// handle (space on the server cannot be reserved); other modes are not supported.
+    pub async fn fallocate(
+        &self,
+        fh: u64,
+        offset: u64,
+        length: u64,
+        mode: i32,
+    ) -> Result<(), FsError> {
+        let (ino, _) = self.write_handle(fh)?;
+        if mode & !libc::FALLOC_FL_KEEP_SIZE != 0 {
+            return Err(FsError::Unsupported);
+        }
+        let end = offset.saturating_add(length);
+        let staged = self.stage(ino).await?;
+        if mode & libc::FALLOC_FL_KEEP_SIZE != 0 || end <= staged.state().size {
+            return Ok(());
+        }
+        self.truncate_staged(&staged, end).await
+    }
+
+    /// Changes size, mode and times of `ino`. Times and mode go to the metadata overlay; a
+    /// size change without an open handle (`truncate(2)`) is uploaded at once.
+    pub async fn setattr(&self, ino: Ino, changes: SetAttr) -> Result<Attr, FsError> {
+        let data = self.node_data(ino)?;
+        if let Some(size) = changes.size {
+            if data.is_dir() {
+                return Err(FsError::IsDir);
+            }
+            let staged = self.stage(ino).await?;
+            self.truncate_staged(&staged, size).await?;
+            if lock(&self.state).inodes.open_handles(ino) == 0 {
+                self.flush_ino(ino).await?;
+                self.unstage_if_idle(ino);
+            }
+        }
+        if changes.mode.is_some() || changes.atime.is_some() || changes.mtime.is_some() {
+            self.set_overlay(ino, |overlay| {
+                if let Some(mode) = changes.mode {
+                    overlay.mode = Some(mode & 0o7777);
+                }
+                if let Some(atime) = changes.atime {
+                    overlay.atime = Some(atime);
+                }
+                if let Some(mtime) = changes.mtime {
+                    overlay.mtime = Some(mtime);
+                }
+            })?;
+        }
+        self.getattr(ino).await
+    }
+
+    /// Applies `change` to the times and mode set locally on `ino`, wherever they are kept:
+    /// the staged copy and its journal entry, and the metadata store for server items.
+    fn set_overlay(&self, ino: Ino, change: impl Fn(&mut Overlay)) -> Result<(), FsError> {
+        let data = self.node_data(ino)?;
+        let journal = self.staging.journal();
+        let key = match &data {
+            NodeData::Root => Some(ItemKey::Folder(0)),
+            NodeData::Folder(f) => Some(ItemKey::Folder(f.id)),
+            NodeData::File(f) => Some(ItemKey::File(f.id)),
+            NodeData::Local(_) => None,
+        };
+        if let Some(key) = key {
+            let mut overlay = self.meta.overlay(key).unwrap_or_default();
+            change(&mut overlay);
+            self.meta.set_overlay(key, overlay)?;
+        }
+        let staged = self.staged_of(ino).filter(|_| !data.is_dir());
+        let (journal_key, overlay, written) = match (&staged, &data) {
+            (Some(staged), _) => {
+                let mut st = staged.state();
+                change(&mut st.overlay);
+                (staged.file.key(), st.overlay, Some(st.written))
+            }
+            (None, NodeData::Local(local)) => (local.key, Overlay::default(), None),
+            (None, _) => return Ok(()),
+        };
+        if let Some(mut entry) = journal.get(journal_key)? {
+            let mut current = Overlay {
+                mtime: entry.mtime,
+                atime: None,
+                mode: entry.mode,
+            };
+            if staged.is_some() {
+                current = overlay;
+            } else {
+                change(&mut current);
+            }
+            entry.mtime = current.mtime.or(written).or(entry.mtime);
+            entry.mode = current.mode;
+            journal.upsert(&entry)?;
+        }
+        Ok(())
+    }
+
+    /// `flush` (each `close(2)`) and `fsync`: a changed file is uploaded now, so that the
+    /// caller learns the outcome.
+    pub async fn flush(&self, fh: u64) -> Result<(), FsError> {
+        match lock(&self.state).handles.get(fh) {
+            Some(Handle::File { write: false, .. }) => return Ok(()),
+            Some(Handle::File { .. }) => {}
+            _ => return Err(FsError::BadHandle),
+        }
+        let ino = self.handle_ino(fh)?;
+        self.flush_ino(ino).await
+    }
+
+    /// Closes file handle `fh`; a changed file not uploaded yet is uploaded first (a failure is
+    /// logged and the file stays staged and journaled for a retry).
+    pub async fn release(&self, fh: u64) -> Result<(), FsError> {
+        let ino = self.handle_ino(fh)?;
+        let dirty = self.staged_of(ino).is_some_and(|s| {
+            let st = s.state();
+            st.dirty && !st.unlinked
+        });
+        if dirty {
+            if let Err(e) = self.flush_ino(ino).await {
+                log::warn!("file {ino} closed with its upload pending: {e}");
+            }
+        }
+        self.release_handle(fh)?;
+        self.unstage_if_idle(ino);
+        Ok(())
+    }
+}

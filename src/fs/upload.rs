@@ -1,0 +1,363 @@
+//! Getting staged files to the server. An upload is journaled before it starts; then the file
+//! is uploaded, the name the server chose is fixed with `file/edit` (a leading dot dropped,
+//! quotes removed, ` (2)` added), and only then is the file it replaces deleted and the journal
+//! entry removed. A failure at any step leaves the entry, and `recover` (at the next mount, or
+//! before an unmount) completes it. Empty files cannot be uploaded: they stay in the journal as
+//! local files.
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use super::attr::Kind;
+use super::core::{lock, Core};
+use super::dir_cache::Child;
+use super::error::FsError;
+use super::inode::{Ino, LocalFile, NodeData};
+use crate::cache::{ItemKey, Overlay};
+use crate::remote::{ApiError, FileEntry, Remote};
+use crate::staging::Entry;
+
+/// What `recover` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Uploads (or their last steps) completed.
+    pub completed: usize,
+    /// Entries that failed again and stay in the journal.
+    pub failed: usize,
+}
+
+impl<R: Remote> Core<R> {
+    /// Where the content of file `ino` belongs: its folder, its server name, and the server
+    /// file it replaces.
+    fn destination(&self, ino: Ino) -> Result<(Option<u64>, String, Option<u64>), FsError> {
+        let parent = lock(&self.state)
+            .inodes
+            .get(ino)
+            .map(|node| node.parent)
+            .ok_or(FsError::NotFound)?;
+        let folder = self.folder_of(parent)?;
+        match self.node_data(ino)? {
+            NodeData::File(f) => Ok((folder, f.name, Some(f.id))),
+            NodeData::Local(l) => Ok((folder, l.name, None)),
+            NodeData::Root | NodeData::Folder(_) => Err(FsError::IsDir),
+        }
+    }
+
+    /// Gives `ino` new data (a new file id, or local) and keeps it in its parent's listing.
+    pub(super) fn became(&self, ino: Ino, data: NodeData) {
+        let mut state = lock(&self.state);
+        let Some(node) = state.inodes.get(ino) else {
+            return;
+        };
+        let (parent, name) = (node.parent, node.name.clone());
+        let displaced: Vec<Ino> = state.inodes.rekey(ino, data).into_iter().collect();
+        let child = Child {
+            name,
+            ino,
+            kind: Kind::File,
+        };
+        state.relist(parent, &displaced, Some(child));
+    }
+
+    /// Uploads file `ino` if it changed since the server last got it. The outcome is what
+    /// `close(2)` returns: `EFBIG` over the package's limit (before any upload), `ENOSPC` when
+    /// the storage is full, `EIO` on other failures, each logged with the server's message.
+    pub(super) async fn flush_ino(&self, ino: Ino) -> Result<(), FsError> {
+        let Some(staged) = self.staged_of(ino) else {
+            return Ok(());
+        };
+        let _turn = staged.turn.lock().await;
+        let snapshot = {
+            let st = staged.state();
+            if !st.dirty || st.unlinked {
+                return Ok(());
+            }
+            st.clone()
+        };
+        let (folder, name, replaces) = self.destination(ino)?;
+        let key = staged.file.key();
+        let mut entry = Entry {
+            key,
+            folder,
+            name,
+            size: snapshot.size,
+            replaces,
+            uploaded: None,
+            mtime: Some(snapshot.overlay.mtime.unwrap_or(snapshot.written)),
+            mode: snapshot.overlay.mode,
+        };
+        if snapshot.size == 0 {
+            self.keep_empty(&mut entry).await?;
+            let local = LocalFile {
+                key,
+                folder,
+                name: entry.name.clone(),
+                size: 0,
+            };
+            self.became(ino, NodeData::Local(local));
+        } else {
+            let limit = self.limits().await?.max_upload_size;
+            if let Some(max) = limit.filter(|&max| snapshot.size > max) {
+                log::error!(
+                    "cannot upload {}: {} bytes is over the package's limit of {max} bytes",
+                    entry.name,
+                    snapshot.size
+                );
+                return Err(FsError::TooLarge);
+            }
+            staged.file.sync()?;
+            self.staging.journal().upsert(&entry)?;
+            let uploaded = self
+                .remote
+                .upload(folder, &entry.name, staged.file.path())
+                .await;
+            let stored = uploaded.map_err(|e| {
+                log::error!(
+                    "upload of {} ({} bytes) failed, kept staged for a retry: {e}",
+                    entry.name,
+                    entry.size
+                );
+                e
+            })?;
+            // The server has the bytes: whatever fails from here on is completed from the
+            // journal, never by uploading again.
+            let mut shown = stored.clone();
+            shown.name.clone_from(&entry.name);
+            shown.folder = folder;
+            shown.size = entry.size;
+            self.became(ino, NodeData::File(shown));
+            staged.settled(snapshot.version);
+            let stored = self.settle(&mut entry, stored).await?;
+            self.became(ino, NodeData::File(stored));
+            return Ok(());
+        }
+        staged.settled(snapshot.version);
+        Ok(())
+    }
+
+    /// The last steps of an upload (or a server-side copy) that produced `stored`: fix its
+    /// name, delete the file it replaces, keep its times and mode, and close the journal entry.
+    pub(super) async fn settle(
+        &self,
+        entry: &mut Entry,
+        mut stored: FileEntry,
+    ) -> Result<FileEntry, FsError> {
+        let journal = self.staging.journal();
+        entry.uploaded = Some(stored.id);
+        journal.upsert(entry)?;
+        if stored.name != entry.name {
+            stored = self
+                .remote
+                .rename_file(stored.id, &entry.name)
+                .await
+                .map_err(|e| {
+                    log::error!(
+                        "cannot give uploaded file {} its name {}: {e}",
+                        stored.id,
+                        entry.name
+                    );
+                    e
+                })?;
+        }
+        stored.name = entry.name.clone();
+        stored.folder = entry.folder;
+        stored.size = entry.size;
+        stored.trashed = false;
+        if let Some(old) = entry.replaces {
+            self.delete_server_file(old).await?;
+        }
+        let overlay = Overlay {
+            mtime: entry.mtime,
+            atime: None,
+            mode: entry.mode,
+        };
+        self.meta.set_overlay(ItemKey::File(stored.id), overlay)?;
+        journal.remove(entry.key)?;
+        Ok(stored)
+    }
+
+    /// Records an empty file in the journal (the server refuses empty uploads) and deletes the
+    /// server file it replaces.
+    async fn keep_empty(&self, entry: &mut Entry) -> Result<(), FsError> {
+        let journal = self.staging.journal();
+        journal.upsert(entry)?;
+        if let Some(old) = entry.replaces {
+            self.delete_server_file(old).await?;
+            entry.replaces = None;
+            journal.upsert(entry)?;
+        }
+        Ok(())
+    }
+
+    /// Moves server file `id` to the trash; one already gone counts as deleted.
+    pub(super) async fn delete_server_file(&self, id: u64) -> Result<(), FsError> {
+        match self.remote.delete_file(id).await {
+            Ok(()) | Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Err(e) = self.meta.remove(ItemKey::File(id)) {
+            log::warn!("cannot forget the attributes of deleted file {id}: {e}");
+        }
+        Ok(())
+    }
+
+    /// Completes the journal's pending work that no open file holds: uploads left by a failure
+    /// or a crash, name fixes, deletions of replaced files.
+    pub async fn recover(&self) -> Recovery {
+        let entries = match self.staging.journal().entries() {
+            Ok(entries) => entries,
+            Err(e) => {
+                log::error!("cannot read the journal of pending uploads: {e}");
+                return Recovery {
+                    completed: 0,
+                    failed: 1,
+                };
+            }
+        };
+        let busy: HashSet<u64> = lock(&self.staged).values().map(|s| s.file.key()).collect();
+        let mut report = Recovery::default();
+        for mut entry in entries.into_iter().filter(|e| !busy.contains(&e.key)) {
+            match self.complete(&mut entry).await {
+                Ok(true) => report.completed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    log::error!(
+                        "cannot complete the upload of {} ({} bytes), kept for the next try: {e}",
+                        entry.name,
+                        entry.size
+                    );
+                    report.failed += 1;
+                }
+            }
+        }
+        report
+    }
+
+    /// Completes one journal entry; false when there was nothing to upload (an empty file).
+    async fn complete(&self, entry: &mut Entry) -> Result<bool, FsError> {
+        if entry.size == 0 {
+            self.keep_empty(entry).await?;
+            return Ok(false);
+        }
+        let stored = match entry.uploaded {
+            Some(id) => self.remote.rename_file(id, &entry.name).await?,
+            None => {
+                let path = self.staging.path(entry.key);
+                self.remote.upload(entry.folder, &entry.name, &path).await?
+            }
+        };
+        self.settle(entry, stored).await?;
+        self.staging.remove(entry.key);
+        log::info!(
+            "completed the pending upload of {} ({} bytes)",
+            entry.name,
+            entry.size
+        );
+        Ok(true)
+    }
+
+    /// Uploads every changed file and completes the journal, logging progress; returns how
+    /// many uploads are still pending afterwards. Run before an unmount.
+    pub async fn finish_pending(&self) -> usize {
+        let dirty: Vec<Ino> = lock(&self.staged)
+            .iter()
+            .filter(|(_, s)| {
+                let st = s.state();
+                st.dirty && !st.unlinked
+            })
+            .map(|(&ino, _)| ino)
+            .collect();
+        let total = dirty.len();
+        if total > 0 {
+            log::info!("uploading {total} changed file(s) before unmounting");
+        }
+        for (done, ino) in dirty.into_iter().enumerate() {
+            match self.flush_ino(ino).await {
+                Ok(()) => log::info!("pending upload {}/{total} done", done + 1),
+                Err(e) => log::error!("pending upload {}/{total} failed: {e}", done + 1),
+            }
+        }
+        let recovery = self.recover().await;
+        if recovery.completed > 0 {
+            log::info!("completed {} journaled upload(s)", recovery.completed);
+        }
+        self.pending_uploads()
+    }
+
+    /// Uploads not done yet: journal entries with content, and changed files not journaled.
+    pub fn pending_uploads(&self) -> usize {
+        let journaled: HashSet<u64> = self
+            .staging
+            .journal()
+            .entries()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.size > 0)
+            .map(|e| e.key)
+            .collect();
+        let unjournaled = lock(&self.staged)
+            .values()
+            .filter(|s| {
+                let st = s.state();
+                st.dirty && !st.unlinked && !journaled.contains(&s.file.key())
+            })
+            .count();
+        journaled.len() + unjournaled
+    }
+
+    /// `copy_file_range`: a whole server file copied into an empty file becomes a server-side
+    /// `file/copy` (and a rename), so no content passes through this machine. Anything else is
+    /// `EOPNOTSUPP`, and the caller copies the bytes itself.
+    pub async fn copy_file_range(
+        &self,
+        fh_in: u64,
+        offset_in: u64,
+        fh_out: u64,
+        offset_out: u64,
+        len: u64,
+    ) -> Result<u64, FsError> {
+        let source_ino = self.handle_ino(fh_in)?;
+        let (target, _) = self.write_handle(fh_out)?;
+        let NodeData::File(source) = self.node_data(source_ino)? else {
+            return Err(FsError::Unsupported);
+        };
+        let source_clean = self.staged_of(source_ino).is_none_or(|s| !s.state().dirty);
+        if !source_clean
+            || offset_in != 0
+            || offset_out != 0
+            || len < source.size
+            || source.size == 0
+        {
+            return Err(FsError::Unsupported);
+        }
+        let staged = self.stage(target).await?;
+        let _turn = staged.turn.lock().await;
+        if staged.state().size != 0 {
+            return Err(FsError::Unsupported);
+        }
+        let (folder, name, replaces) = self.destination(target)?;
+        let copy = self.remote.copy_file(source.id, folder).await?;
+        let now = SystemTime::now();
+        let mode = staged.state().overlay.mode;
+        let mut entry = Entry {
+            key: staged.file.key(),
+            folder,
+            name,
+            size: source.size,
+            replaces,
+            uploaded: None,
+            mtime: Some(now),
+            mode,
+        };
+        let stored = self.settle(&mut entry, copy).await?;
+        {
+            let mut st = staged.state();
+            st.base = Some((stored.id, source.size));
+            st.size = source.size;
+            st.dirty = false;
+            st.version += 1;
+            st.written = now;
+        }
+        self.became(target, NodeData::File(stored));
+        Ok(source.size)
+    }
+}

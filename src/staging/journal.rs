@@ -1,0 +1,245 @@
+//! The journal: one durable row per file whose latest content the server does not have yet, or
+//! that cannot live on the server at all (an empty file). Written before an upload starts and
+//! removed only when the upload, the name fix and the deletion of the replaced file are all
+//! done, so that every step can be completed after a failure or a crash. SQLite with full
+//! synchronous commits: a row that was committed survives `kill -9` and power loss.
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, Row};
+
+const FILE_NAME: &str = "journal.sqlite";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pending (
+    key INTEGER PRIMARY KEY,
+    folder INTEGER,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    replaces INTEGER,
+    uploaded INTEGER,
+    mtime_nanos INTEGER,
+    mode INTEGER
+);
+";
+
+/// The journal could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("staging journal: {0}")]
+pub struct JournalError(#[from] rusqlite::Error);
+
+/// One file the server does not have as it should.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The staged file's key (its bytes are `Staging::path(key)`).
+    pub key: u64,
+    /// The folder it belongs in (`None`: the root).
+    pub folder: Option<u64>,
+    /// The name it must have on the server.
+    pub name: String,
+    /// Its size; 0 for an empty file, which stays local.
+    pub size: u64,
+    /// The server file it replaces, deleted once the new one is in place.
+    pub replaces: Option<u64>,
+    /// The id the upload got, once it succeeded (the name fix and the deletion may remain).
+    pub uploaded: Option<u64>,
+    /// A modification time set locally.
+    pub mtime: Option<SystemTime>,
+    /// Permission bits set locally.
+    pub mode: Option<u32>,
+}
+
+impl Entry {
+    /// An empty file `name` in `folder`, replacing nothing.
+    pub fn new(key: u64, folder: Option<u64>, name: String) -> Self {
+        Self {
+            key,
+            folder,
+            name,
+            size: 0,
+            replaces: None,
+            uploaded: None,
+            mtime: None,
+            mode: None,
+        }
+    }
+
+    /// Whether the item exists only locally: nothing on the server stands for it yet.
+    pub fn is_local_only(&self) -> bool {
+        self.replaces.is_none() && self.uploaded.is_none()
+    }
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let id = |v: Option<i64>| v.map(|v| v as u64);
+        Ok(Self {
+            key: row.get::<_, i64>(0)? as u64,
+            folder: id(row.get(1)?),
+            name: row.get(2)?,
+            size: row.get::<_, i64>(3)? as u64,
+            replaces: id(row.get(4)?),
+            uploaded: id(row.get(5)?),
+            mtime: row
+                .get::<_, Option<i64>>(6)?
+                .and_then(|n| u64::try_from(n).ok())
+                .map(|n| UNIX_EPOCH + Duration::from_nanos(n)),
+            mode: row.get(7)?,
+        })
+    }
+}
+
+/// The durable list of pending work; thread-safe, every call short.
+pub struct Journal {
+    conn: Mutex<Connection>,
+}
+
+const COLUMNS: &str = "key, folder, name, size, replaces, uploaded, mtime_nanos, mode";
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`, or one in memory.
+    pub fn open(dir: Option<&Path>) -> Result<Self, JournalError> {
+        let conn = match dir {
+            Some(dir) => {
+                let conn = Connection::open(dir.join(FILE_NAME))?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                conn
+            }
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records `entry`, replacing the row of the same key.
+    pub fn upsert(&self, entry: &Entry) -> Result<(), JournalError> {
+        let id = |v: Option<u64>| v.map(|v| v as i64);
+        let mtime = entry.mtime.and_then(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        });
+        self.conn().execute(
+            &format!("INSERT OR REPLACE INTO pending ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"),
+            params![
+                entry.key as i64,
+                id(entry.folder),
+                entry.name,
+                entry.size as i64,
+                id(entry.replaces),
+                id(entry.uploaded),
+                mtime,
+                entry.mode
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the row of `key` (its work is done, or the file was deleted).
+    pub fn remove(&self, key: u64) -> Result<(), JournalError> {
+        self.conn()
+            .execute("DELETE FROM pending WHERE key = ?1", params![key as i64])?;
+        Ok(())
+    }
+
+    /// The row of `key`.
+    pub fn get(&self, key: u64) -> Result<Option<Entry>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM pending WHERE key = ?1"))?;
+        let mut rows = stmt.query_map(params![key as i64], Entry::from_row)?;
+        Ok(rows.next().transpose()?)
+    }
+
+    /// Every row, oldest first.
+    pub fn entries(&self) -> Result<Vec<Entry>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM pending ORDER BY key"))?;
+        let rows = stmt.query_map([], Entry::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The rows of items that exist only locally in `folder` (`None`: the root).
+    pub fn local_in(&self, folder: Option<u64>) -> Result<Vec<Entry>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM pending
+             WHERE folder IS ?1 AND replaces IS NULL AND uploaded IS NULL ORDER BY key"
+        ))?;
+        let rows = stmt.query_map(params![folder.map(|f| f as i64)], Entry::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The highest key in use.
+    pub fn max_key(&self) -> Result<Option<u64>, JournalError> {
+        let max: Option<i64> =
+            self.conn()
+                .query_row("SELECT max(key) FROM pending", [], |row| row.get(0))?;
+        Ok(max.map(|k| k as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: u64, folder: Option<u64>, name: &str) -> Entry {
+        Entry::new(key, folder, name.to_owned())
+    }
+
+    #[test]
+    fn rows_round_trip_and_are_replaced_by_key() {
+        let journal = Journal::open(None).unwrap();
+        let mut e = entry(3, Some(9), "a.txt");
+        e.size = 10;
+        e.replaces = Some(4);
+        e.mtime = Some(UNIX_EPOCH + Duration::new(1_600_000_000, 5));
+        e.mode = Some(0o600);
+        journal.upsert(&e).unwrap();
+        assert_eq!(journal.get(3).unwrap(), Some(e.clone()));
+        e.uploaded = Some(77);
+        journal.upsert(&e).unwrap();
+        assert_eq!(journal.entries().unwrap(), vec![e]);
+        journal.remove(3).unwrap();
+        assert!(journal.entries().unwrap().is_empty());
+        assert_eq!(journal.max_key().unwrap(), None);
+    }
+
+    #[test]
+    fn local_only_rows_are_found_by_folder_root_included() {
+        let journal = Journal::open(None).unwrap();
+        journal.upsert(&entry(1, None, "root-empty")).unwrap();
+        journal.upsert(&entry(2, Some(5), "in-five")).unwrap();
+        let mut replacing = entry(3, Some(5), "replacing");
+        replacing.replaces = Some(8);
+        journal.upsert(&replacing).unwrap();
+        let names = |f| {
+            journal
+                .local_in(f)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(None), ["root-empty"]);
+        assert_eq!(names(Some(5)), ["in-five"]);
+        assert_eq!(journal.max_key().unwrap(), Some(3));
+    }
+
+    #[test]
+    fn rows_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        Journal::open(Some(dir.path()))
+            .unwrap()
+            .upsert(&entry(5, None, "kept"))
+            .unwrap();
+        let journal = Journal::open(Some(dir.path())).unwrap();
+        assert_eq!(journal.get(5).unwrap().map(|e| e.name), Some("kept".into()));
+    }
+}
