@@ -1136,3 +1136,80 @@ async fn parallel_same_name_uploads_get_distinct_names() {
     );
     api.emu.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_20_mib_file_uploads_and_downloads_like_on_the_real_server() {
+    let mut api = Api::start(args()).await;
+    let folder = Api::data_id(
+        &api.call("folder/create", &[("folder_name", "Documents")])
+            .await,
+    );
+    let data: Vec<u8> = (0..20u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let up = api
+        .upload("big20m.bin", &data, &[("folder_id", &folder)])
+        .await;
+    conforms("78", &up);
+    let dl = api
+        .call("file/download", &[("file_id", &Api::file_id(&up))])
+        .await;
+    conforms("174", &dl);
+    let url = dl.json()["data"]["download_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ten = 10 << 20;
+    for (prefix, range, body) in [
+        ("180", None, &data[..]),
+        ("181", Some("0-99"), &data[..]),
+        ("182", Some("100-199"), &data[100..200]),
+        ("183", Some("100-"), &data[100..]),
+        ("184", Some("-100"), &data[..]),
+        ("185", Some("10485760-10551295"), &data[ten..ten + 65_536]),
+    ] {
+        let mut req = api.http.get(&url);
+        if let Some(r) = range {
+            req = req.header("Range", format!("bytes={r}"));
+        }
+        let r = req.send().await.unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        let bytes = r.bytes().await.unwrap();
+        conforms_download(
+            prefix,
+            &Resp {
+                status,
+                headers,
+                text: String::new(),
+            },
+        );
+        assert!(bytes[..] == body[..], "{prefix}: body differs");
+    }
+    // 186: keep-alive — ranged requests one after another on one connection each get their
+    // own bytes.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    for (start, end) in [(100usize, 199usize), (200, 299)] {
+        let r = http
+            .get(&url)
+            .header("Range", format!("bytes={start}-{end}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 206, "186: status");
+        assert_eq!(&r.bytes().await.unwrap()[..], &data[start..=end], "186");
+    }
+    assert_eq!(
+        http.get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .len(),
+        data.len()
+    );
+}
