@@ -1139,7 +1139,7 @@ async fn parallel_same_name_uploads_get_distinct_names() {
 
 #[tokio::test]
 async fn a_20_mib_file_uploads_and_downloads_like_on_the_real_server() {
-    let mut api = Api::start(args()).await;
+    let api = Api::start(args()).await;
     let folder = Api::data_id(
         &api.call("folder/create", &[("folder_name", "Documents")])
             .await,
