@@ -446,9 +446,13 @@ fn writes_survive_server_errors_resets_and_token_expiry_byte_exact() {
     for i in 0..12u32 {
         let content: Vec<u8> = (0..(i * 10_007 + 1)).map(|j| (j * i % 256) as u8).collect();
         let path = point.join(format!("f{i}.bin"));
-        // A failed close leaves the file staged; writing it again retries.
-        if write_synced(&path, &content).is_err() {
-            write_synced(&path, &content).unwrap();
+        // A failed close (EIO: the server failed after the body was sent, so the upload is not
+        // repeated behind the writer's back) leaves the file staged; writing it again retries.
+        let mut attempts = 1;
+        while let Err(e) = write_synced(&path, &content) {
+            assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+            attempts += 1;
+            assert!(attempts <= 6, "close kept failing: {e}");
         }
         written.push((path, content));
         if i % 4 == 0 {
