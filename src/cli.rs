@@ -1,6 +1,8 @@
 //! The command line of `yetifs` (clap derive). Each subcommand's arguments live with the code
 //! that runs it.
+use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
+use crate::mount_cmd::MountArgs;
 
 /// yetifs: mount a YetiShare File Upload API v2 account as a local directory.
 #[derive(Debug, clap::Parser)]
@@ -16,4 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the API v2 emulator (prints its URL and keys, serves until SIGINT/SIGTERM).
     Serve(ServeArgs),
+    /// Mount an account: `yetifs mount [NAME:] MOUNTPOINT` (foreground unless --daemon).
+    Mount(MountArgs),
+    /// Try yetifs without an account: an emulator with sample content, mounted.
+    Demo(DemoArgs),
 }

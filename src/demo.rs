@@ -3,9 +3,63 @@
 //! Everything is generated here, deterministically, and uploaded through the `Remote` trait, so
 //! the demo exercises the same path as a real account.
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
+use crate::api::{Client, ClientConfig, Credentials, Secret};
+use crate::config::MountFlags;
+use crate::emulator::{Emulator, ServeArgs};
 use crate::remote::{ApiError, Remote, Result};
+
+/// Arguments of `yetifs demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Where to mount the demo account (an empty directory).
+    pub mountpoint: PathBuf,
+    /// Address of the demo server (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// Runs `yetifs demo`: an emulator with sample content, mounted at the mountpoint, until
+/// Ctrl-C (or `umount`) ends both.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let serve = ServeArgs {
+        listen: args.listen,
+        data: Some(scratch.path().join("server")),
+        ..ServeArgs::default()
+    };
+    let emulator = Emulator::start(serve).await?;
+    println!("demo server: {}", emulator.base_url());
+    let client = Client::new(ClientConfig::new(
+        emulator.base_url(),
+        Credentials::Keys {
+            key1: Secret::new(emulator.key1().to_owned()),
+            key2: Secret::new(emulator.key2().to_owned()),
+        },
+    ))?;
+    seed(&client, |step| println!("  {step}"))
+        .await
+        .context("cannot fill the demo account")?;
+    let settings = MountFlags {
+        api_url: Some(emulator.base_url()),
+        key1: Some(emulator.key1().to_owned()),
+        key2: Some(emulator.key2().to_owned()),
+        cache_dir: Some(scratch.path().join("cache")),
+        ..MountFlags::default()
+    }
+    .resolve(None)?;
+    let mounted = crate::mount_cmd::mount(&settings, &args.mountpoint).await?;
+    println!(
+        "mounted on {}; try `ls -lR {0}`. Ctrl-C unmounts and stops the demo.",
+        args.mountpoint.display()
+    );
+    let served = crate::mount_cmd::serve_until_done(mounted, &settings).await;
+    let stopped = emulator.shutdown().await;
+    served.and(stopped)
+}
 
 /// Size of the large sample file: big enough that streaming and read-ahead show.
 pub const LARGE_FILE_SIZE: u64 = 120 << 20;

@@ -23,6 +23,9 @@ use crate::remote::Remote;
 const MAX_IO: u32 = 1024 * 1024;
 /// Requests the kernel may have outstanding in the background (read-ahead, async reads).
 const MAX_BACKGROUND: u16 = 64;
+/// Threads reading requests from the kernel. They only decode and spawn tasks, so a few keep
+/// the queue drained while replies come from the tokio runtime.
+const FUSE_THREADS: usize = 2;
 /// Inode numbers are never reused while mounted, so every inode has generation 0.
 const GENERATION: Generation = Generation(0);
 
@@ -69,6 +72,9 @@ pub struct MountHandle {
     mountpoint: PathBuf,
 }
 
+/// How long `unmount` waits for releases the kernel has yet to deliver.
+const UNMOUNT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `umount2(2)` on `path`.
 fn umount2(path: &Path, flags: i32) -> io::Result<()> {
     let path = CString::new(path.as_os_str().as_bytes())
@@ -82,13 +88,30 @@ fn umount2(path: &Path, flags: i32) -> io::Result<()> {
 }
 
 impl MountHandle {
+    /// Whether the session has ended: the filesystem was unmounted from outside (`umount`).
+    pub fn is_finished(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_none_or(|session| session.guard.is_finished())
+    }
+
     /// Unmounts and waits for the session to end. Fails with `EBUSY` while files on the mount
-    /// are open; the mount then stays up, and may be unmounted again later.
+    /// are open; the mount then stays up, and may be unmounted again later. The kernel sends a
+    /// file's RELEASE after `close(2)` has returned, so a mount whose files were just closed is
+    /// busy for a moment: that is waited out, up to `UNMOUNT_GRACE`.
     pub fn unmount(&mut self) -> Result<(), MountError> {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        match umount2(&self.mountpoint, 0) {
+        let deadline = std::time::Instant::now() + UNMOUNT_GRACE;
+        let mut result = umount2(&self.mountpoint, 0);
+        while matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBUSY))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            result = umount2(&self.mountpoint, 0);
+        }
+        match result {
             Ok(()) => Ok(session.join()?),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 self.session = Some(session);
@@ -127,6 +150,8 @@ pub fn mount<R: Remote>(
     let ttl = core.options().dir_ttl;
     let adapter = Adapter { core, runtime, ttl };
     let mut config = Config::default();
+    config.n_threads = Some(FUSE_THREADS);
+    config.clone_fd = true;
     config.mount_options = vec![
         MountOption::FSName(options.fsname.clone()),
         MountOption::Subtype("yetifs".to_owned()),

@@ -10,4 +10,5 @@ pub mod emulator;
 pub mod fs;
 pub mod fuse;
 pub mod memory_remote;
+pub mod mount_cmd;
 pub mod remote;

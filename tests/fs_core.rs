@@ -16,7 +16,7 @@ const SHORT_TTL: Duration = Duration::from_millis(200);
 fn core_with(remote: &Arc<MemoryRemote>, ttl: Duration) -> Core<MemoryRemote> {
     let mut options = FsOptions::new(OWNER);
     options.dir_ttl = ttl;
-    Core::new(Arc::clone(remote), options)
+    Core::new(Arc::clone(remote), options).unwrap()
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -236,6 +236,21 @@ async fn a_failed_download_fails_the_read_with_eio_and_the_next_read_works() {
     let core = core_with(&remote, Duration::from_secs(60));
     let file = core.lookup(ROOT_INO, "f").await.unwrap();
     let opened = core.open(file.ino, libc::O_RDONLY).await.unwrap();
+    remote.fail_next(Op::Read, ApiError::Server("storage node offline".into()));
+    assert_eq!(
+        core.read(opened.fh, 0, 7).await.unwrap_err().errno(),
+        libc::EIO
+    );
+    assert_eq!(&core.read(opened.fh, 0, 7).await.unwrap()[..], b"content");
+}
+
+#[tokio::test]
+async fn a_transient_download_failure_is_retried_without_the_reader_noticing() {
+    let remote = Arc::new(MemoryRemote::new());
+    remote.add_file(None, "f", "content");
+    let core = core_with(&remote, Duration::from_secs(60));
+    let file = core.lookup(ROOT_INO, "f").await.unwrap();
+    let opened = core.open(file.ino, libc::O_RDONLY).await.unwrap();
     remote.fail_next(
         Op::Read,
         ApiError::Http {
@@ -244,11 +259,8 @@ async fn a_failed_download_fails_the_read_with_eio_and_the_next_read_works() {
             retry_after: None,
         },
     );
-    assert_eq!(
-        core.read(opened.fh, 0, 7).await.unwrap_err().errno(),
-        libc::EIO
-    );
     assert_eq!(&core.read(opened.fh, 0, 7).await.unwrap()[..], b"content");
+    assert_eq!(remote.calls().get(Op::Read), 2);
 }
 
 #[tokio::test]

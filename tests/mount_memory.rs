@@ -66,7 +66,7 @@ fn mount_sample() -> Mounted {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let owner = Owner { uid: 0, gid: 0 };
-    let core = Arc::new(Core::new(Arc::clone(&remote), FsOptions::new(owner)));
+    let core = Arc::new(Core::new(Arc::clone(&remote), FsOptions::new(owner)).unwrap());
     let handle = {
         let _entered = runtime.enter();
         mount(core, dir.path(), &MountOptions::default()).unwrap()

@@ -18,10 +18,10 @@ use super::dir_cache::{Child, Listed, SingleFlight};
 use super::error::FsError;
 use super::handles::{Handle, Handles};
 use super::inode::{Ino, InodeTable, NodeData};
-use super::meta::{FileMeta, MemoryMeta, MetaStore};
 use super::names::{self, ItemKind, NameRequest};
-use super::read::read_range;
 use super::xattr;
+use crate::cache::{BlockCache, BlockCacheConfig, CacheError, MetaStore};
+use crate::content::{Content, ContentConfig, Reader};
 use crate::remote::{Limits, Listing, Remote};
 
 /// How long a folder listing is trusted when no other value is given.
@@ -147,7 +147,9 @@ impl State {
 pub struct Core<R: Remote> {
     remote: Arc<R>,
     options: FsOptions,
-    meta: Arc<dyn MetaStore>,
+    meta: Arc<MetaStore>,
+    content: Arc<Content<R>>,
+    readers: Mutex<HashMap<u64, Arc<Reader<R>>>>,
     state: Mutex<State>,
     hidden: Mutex<Hidden>,
     listing_flights: SingleFlight<Ino>,
@@ -162,17 +164,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<R: Remote> Core<R> {
-    /// A core over `remote` keeping file metadata in memory.
-    pub fn new(remote: Arc<R>, options: FsOptions) -> Self {
-        Self::with_meta(remote, options, Arc::new(MemoryMeta::new()))
+    /// A core over `remote` keeping metadata and content in memory only (default bounds).
+    pub fn new(remote: Arc<R>, options: FsOptions) -> Result<Self, CacheError> {
+        let meta = Arc::new(MetaStore::open(None)?);
+        let cache = Arc::new(BlockCache::open(BlockCacheConfig::default())?);
+        let content = Arc::new(Content::new(
+            Arc::clone(&remote),
+            cache,
+            ContentConfig::default(),
+        ));
+        Ok(Self::with_stores(remote, options, meta, content))
     }
 
-    /// A core over `remote` keeping file metadata in `meta`.
-    pub fn with_meta(remote: Arc<R>, options: FsOptions, meta: Arc<dyn MetaStore>) -> Self {
+    /// A core over `remote` keeping upload times and local attributes in `meta` and reading
+    /// file content through `content` (its caches may live on disk and outlast the mount).
+    pub fn with_stores(
+        remote: Arc<R>,
+        options: FsOptions,
+        meta: Arc<MetaStore>,
+        content: Arc<Content<R>>,
+    ) -> Self {
         Self {
             remote,
             options,
             meta,
+            content,
+            readers: Mutex::new(HashMap::new()),
             state: Mutex::new(State::default()),
             hidden: Mutex::new(Hidden::default()),
             listing_flights: SingleFlight::default(),
@@ -213,15 +230,14 @@ impl<R: Remote> Core<R> {
 
     /// The upload time of file `id`, from the metadata store or else one `file/info`.
     async fn uploaded(&self, id: u64) -> Result<Option<i64>, FsError> {
-        let cached = || self.meta.get(id).map(|m| m.uploaded);
+        let cached = || self.meta.uploaded(id).map(Some);
         let fetch = async {
             let details = self.remote.file_info(id).await?;
-            self.meta.put(
-                id,
-                FileMeta {
-                    uploaded: details.uploaded,
-                },
-            );
+            if let Some(secs) = details.uploaded {
+                if let Err(e) = self.meta.set_uploaded(id, secs) {
+                    log::warn!("cannot keep the upload time of file {id}: {e}");
+                }
+            }
             Ok(details.uploaded)
         };
         self.info_flights.run(id, cached, fetch).await
@@ -464,8 +480,10 @@ impl<R: Remote> Core<R> {
             id: file.id,
             size: file.size,
         };
+        let reader = Arc::new(self.content.open(file.id, file.size));
         state.inodes.opened(ino);
         let fh = state.handles.insert(handle);
+        lock(&self.readers).insert(fh, reader);
         Ok(Opened {
             fh,
             keep_cache: true,
@@ -474,11 +492,11 @@ impl<R: Remote> Core<R> {
 
     /// Up to `size` bytes of the file open as `fh`, from `offset`; short only at the end.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
-        let (id, file_size) = match lock(&self.state).handles.get(fh) {
-            Some(Handle::File { id, size, .. }) => (*id, *size),
-            _ => return Err(FsError::BadHandle),
-        };
-        read_range(&*self.remote, id, file_size, offset, size).await
+        let reader = lock(&self.readers)
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::BadHandle)?;
+        Ok(reader.read(offset, size).await?)
     }
 
     /// Closes file handle `fh`.
@@ -489,6 +507,7 @@ impl<R: Remote> Core<R> {
     fn release_handle(&self, fh: u64) -> Result<(), FsError> {
         let mut state = lock(&self.state);
         let handle = state.handles.remove(fh).ok_or(FsError::BadHandle)?;
+        lock(&self.readers).remove(&fh);
         state.inodes.closed(handle.ino());
         state.drop_if_unreferenced(handle.ino());
         Ok(())

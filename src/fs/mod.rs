@@ -6,13 +6,10 @@ pub mod dir_cache;
 pub mod error;
 pub mod handles;
 pub mod inode;
-pub mod meta;
 pub mod names;
-pub mod read;
 pub mod xattr;
 
 pub use self::attr::{Attr, Kind, Owner};
 pub use self::core::{Core, DirEntry, DirEntryPlus, FsOptions, Opened, StatFs, DEFAULT_DIR_TTL};
 pub use self::error::FsError;
 pub use self::inode::{Ino, ROOT_INO};
-pub use self::meta::{FileMeta, MemoryMeta, MetaStore};

@@ -1,0 +1,360 @@
+//! `yetifs mount` and `yetifs demo`: settle the settings, check the server and the mountpoint
+//! before touching the kernel (so a bad URL, bad keys, an unreachable server or a busy
+//! mountpoint end in a clear message and an exit code, never a hang), build the stack (client,
+//! caches, core), mount, and stay until unmounted or signalled.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::api::{Client, ClientConfig, Credentials, Secret};
+use crate::cache::{BlockCache, BlockCacheConfig, MetaStore};
+use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
+use crate::content::{Content, ContentConfig};
+use crate::fs::{Core, FsOptions, Owner};
+use crate::fuse::{self, MountHandle};
+use crate::remote::ApiError;
+
+/// Size of the cached blocks: large enough for streaming, small enough for random reads.
+const BLOCK_SIZE: u64 = 1 << 20;
+/// How long the first contact with the server may take before the mount gives up.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Arguments of `yetifs mount`.
+#[derive(Debug, clap::Args)]
+pub struct MountArgs {
+    /// `NAME:` of a remote in config.toml (optional), then the mountpoint.
+    #[arg(value_name = "[NAME:] MOUNTPOINT", num_args = 1..=2, required = true)]
+    pub targets: Vec<String>,
+    /// The API base URL, e.g. `https://www.example.com/api/v2/`.
+    #[arg(long, env = "YETIFS_API_URL")]
+    pub api_url: Option<String>,
+    /// First API key (64 characters, from the account settings page).
+    #[arg(long, env = "YETIFS_KEY1", hide_env_values = true)]
+    pub key1: Option<String>,
+    /// Second API key.
+    #[arg(long, env = "YETIFS_KEY2", hide_env_values = true)]
+    pub key2: Option<String>,
+    /// The configuration file with named remotes (default `~/.config/yetifs/config.toml`).
+    #[arg(long, env = "YETIFS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where cached content and metadata are kept (default `~/.cache/yetifs`).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Bound of the disk cache, e.g. `10GiB`.
+    #[arg(long)]
+    pub cache_size: Option<String>,
+    /// Bound of the memory cache, e.g. `256MiB`.
+    #[arg(long)]
+    pub memory_cache: Option<String>,
+    /// Seconds a directory listing is trusted before it is fetched again.
+    #[arg(long)]
+    pub dir_ttl: Option<u64>,
+    /// Mount options: ro, allow_other, default_permissions, uid=N, gid=N.
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    pub options: Vec<String>,
+    /// Return once the mount is live and keep serving in the background.
+    #[arg(long)]
+    pub daemon: bool,
+}
+
+impl MountArgs {
+    /// The mountpoint and the named remote, if one was given as `NAME:`.
+    fn split_targets(&self) -> anyhow::Result<(Option<&str>, &Path)> {
+        match self.targets.as_slice() {
+            [mountpoint] => Ok((None, Path::new(mountpoint))),
+            [name, mountpoint] => match name.strip_suffix(':') {
+                Some(name) if !name.is_empty() => Ok((Some(name), Path::new(mountpoint))),
+                _ => bail!("expected NAME: (with a colon) before the mountpoint, got {name:?}"),
+            },
+            _ => bail!("expected [NAME:] MOUNTPOINT"),
+        }
+    }
+
+    /// Settles flags, environment and the named remote into the mount's settings.
+    pub fn settings(&self) -> anyhow::Result<(MountSettings, PathBuf)> {
+        let (name, mountpoint) = self.split_targets()?;
+        let named = match name {
+            Some(name) => {
+                let path = self
+                    .config
+                    .clone()
+                    .or_else(default_config_path)
+                    .context("cannot find the configuration file: HOME is not set")?;
+                Some(ConfigFile::load(&path)?.remote(name, &path)?)
+            }
+            None => None,
+        };
+        let flags = MountFlags {
+            api_url: self.api_url.clone(),
+            key1: self.key1.clone(),
+            key2: self.key2.clone(),
+            cache_dir: self.cache_dir.clone(),
+            cache_size: self.cache_size.clone(),
+            memory_cache: self.memory_cache.clone(),
+            dir_ttl: self.dir_ttl,
+            options: self.options.clone(),
+        };
+        Ok((flags.resolve(named.as_ref())?, mountpoint.to_path_buf()))
+    }
+}
+
+/// Runs `yetifs mount` until the filesystem is unmounted or a signal arrives.
+pub async fn run(args: MountArgs) -> anyhow::Result<()> {
+    let (settings, mountpoint) = args.settings()?;
+    let mounted = mount(&settings, &mountpoint).await?;
+    serve_until_done(mounted, &settings).await
+}
+
+/// A live mount and what it needs to shut down.
+pub struct Mounted {
+    handle: MountHandle,
+    mountpoint: PathBuf,
+    cache: Arc<BlockCache>,
+}
+
+/// Checks the mountpoint and the server, builds the stack and mounts it.
+pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Result<Mounted> {
+    check_mountpoint(mountpoint)?;
+    let credentials = Credentials::Keys {
+        key1: Secret::new(settings.key1.clone()),
+        key2: Secret::new(settings.key2.clone()),
+    };
+    let client = Client::new(ClientConfig::new(settings.api_url.clone(), credentials))
+        .with_context(|| format!("cannot use API URL {}", settings.api_url))?;
+    let account = preflight(&client, &settings.api_url).await?;
+
+    let account_dir = settings
+        .cache_dir
+        .join(cache_key(&settings.api_url, account));
+    let cache = Arc::new(
+        BlockCache::open(BlockCacheConfig {
+            block_size: BLOCK_SIZE,
+            memory_bytes: settings.memory_cache,
+            disk_dir: Some(account_dir.join("blocks")),
+            disk_bytes: settings.cache_size,
+        })
+        .with_context(|| format!("cannot open the cache in {}", account_dir.display()))?,
+    );
+    let meta = Arc::new(MetaStore::open(Some(&account_dir)).with_context(|| {
+        format!(
+            "cannot open the metadata store in {}",
+            account_dir.display()
+        )
+    })?);
+    let remote = Arc::new(client);
+    let content = Arc::new(Content::new(
+        Arc::clone(&remote),
+        Arc::clone(&cache),
+        ContentConfig::default(),
+    ));
+    let owner = Owner {
+        // SAFETY: getuid/getgid cannot fail and touch no memory.
+        uid: settings
+            .options
+            .uid
+            .unwrap_or_else(|| unsafe { libc::getuid() }),
+        gid: settings
+            .options
+            .gid
+            .unwrap_or_else(|| unsafe { libc::getgid() }),
+    };
+    let mut fs_options = FsOptions::new(owner);
+    fs_options.dir_ttl = settings.dir_ttl;
+    let core = Arc::new(Core::with_stores(remote, fs_options, meta, content));
+    let mount_options = fuse::MountOptions {
+        read_only: settings.options.read_only,
+        allow_other: settings.options.allow_other,
+        default_permissions: settings.options.default_permissions,
+        fsname: format!("yetifs:{}", host_of(&settings.api_url)),
+    };
+    let handle = fuse::mount(core, mountpoint, &mount_options)
+        .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
+    log::info!(
+        "mounted {} (account {account}) on {}",
+        settings.api_url,
+        mountpoint.display()
+    );
+    Ok(Mounted {
+        handle,
+        mountpoint: mountpoint.to_path_buf(),
+        cache,
+    })
+}
+
+/// Serves until `umount` from outside, SIGINT or SIGTERM; then unmounts cleanly.
+pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> anyhow::Result<()> {
+    if crate::daemon::is_child() {
+        crate::daemon::announce_ready(&settings.cache_dir.join("yetifs.log"))
+            .context("cannot detach from the terminal")?;
+    }
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = poll.tick() => {
+                if mounted.handle.is_finished() {
+                    log::info!("{} was unmounted", mounted.mountpoint.display());
+                    mounted.cache.flush();
+                    return Ok(());
+                }
+            }
+        }
+    }
+    log::info!("unmounting {}", mounted.mountpoint.display());
+    let Mounted {
+        mut handle,
+        mountpoint,
+        cache,
+    } = mounted;
+    let result = tokio::task::spawn_blocking(move || handle.unmount()).await?;
+    cache.flush();
+    result.with_context(|| {
+        format!(
+            "cannot unmount {}: files are still open on it (close them, or `umount -l`)",
+            mountpoint.display()
+        )
+    })
+}
+
+/// Refuses a mountpoint that is missing, not a directory, or already a mount.
+fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(mountpoint)
+        .with_context(|| format!("mountpoint {} is not usable", mountpoint.display()))?;
+    if !meta.is_dir() {
+        bail!("mountpoint {} is not a directory", mountpoint.display());
+    }
+    let canonical = mountpoint.canonicalize()?;
+    if is_mount_point(&canonical)? {
+        bail!(
+            "mountpoint {} is busy: something is already mounted there",
+            mountpoint.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether `path` (canonical) is the mountpoint of a mount, per `/proc/self/mountinfo`.
+pub fn is_mount_point(path: &Path) -> std::io::Result<bool> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let wanted = path.to_string_lossy();
+    Ok(info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .any(|point| unescape_mountinfo(point) == wanted))
+}
+
+/// `/proc/self/mountinfo` writes space, tab, newline and backslash as octal escapes.
+fn unescape_mountinfo(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Logs in and reads the package once, turning each way this can fail into a sentence.
+async fn preflight(client: &Client, url: &str) -> anyhow::Result<u64> {
+    let attempt = async {
+        let account = client.authorize().await?;
+        client.account_package().await?;
+        Ok::<_, ApiError>(account)
+    };
+    match tokio::time::timeout(PREFLIGHT_TIMEOUT, attempt).await {
+        Err(_) => bail!(
+            "the server at {url} did not answer within {}s",
+            PREFLIGHT_TIMEOUT.as_secs()
+        ),
+        Ok(Ok(account)) => Ok(account),
+        Ok(Err(e)) => Err(match e {
+            ApiError::Auth(message) => anyhow::anyhow!(
+                "the server at {url} refused the API keys: {message} (check key1 and key2 on \
+                 the account settings page; yetifs does not retry, as servers ban an address \
+                 after five failed logins)"
+            ),
+            ApiError::Transport(message) => {
+                anyhow::anyhow!("cannot reach the server at {url}: {message}")
+            }
+            ApiError::Http { .. } | ApiError::Unparseable(_) | ApiError::Unsupported(_) => {
+                anyhow::anyhow!(
+                    "{url} does not answer as a File Upload API v2 endpoint (it should end in \
+                     /api/v2/): {e}"
+                )
+            }
+            other => anyhow::anyhow!("the server at {url} refused the login: {other}"),
+        }),
+    }
+}
+
+/// A directory name per server and account, so that two accounts never share cached blocks.
+fn cache_key(api_url: &str, account: u64) -> String {
+    let host: String = host_of(api_url)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{host}-{account}")
+}
+
+/// The host (and port) part of a URL, for names shown to people.
+fn host_of(api_url: &str) -> &str {
+    let rest = api_url.split_once("://").map_or(api_url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keys_separate_hosts_ports_and_accounts() {
+        assert_eq!(
+            cache_key("http://127.0.0.1:8080/api/v2/", 1),
+            "127.0.0.1_8080-1"
+        );
+        assert_ne!(
+            cache_key("https://a.example/api/v2/", 1),
+            cache_key("https://a.example/api/v2/", 2)
+        );
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo("/mnt/my\\040files"), "/mnt/my files");
+    }
+
+    #[test]
+    fn the_root_is_a_mount_point_and_a_fresh_directory_is_not() {
+        assert!(is_mount_point(Path::new("/")).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_mount_point(&dir.path().canonicalize().unwrap()).unwrap());
+    }
+
+    #[test]
+    fn named_remote_needs_its_colon() {
+        let args = MountArgs {
+            targets: vec!["work".into(), "/mnt".into()],
+            api_url: None,
+            key1: None,
+            key2: None,
+            config: None,
+            cache_dir: None,
+            cache_size: None,
+            memory_cache: None,
+            dir_ttl: None,
+            options: vec![],
+            daemon: false,
+        };
+        assert!(args.split_targets().is_err());
+    }
+}
