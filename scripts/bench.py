@@ -257,7 +257,7 @@ class Timed:
     error: str | None = None
 
 
-def timed(cmd: list, timeout: float, cwd: Path | None = None) -> Timed:
+def timed(cmd: list, timeout: float) -> Timed:
     """Runs a command and times it; a failure keeps the first line of its stderr."""
     start = time.monotonic()
     try:
@@ -265,7 +265,6 @@ def timed(cmd: list, timeout: float, cwd: Path | None = None) -> Timed:
             [str(c) for c in cmd],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            cwd=cwd,
             timeout=timeout,
             check=False,
         )
