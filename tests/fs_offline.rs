@@ -59,7 +59,7 @@ async fn a_new_mount_shows_the_kept_tree_without_a_listing_call_until_its_ttl() 
     remote.add_file(None, "a", "a");
     let dir = tempfile::tempdir().unwrap();
     let ttl = Duration::from_secs(2);
-    assert_eq!(names(&*core_in(&remote, dir.path(), ttl)).await, ["a"]);
+    assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["a"]);
     remote.add_file(None, "b", "b");
     let calls = remote.calls().get(Op::ListFolder);
     let core = core_in(&remote, dir.path(), ttl);
@@ -79,7 +79,7 @@ async fn a_folder_this_mount_changed_is_listed_again_by_the_next_one() {
     assert!(names(&core).await.is_empty());
     core.mkdir(ROOT_INO, "made", 0o755).await.unwrap();
     drop(core);
-    assert_eq!(names(&*core_in(&remote, dir.path(), ttl)).await, ["made"]);
+    assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["made"]);
 }
 
 #[tokio::test]
