@@ -71,6 +71,32 @@ async fn a_new_mount_shows_the_kept_tree_without_a_listing_call_until_its_ttl() 
 }
 
 #[tokio::test]
+async fn a_kept_listing_past_half_its_ttl_is_shown_and_refreshed_in_the_background() {
+    let remote = Arc::new(MemoryRemote::new());
+    remote.add_file(None, "a", "a");
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(4);
+    assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["a"]);
+    remote.add_file(None, "b", "b");
+    tokio::time::sleep(ttl / 2).await;
+    let calls = remote.calls().get(Op::ListFolder);
+    let core = core_in(&remote, dir.path(), ttl);
+    tokio::spawn(Arc::clone(&core).watch());
+    assert_eq!(names(&core).await, ["a"]);
+    let started = std::time::Instant::now();
+    while remote.calls().get(Op::ListFolder) == calls {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "no background refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(names(&core).await, ["a", "b"]);
+    assert_eq!(remote.calls().get(Op::ListFolder), calls + 1);
+}
+
+#[tokio::test]
 async fn a_folder_this_mount_changed_is_listed_again_by_the_next_one() {
     let remote = Arc::new(MemoryRemote::new());
     let dir = tempfile::tempdir().unwrap();
