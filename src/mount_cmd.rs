@@ -13,7 +13,7 @@ use crate::api::{Client, ClientConfig, Credentials, Secret};
 use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
 use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
-use crate::fs::{Core, FsOptions, Owner};
+use crate::fs::{Core, FsOptions, Owner, Recovery};
 use crate::fuse::{self, MountHandle};
 use crate::known_accounts;
 use crate::remote::ApiError;
@@ -210,21 +210,14 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         remote, fs_options, meta, content, staging,
     ));
     if let Some(why) = &offline {
-        log::warn!("mounting offline from the cache ({why}); read-only until the server answers");
-        core.start_offline(why);
-    }
-    let recovery = core.recover().await;
-    if recovery.completed > 0 {
-        log::info!(
-            "completed {} upload(s) left pending by an earlier mount",
-            recovery.completed
-        );
-    }
-    if recovery.failed > 0 {
         log::warn!(
-            "{} upload(s) left pending by an earlier mount failed again; retried before unmount",
-            recovery.failed
+            "mounting offline from the cache ({why}); read-only until the server answers, \
+             then {} pending upload(s) resume",
+            core.pending_uploads()
         );
+        core.start_offline(why);
+    } else {
+        report_recovery(core.recover().await);
     }
     let mount_options = fuse::MountOptions {
         read_only: settings.options.read_only,
@@ -246,6 +239,22 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         cache,
         core,
     })
+}
+
+/// Says how completing the uploads an earlier mount left pending went.
+fn report_recovery(recovery: Recovery) {
+    if recovery.completed > 0 {
+        log::info!(
+            "completed {} upload(s) left pending by an earlier mount",
+            recovery.completed
+        );
+    }
+    if recovery.failed > 0 {
+        log::warn!(
+            "{} upload(s) left pending by an earlier mount failed again; retried before unmount",
+            recovery.failed
+        );
+    }
 }
 
 /// Uploads what is still pending and says how it went.
