@@ -59,6 +59,8 @@ pub struct RemoteEntry {
     pub cache_size: Option<String>,
     /// Directory cache lifetime in seconds.
     pub dir_ttl: Option<u64>,
+    /// Bound of caches and buffers in memory together, e.g. `"256MiB"`.
+    pub memory_limit: Option<String>,
     /// Mount options as with `-o`.
     pub options: Option<String>,
 }
@@ -72,6 +74,7 @@ impl fmt::Debug for RemoteEntry {
             .field("cache_dir", &self.cache_dir)
             .field("cache_size", &self.cache_size)
             .field("dir_ttl", &self.dir_ttl)
+            .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
             .finish()
     }
@@ -215,6 +218,8 @@ pub struct MountSettings {
     pub memory_cache: u64,
     /// How long a directory listing is trusted.
     pub dir_ttl: Duration,
+    /// Bound of the memory cache, read-ahead windows and buffers together, in bytes.
+    pub memory_limit: Option<u64>,
     /// The `-o` options.
     pub options: MountOptions,
 }
@@ -229,6 +234,7 @@ impl fmt::Debug for MountSettings {
             .field("cache_size", &self.cache_size)
             .field("memory_cache", &self.memory_cache)
             .field("dir_ttl", &self.dir_ttl)
+            .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
             .finish()
     }
@@ -251,6 +257,8 @@ pub struct MountFlags {
     pub memory_cache: Option<String>,
     /// `--dir-ttl`.
     pub dir_ttl: Option<u64>,
+    /// `--memory-limit`.
+    pub memory_limit: Option<String>,
     /// Every `-o` group.
     pub options: Vec<String>,
 }
@@ -296,6 +304,11 @@ impl MountFlags {
             .or(named.dir_ttl)
             .map(Duration::from_secs)
             .unwrap_or(DEFAULT_DIR_TTL);
+        let memory_limit = self
+            .memory_limit
+            .or(named.memory_limit)
+            .map(|s| parse_size(&s))
+            .transpose()?;
         let mut groups = Vec::new();
         groups.extend(named.options);
         groups.extend(self.options);
@@ -311,6 +324,7 @@ impl MountFlags {
             cache_size,
             memory_cache,
             dir_ttl,
+            memory_limit,
             options,
         })
     }
@@ -359,6 +373,25 @@ mod tests {
         assert!(s.options.read_only);
         assert_eq!(s.options.uid, Some(7));
         assert_eq!(s.cache_size, 1 << 30);
+        assert_eq!(s.memory_limit, None);
+    }
+
+    #[test]
+    fn the_memory_limit_comes_from_the_flag_or_the_named_remote() {
+        let named = RemoteEntry {
+            memory_limit: Some("96MiB".into()),
+            ..RemoteEntry::default()
+        };
+        let s = flags_with_keys().resolve(Some(&named)).unwrap();
+        assert_eq!(s.memory_limit, Some(96 << 20));
+        let flags = MountFlags {
+            memory_limit: Some("1GiB".into()),
+            ..flags_with_keys()
+        };
+        assert_eq!(
+            flags.resolve(Some(&named)).unwrap().memory_limit,
+            Some(1 << 30)
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod emulator;
 pub mod fs;
 pub mod fuse;
+pub mod known_accounts;
 pub mod memory_remote;
 pub mod mount_cmd;
 pub mod remote;

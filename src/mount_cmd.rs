@@ -10,11 +10,12 @@ use anyhow::{bail, Context};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::api::{Client, ClientConfig, Credentials, Secret};
-use crate::cache::{BlockCache, BlockCacheConfig, MetaStore};
+use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
 use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
-use crate::fs::{Core, FsOptions, Owner};
+use crate::fs::{Core, FsOptions, Owner, Recovery};
 use crate::fuse::{self, MountHandle};
+use crate::known_accounts;
 use crate::remote::ApiError;
 use crate::staging::{self, Staging};
 
@@ -53,6 +54,9 @@ pub struct MountArgs {
     /// Seconds a directory listing is trusted before it is fetched again.
     #[arg(long)]
     pub dir_ttl: Option<u64>,
+    /// Bound of memory caches and buffers together, e.g. `128MiB`.
+    #[arg(long)]
+    pub memory_limit: Option<String>,
     /// Mount options: ro, allow_other, default_permissions, uid=N, gid=N.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
@@ -96,6 +100,7 @@ impl MountArgs {
             cache_size: self.cache_size.clone(),
             memory_cache: self.memory_cache.clone(),
             dir_ttl: self.dir_ttl,
+            memory_limit: self.memory_limit.clone(),
             options: self.options.clone(),
         };
         Ok((flags.resolve(named.as_ref())?, mountpoint.to_path_buf()))
@@ -126,7 +131,32 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     };
     let client = Client::new(ClientConfig::new(settings.api_url.clone(), credentials))
         .with_context(|| format!("cannot use API URL {}", settings.api_url))?;
-    let account = preflight(&client, &settings.api_url).await?;
+    let (account, offline) = match preflight(&client, &settings.api_url).await? {
+        Reach::Account(account) => {
+            let (url, k1, k2) = (&settings.api_url, &settings.key1, &settings.key2);
+            if let Err(e) = known_accounts::remember(&settings.cache_dir, url, k1, k2, account) {
+                log::warn!("cannot remember the account for offline mounts: {e}");
+            }
+            (account, None)
+        }
+        Reach::Unreachable(why) => {
+            let (url, k1, k2) = (&settings.api_url, &settings.key1, &settings.key2);
+            match known_accounts::recall(&settings.cache_dir, url, k1, k2) {
+                Some(account) => (account, Some(why)),
+                None => bail!("{why}"),
+            }
+        }
+    };
+    let (memory_bytes, window_budget) = match settings.memory_limit {
+        Some(limit) => {
+            let budget = MemoryBudget::split(limit, BLOCK_SIZE, settings.cache_size > 0)?;
+            (
+                budget.cache.min(settings.memory_cache),
+                Some(budget.windows),
+            )
+        }
+        None => (settings.memory_cache, None),
+    };
 
     let account_dir = settings
         .cache_dir
@@ -134,7 +164,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     let cache = Arc::new(
         BlockCache::open(BlockCacheConfig {
             block_size: BLOCK_SIZE,
-            memory_bytes: settings.memory_cache,
+            memory_bytes,
             disk_dir: Some(account_dir.join("blocks")),
             disk_bytes: settings.cache_size,
         })
@@ -146,11 +176,19 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
             account_dir.display()
         )
     })?);
+    if let Some(why) = &offline {
+        if !meta.has_listing(None) {
+            bail!("{why}; no tree of this account is cached, so it cannot be mounted offline");
+        }
+    }
     let remote = Arc::new(client);
     let content = Arc::new(Content::new(
         Arc::clone(&remote),
         Arc::clone(&cache),
-        ContentConfig::default(),
+        ContentConfig {
+            window_budget,
+            ..ContentConfig::default()
+        },
     ));
     let owner = Owner {
         // SAFETY: getuid/getgid cannot fail and touch no memory.
@@ -171,7 +209,40 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     let core = Arc::new(Core::with_stores(
         remote, fs_options, meta, content, staging,
     ));
-    let recovery = core.recover().await;
+    if let Some(why) = &offline {
+        log::warn!(
+            "mounting offline from the cache ({why}); read-only until the server answers, \
+             then {} pending upload(s) resume",
+            core.pending_uploads()
+        );
+        core.start_offline(why);
+    } else {
+        report_recovery(core.recover().await);
+    }
+    let mount_options = fuse::MountOptions {
+        read_only: settings.options.read_only,
+        allow_other: settings.options.allow_other,
+        default_permissions: settings.options.default_permissions,
+        fsname: format!("yetifs:{}", host_of(&settings.api_url)),
+    };
+    let handle = fuse::mount(Arc::clone(&core), mountpoint, &mount_options)
+        .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
+    tokio::spawn(Arc::clone(&core).watch());
+    log::info!(
+        "mounted {} (account {account}) on {}",
+        settings.api_url,
+        mountpoint.display()
+    );
+    Ok(Mounted {
+        handle,
+        mountpoint: mountpoint.to_path_buf(),
+        cache,
+        core,
+    })
+}
+
+/// Says how completing the uploads an earlier mount left pending went.
+fn report_recovery(recovery: Recovery) {
     if recovery.completed > 0 {
         log::info!(
             "completed {} upload(s) left pending by an earlier mount",
@@ -184,25 +255,6 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
             recovery.failed
         );
     }
-    let mount_options = fuse::MountOptions {
-        read_only: settings.options.read_only,
-        allow_other: settings.options.allow_other,
-        default_permissions: settings.options.default_permissions,
-        fsname: format!("yetifs:{}", host_of(&settings.api_url)),
-    };
-    let handle = fuse::mount(Arc::clone(&core), mountpoint, &mount_options)
-        .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
-    log::info!(
-        "mounted {} (account {account}) on {}",
-        settings.api_url,
-        mountpoint.display()
-    );
-    Ok(Mounted {
-        handle,
-        mountpoint: mountpoint.to_path_buf(),
-        cache,
-        core,
-    })
 }
 
 /// Uploads what is still pending and says how it went.
@@ -294,28 +346,37 @@ fn unescape_mountinfo(field: &str) -> String {
         .replace("\\134", "\\")
 }
 
-/// Logs in and reads the package once, turning each way this can fail into a sentence.
-async fn preflight(client: &Client, url: &str) -> anyhow::Result<u64> {
+/// What the first contact with the server found.
+enum Reach {
+    /// The keys log into this account.
+    Account(u64),
+    /// The server could not be reached, for this reason (a sentence).
+    Unreachable(String),
+}
+
+/// Logs in and reads the package once, turning each way this can fail into a sentence; a
+/// server that cannot be reached is not an error yet (the mount may go on offline).
+async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
     let attempt = async {
         let account = client.authorize().await?;
         client.account_package().await?;
         Ok::<_, ApiError>(account)
     };
     match tokio::time::timeout(PREFLIGHT_TIMEOUT, attempt).await {
-        Err(_) => bail!(
+        Err(_) => Ok(Reach::Unreachable(format!(
             "the server at {url} did not answer within {}s",
             PREFLIGHT_TIMEOUT.as_secs()
-        ),
-        Ok(Ok(account)) => Ok(account),
+        ))),
+        Ok(Ok(account)) => Ok(Reach::Account(account)),
+        Ok(Err(ApiError::Transport(message))) => Ok(Reach::Unreachable(format!(
+            "cannot reach the server at {url}: {message}"
+        ))),
         Ok(Err(e)) => Err(match e {
             ApiError::Auth(message) => anyhow::anyhow!(
                 "the server at {url} refused the API keys: {message} (check key1 and key2 on \
                  the account settings page; yetifs does not retry, as servers ban an address \
                  after five failed logins)"
             ),
-            ApiError::Transport(message) => {
-                anyhow::anyhow!("cannot reach the server at {url}: {message}")
-            }
             ApiError::Http { .. } | ApiError::Unparseable(_) | ApiError::Unsupported(_) => {
                 anyhow::anyhow!(
                     "{url} does not answer as a File Upload API v2 endpoint (it should end in \
@@ -388,6 +449,7 @@ mod tests {
             cache_size: None,
             memory_cache: None,
             dir_ttl: None,
+            memory_limit: None,
             options: vec![],
             daemon: false,
         };

@@ -197,6 +197,7 @@ fn config() -> ContentConfig {
     ContentConfig {
         initial_window: BLOCK,
         max_window: 16 * BLOCK,
+        window_budget: None,
         sequential_slack: 4 * BLOCK,
         max_parallel_fetches: 4,
         retries: 3,
@@ -251,6 +252,44 @@ async fn sequential_read_of_a_large_file_is_one_request_and_stays_within_memory_
     assert_eq!(remote.requests(), 1);
     assert_eq!(remote.bytes_sent(), data.len() as u64);
     assert_eq!(*remote.ranges.lock().unwrap(), vec![0..data.len() as u64]);
+}
+
+#[tokio::test]
+async fn concurrent_streams_share_the_window_budget() {
+    let a = content_of(60 * BLOCK as usize, 4);
+    let b = content_of(60 * BLOCK as usize, 5);
+    let remote = Arc::new(TestRemote {
+        files: HashMap::from([(1, a.clone()), (2, b.clone())]),
+        ..TestRemote::default()
+    });
+    let cfg = ContentConfig {
+        window_budget: Some(4 * BLOCK),
+        ..config()
+    };
+    let content = Arc::new(Content::new(remote, cache(64 * BLOCK), cfg));
+    let readers = [
+        content.open(1, a.len() as u64),
+        content.open(2, b.len() as u64),
+    ];
+    let mut offset = 0;
+    while offset < a.len() as u64 {
+        for (reader, data) in readers.iter().zip([&a, &b]) {
+            let chunk = reader.read(offset, 20_000).await.unwrap();
+            assert_eq!(
+                chunk,
+                data.slice(offset as usize..offset as usize + chunk.len())
+            );
+        }
+        offset += 20_000;
+        let read = 2 * offset.min(a.len() as u64);
+        // Each of the two streams may run its half of the budget (2 blocks) ahead, plus the
+        // block being filled and one chunk of the stream.
+        let ahead = 2 * (2 * BLOCK + BLOCK + CHUNK as u64);
+        assert!(content.stats().bytes_fetched <= read + ahead);
+    }
+    assert_eq!(content.streams(), 2);
+    drop(readers);
+    assert_eq!(content.streams(), 0);
 }
 
 #[tokio::test]

@@ -191,7 +191,14 @@ async fn a_failed_listing_maps_to_its_errno_and_is_retried_next_time() {
     let remote = Arc::new(MemoryRemote::new());
     remote.add_file(None, "a", "a");
     let core = core_with(&remote, Duration::from_secs(60));
-    remote.fail_next(Op::ListFolder, ApiError::Transport("reset".into()));
+    remote.fail_next(
+        Op::ListFolder,
+        ApiError::Http {
+            status: 502,
+            detail: "bad gateway".into(),
+            retry_after: None,
+        },
+    );
     assert_eq!(
         core.lookup(ROOT_INO, "a").await.unwrap_err().errno(),
         libc::EIO

@@ -244,7 +244,7 @@ async fn a_failed_upload_fails_close_with_the_servers_errno_and_is_retried() {
         .unwrap();
     core.write(opened.fh, 0, b"data").await.unwrap();
     assert_eq!(errno(core.flush(opened.fh).await), libc::ENOSPC);
-    remote.fail_next(Op::Upload, ApiError::Transport("reset".into()));
+    remote.fail_next(Op::Upload, ApiError::Server("Failed moving file".into()));
     assert_eq!(errno(core.flush(opened.fh).await), libc::EIO);
     assert_eq!(core.pending_uploads(), 1);
     core.flush(opened.fh).await.unwrap();
@@ -268,7 +268,7 @@ async fn an_upload_cut_by_a_crash_is_completed_by_the_next_mount() {
             .await
             .unwrap();
         core.write(opened.fh, 0, b"version 2").await.unwrap();
-        remote.fail_next(Op::Upload, ApiError::Transport("killed".into()));
+        remote.fail_next(Op::Upload, ApiError::Server("killed".into()));
         assert_eq!(errno(core.flush(opened.fh).await), libc::EIO);
         write_file(&core, ROOT_INO, "new", b"fresh").await;
         let other = core.lookup(ROOT_INO, "other").await.unwrap().ino;
@@ -570,7 +570,7 @@ async fn unlinking_a_file_whose_upload_failed_drops_the_pending_upload() {
     let remote = Arc::new(MemoryRemote::new());
     let dir = tempfile::tempdir().unwrap();
     let core = core_in(&remote, dir.path());
-    remote.fail_next(Op::Upload, ApiError::Transport("down".into()));
+    remote.fail_next(Op::Upload, ApiError::Server("down".into()));
     let (_, opened) = core
         .create(ROOT_INO, "gone", 0o644, libc::O_WRONLY | libc::O_CREAT)
         .await

@@ -16,7 +16,7 @@ use super::memory::MemoryTier;
 use super::BlockKey;
 
 /// Blocks waiting for the disk writer; past this, new blocks are not written to disk.
-const DISK_QUEUE_BLOCKS: usize = 32;
+pub(crate) const DISK_QUEUE_BLOCKS: usize = 32;
 
 /// How big the caches are and where the disk cache lives.
 #[derive(Clone, Debug, PartialEq, Eq)]

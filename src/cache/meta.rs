@@ -1,7 +1,8 @@
 //! The metadata store: what the server cannot tell or keep for us, by remote id. Upload times
 //! (fetched once per file id with `file/info`, which costs a request) and attributes set
 //! locally (`utimens`, `chmod`), so that `rsync -a` finds unchanged files unchanged on the next
-//! mount. SQLite in the cache directory, or in memory when there is none.
+//! mount; and the folder listings last fetched, so that a remount shows the tree at once and an
+//! offline mount shows it at all. SQLite in the cache directory, or in memory when there is none.
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::CacheError;
+use crate::remote::{FileEntry, FolderEntry, Listing};
 
 const FILE_NAME: &str = "meta.sqlite";
 
@@ -27,7 +29,47 @@ CREATE TABLE IF NOT EXISTS overlay (
     mode INTEGER,
     PRIMARY KEY (kind, id)
 );
+CREATE TABLE IF NOT EXISTS listed (
+    folder INTEGER PRIMARY KEY,
+    fetched_secs INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS listed_folder (
+    parent INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    is_public INTEGER NOT NULL,
+    created INTEGER,
+    updated INTEGER,
+    url TEXT,
+    PRIMARY KEY (parent, id)
+);
+CREATE TABLE IF NOT EXISTS listed_file (
+    folder INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    short_url TEXT NOT NULL,
+    url TEXT,
+    downloads INTEGER NOT NULL,
+    PRIMARY KEY (folder, id)
+);
 ";
+
+/// The key of a folder in the listing tables: its id, 0 for the root (server ids start at 1).
+fn folder_key(folder: Option<u64>) -> i64 {
+    folder.map_or(0, |id| id as i64)
+}
+
+/// A folder id from the listing tables (0: the root).
+fn folder_of_key(key: i64) -> Option<u64> {
+    (key != 0).then_some(key as u64)
+}
+
+/// Seconds since the epoch of `time`, 0 before it.
+fn epoch_secs(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
 
 /// The item an overlay belongs to: files and folders have separate id spaces on the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,6 +205,153 @@ impl MetaStore {
             ],
         )?;
         Ok(())
+    }
+
+    /// Keeps the listing of `folder` (`None`: the root) as fetched at `fetched`, replacing the
+    /// one kept before. Trashed entries are not kept: nothing shows them.
+    pub fn save_listing(
+        &self,
+        folder: Option<u64>,
+        listing: &Listing,
+        fetched: SystemTime,
+    ) -> Result<(), CacheError> {
+        let key = folder_key(folder);
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM listed_folder WHERE parent = ?1", params![key])?;
+        tx.execute("DELETE FROM listed_file WHERE folder = ?1", params![key])?;
+        {
+            let mut add_folder = tx.prepare(
+                "INSERT OR REPLACE INTO listed_folder
+                 (parent, id, name, is_public, created, updated, url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for f in listing.folders.iter().filter(|f| !f.trashed) {
+                add_folder.execute(params![
+                    key,
+                    f.id as i64,
+                    f.name,
+                    f.is_public,
+                    f.created,
+                    f.updated,
+                    f.url
+                ])?;
+            }
+            let mut add_file = tx.prepare(
+                "INSERT OR REPLACE INTO listed_file
+                 (folder, id, name, size, short_url, url, downloads)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for f in listing.files.iter().filter(|f| !f.trashed) {
+                add_file.execute(params![
+                    key,
+                    f.id as i64,
+                    f.name,
+                    f.size as i64,
+                    f.short_url,
+                    f.url,
+                    f.downloads as i64
+                ])?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO listed (folder, fetched_secs) VALUES (?1, ?2)
+             ON CONFLICT (folder) DO UPDATE SET fetched_secs = excluded.fetched_secs",
+            params![key, epoch_secs(fetched)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The listing kept for `folder` and when it was fetched, if one is kept. A store that
+    /// cannot be read answers `None` (the caller asks the server) and logs why.
+    pub fn listing(&self, folder: Option<u64>) -> Option<(Listing, SystemTime)> {
+        self.read_listing(folder).unwrap_or_else(|e| {
+            log::warn!("metadata store: cannot read the listing of folder {folder:?}: {e}");
+            None
+        })
+    }
+
+    fn read_listing(
+        &self,
+        folder: Option<u64>,
+    ) -> Result<Option<(Listing, SystemTime)>, rusqlite::Error> {
+        let key = folder_key(folder);
+        let conn = self.conn();
+        let fetched: Option<i64> = conn
+            .query_row(
+                "SELECT fetched_secs FROM listed WHERE folder = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(fetched) = fetched else {
+            return Ok(None);
+        };
+        let mut folders = conn.prepare(
+            "SELECT id, name, is_public, created, updated, url FROM listed_folder
+             WHERE parent = ?1 ORDER BY id",
+        )?;
+        let folders = folders
+            .query_map(params![key], |row| {
+                Ok(FolderEntry {
+                    id: row.get::<_, i64>(0)? as u64,
+                    parent: folder_of_key(key),
+                    name: row.get(1)?,
+                    is_public: row.get(2)?,
+                    created: row.get(3)?,
+                    updated: row.get(4)?,
+                    url: row.get(5)?,
+                    trashed: false,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut files = conn.prepare(
+            "SELECT id, name, size, short_url, url, downloads FROM listed_file
+             WHERE folder = ?1 ORDER BY id",
+        )?;
+        let files = files
+            .query_map(params![key], |row| {
+                Ok(FileEntry {
+                    id: row.get::<_, i64>(0)? as u64,
+                    folder: folder_of_key(key),
+                    name: row.get(1)?,
+                    size: row.get::<_, i64>(2)? as u64,
+                    short_url: row.get(3)?,
+                    url: row.get(4)?,
+                    downloads: row.get::<_, i64>(5)? as u64,
+                    trashed: false,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let fetched = UNIX_EPOCH + Duration::from_secs(fetched.max(0) as u64);
+        Ok(Some((Listing { folders, files }, fetched)))
+    }
+
+    /// Marks the listing kept for `folder` as out of date (this mount changed the folder):
+    /// it is still shown while the server is unreachable, never while it answers.
+    pub fn expire_listing(&self, folder: Option<u64>) -> Result<(), CacheError> {
+        self.conn().execute(
+            "UPDATE listed SET fetched_secs = 0 WHERE folder = ?1",
+            params![folder_key(folder)],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a listing of `folder` is kept, however old.
+    pub fn has_listing(&self, folder: Option<u64>) -> bool {
+        self.conn()
+            .query_row(
+                "SELECT 1 FROM listed WHERE folder = ?1",
+                params![folder_key(folder)],
+                |_| Ok(()),
+            )
+            .optional()
+            .unwrap_or_else(|e| {
+                log::warn!("metadata store: cannot read the listings: {e}");
+                None
+            })
+            .is_some()
     }
 
     /// Forgets everything kept about an item (it was deleted); for a file, its upload time too.
@@ -314,6 +503,91 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(store.uploaded(349), Some(49));
+    }
+
+    fn sample_listing(folder: Option<u64>) -> Listing {
+        Listing {
+            folders: vec![FolderEntry {
+                id: 40,
+                parent: folder,
+                name: "sub/dir".into(),
+                is_public: 1,
+                created: Some(1_600_000_000),
+                updated: None,
+                url: Some("https://host/folder/40".into()),
+                trashed: false,
+            }],
+            files: vec![
+                FileEntry {
+                    id: 41,
+                    folder,
+                    name: "a.txt".into(),
+                    size: 1234,
+                    short_url: "abc".into(),
+                    url: None,
+                    downloads: 3,
+                    trashed: false,
+                },
+                FileEntry {
+                    id: 42,
+                    folder,
+                    name: "gone.txt".into(),
+                    size: 1,
+                    short_url: "def".into(),
+                    url: None,
+                    downloads: 0,
+                    trashed: true,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_listing_survives_reopening_without_its_trashed_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let fetched = at(1_700_000_000, 0);
+        let listing = sample_listing(Some(7));
+        {
+            let store = MetaStore::open(Some(dir.path())).unwrap();
+            store.save_listing(Some(7), &listing, fetched).unwrap();
+        }
+        let store = MetaStore::open(Some(dir.path())).unwrap();
+        let (kept, when) = store.listing(Some(7)).unwrap();
+        assert_eq!(when, fetched);
+        assert_eq!(kept.folders, listing.folders);
+        assert_eq!(kept.files, listing.files[..1]);
+        assert!(store.listing(None).is_none());
+        assert!(store.has_listing(Some(7)) && !store.has_listing(None));
+    }
+
+    #[test]
+    fn a_saved_listing_replaces_the_previous_one_of_its_folder_only() {
+        let store = MetaStore::open(None).unwrap();
+        store
+            .save_listing(None, &sample_listing(None), at(10, 0))
+            .unwrap();
+        store
+            .save_listing(Some(5), &sample_listing(Some(5)), at(10, 0))
+            .unwrap();
+        store
+            .save_listing(None, &Listing::default(), at(20, 0))
+            .unwrap();
+        assert_eq!(
+            store.listing(None).unwrap(),
+            (Listing::default(), at(20, 0))
+        );
+        assert_eq!(store.listing(Some(5)).unwrap().0.files.len(), 1);
+    }
+
+    #[test]
+    fn an_expired_listing_is_kept_but_dated_at_the_epoch() {
+        let store = MetaStore::open(None).unwrap();
+        let listing = sample_listing(None);
+        store.save_listing(None, &listing, at(1_000, 0)).unwrap();
+        store.expire_listing(None).unwrap();
+        let (kept, when) = store.listing(None).unwrap();
+        assert_eq!(when, UNIX_EPOCH);
+        assert_eq!(kept.files.len(), 1);
     }
 
     proptest! {

@@ -1,12 +1,14 @@
 //! The content caches and the metadata store. A file's content never changes under its id, so
 //! blocks kept here are never stale: they are dropped only to respect the configured bounds.
 pub mod blocks;
+pub mod budget;
 mod disk;
 pub mod error;
 mod memory;
 pub mod meta;
 
 pub use blocks::{BlockCache, BlockCacheConfig, CacheStats};
+pub use budget::MemoryBudget;
 pub use error::CacheError;
 pub use meta::{ItemKey, MetaStore, Overlay};
 

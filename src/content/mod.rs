@@ -8,7 +8,7 @@ mod inflight;
 mod reader;
 mod stream;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ pub struct ContentConfig {
     pub initial_window: u64,
     /// The window doubles as the reader keeps going, up to this.
     pub max_window: u64,
+    /// Bytes of read-ahead all streaming readers share, when memory is bounded: each gets an
+    /// equal part (at least one block, at most `max_window`), so windows shrink as more readers
+    /// stream at once. `None`: every reader may grow to `max_window`.
+    pub window_budget: Option<u64>,
     /// How far (bytes) a read may start from where the previous one ended and still count as
     /// sequential: the kernel sends concurrent reads slightly out of order.
     pub sequential_slack: u64,
@@ -46,6 +50,7 @@ impl Default for ContentConfig {
         ContentConfig {
             initial_window: 1 << 20,
             max_window: 64 << 20,
+            window_budget: None,
             sequential_slack: 2 << 20,
             max_parallel_fetches: 8,
             retries: 3,
@@ -91,6 +96,8 @@ pub struct Content<R: Remote> {
     inflight: Arc<InFlight>,
     fetch_slots: Semaphore,
     counters: Counters,
+    /// Read-aheads running now.
+    streams: Arc<AtomicUsize>,
 }
 
 impl<R: Remote> Content<R> {
@@ -104,6 +111,35 @@ impl<R: Remote> Content<R> {
             inflight: Arc::default(),
             fetch_slots,
             counters: Counters::default(),
+            streams: Arc::default(),
+        }
+    }
+
+    /// Whether every block of `len` bytes from `offset` of file `file_id` (of `size` bytes)
+    /// is in the block cache: such a read needs no server.
+    pub fn is_cached(&self, file_id: u64, size: u64, offset: u64, len: u32) -> bool {
+        let end = size.min(offset.saturating_add(u64::from(len)));
+        if end <= offset {
+            return true;
+        }
+        let block = self.cache.block_size();
+        (offset / block..=(end - 1) / block).all(|index| self.cache.contains(file_id, index))
+    }
+
+    /// How many read-aheads are running now.
+    pub fn streams(&self) -> usize {
+        self.streams.load(Ordering::Relaxed)
+    }
+
+    /// The largest window a reader may use now: its share of the window budget.
+    fn window_cap(&self) -> u64 {
+        let max = self.cfg.max_window.max(self.cfg.initial_window);
+        match self.cfg.window_budget {
+            Some(budget) => {
+                let streams = self.streams().max(1) as u64;
+                (budget / streams).min(max).max(self.cache.block_size())
+            }
+            None => max,
         }
     }
 

@@ -101,6 +101,8 @@ impl<R: Remote> Reader<R> {
             None => offset == 0,
             Some(last_end) => offset.abs_diff(last_end) <= cfg.sequential_slack,
         };
+        let cap = content.window_cap();
+        state.window = state.window.min(cap);
         let window = blocks(state.window);
         if let Some(ahead) = &state.ahead {
             if !ahead.serves(first, slack, window) {
@@ -109,10 +111,10 @@ impl<R: Remote> Reader<R> {
         }
         if state.ahead.is_some() || sequential {
             if first > state.last_first {
-                state.window = (state.window * 2).min(cfg.max_window.max(cfg.initial_window));
+                state.window = (state.window * 2).min(cap);
             }
         } else {
-            state.window = cfg.initial_window;
+            state.window = cfg.initial_window.min(cap);
         }
         let restart = match &state.ahead {
             Some(ahead) => ahead.is_finished(),

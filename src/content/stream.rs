@@ -3,6 +3,7 @@
 //! claims blocks ahead of itself (the window); the task below fills them in order. Claimed
 //! blocks are in flight for everyone, so other readers wait for them instead of fetching them.
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -19,6 +20,8 @@ pub(crate) struct ReadAhead {
     start: u64,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    /// The mount's count of running read-aheads, which this one is part of until dropped.
+    streams: Arc<AtomicUsize>,
 }
 
 /// What the reader and the streaming task share.
@@ -89,10 +92,13 @@ impl ReadAhead {
             start,
             Arc::clone(&shared),
         ));
+        let streams = Arc::clone(&content.streams);
+        streams.fetch_add(1, Ordering::Relaxed);
         ReadAhead {
             start,
             shared,
             task,
+            streams,
         }
     }
 
@@ -156,6 +162,7 @@ impl ReadAhead {
 impl Drop for ReadAhead {
     /// Stops the task and releases the blocks it had not fetched yet.
     fn drop(&mut self) {
+        self.streams.fetch_sub(1, Ordering::Relaxed);
         self.task.abort();
         let mut state = self.shared.lock();
         state.finish();

@@ -13,6 +13,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
 use super::attr::{self, Attr, Kind, Owner};
+use super::connectivity::{is_unreachable, Connectivity};
 use super::dir_cache::{Child, Listed, SingleFlight};
 use super::error::FsError;
 use super::files::Staged;
@@ -123,11 +124,13 @@ pub enum SetupError {
     Staging(#[from] StagingError),
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct State {
     pub(super) inodes: InodeTable,
     pub(super) listings: HashMap<Ino, Arc<Listed>>,
     pub(super) handles: Handles,
+    /// Where listings are kept across mounts; an edited listing is marked out of date there.
+    pub(super) kept: Option<Arc<MetaStore>>,
 }
 
 impl State {
@@ -140,6 +143,15 @@ impl State {
         };
         let (edited, gone) = listed.edited(remove, add);
         self.listings.insert(dir, Arc::new(edited));
+        let folder = match self.inodes.get(dir).map(|node| &node.data) {
+            Some(NodeData::Folder(f)) => Some(f.id),
+            _ => None,
+        };
+        if let Some(kept) = &self.kept {
+            if let Err(e) = kept.expire_listing(folder) {
+                log::warn!("cannot mark the kept listing of folder {folder:?} out of date: {e}");
+            }
+        }
         for ino in gone {
             self.drop_if_unreferenced(ino);
         }
@@ -190,6 +202,12 @@ pub struct Core<R: Remote> {
     limits: Mutex<Option<(Instant, Limits)>>,
     limits_flight: SingleFlight<()>,
     pub(super) started: SystemTime,
+    /// Whether the server answers.
+    pub(super) link: Connectivity,
+    /// Directories whose listing, shown from disk, should be fetched again soon.
+    pub(super) refresh: tokio::sync::mpsc::UnboundedSender<Ino>,
+    /// The receiving end of `refresh`, taken by the watcher.
+    pub(super) refresh_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Ino>>>,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
@@ -222,13 +240,18 @@ impl<R: Remote> Core<R> {
         content: Arc<Content<R>>,
         staging: Staging,
     ) -> Self {
+        let (refresh, refresh_queue) = tokio::sync::mpsc::unbounded_channel();
+        let state = State {
+            kept: Some(Arc::clone(&meta)),
+            ..State::default()
+        };
         Self {
             remote,
             options,
             meta,
             content,
             readers: Mutex::new(HashMap::new()),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             hidden: Mutex::new(Hidden::default()),
             staging,
             staged: Mutex::new(HashMap::new()),
@@ -237,6 +260,40 @@ impl<R: Remote> Core<R> {
             limits: Mutex::new(None),
             limits_flight: SingleFlight::default(),
             started: SystemTime::now(),
+            link: Connectivity::default(),
+            refresh,
+            refresh_queue: Mutex::new(Some(refresh_queue)),
+        }
+    }
+
+    /// Whether the server answered the last time it was asked; while it does not, the mount
+    /// serves what is cached, read-only.
+    pub fn is_online(&self) -> bool {
+        self.link.is_online()
+    }
+
+    /// Why the server could not be reached the last time it could not (kept after recovery).
+    pub fn last_error(&self) -> Option<String> {
+        self.link.last_error()
+    }
+
+    /// Since when the server has been unreachable; `None` while online.
+    pub fn offline_since(&self) -> Option<SystemTime> {
+        self.link.offline_since()
+    }
+
+    /// Starts offline (the server could not be reached at mount time, for `why`): the
+    /// watcher brings the mount online once the server answers.
+    pub fn start_offline(&self, why: &str) {
+        self.link.lost(why);
+    }
+
+    /// Refuses a change while the server is unreachable.
+    pub(super) fn writable(&self) -> Result<(), FsError> {
+        if self.link.is_online() {
+            Ok(())
+        } else {
+            Err(FsError::Offline)
         }
     }
 
@@ -272,7 +329,15 @@ impl<R: Remote> Core<R> {
     async fn uploaded(&self, id: u64) -> Result<Option<i64>, FsError> {
         let cached = || self.meta.uploaded(id).map(Some);
         let fetch = async {
-            let details = self.remote.file_info(id).await?;
+            if !self.link.is_online() {
+                return Ok(None);
+            }
+            let details = self.remote.file_info(id).await;
+            self.link.observe(&details);
+            let details = match details {
+                Err(e) if is_unreachable(&e) => return Ok(None),
+                other => other?,
+            };
             if let Some(secs) = details.uploaded {
                 if let Err(e) = self.meta.set_uploaded(id, secs) {
                     log::warn!("cannot keep the upload time of file {id}: {e}");
@@ -361,16 +426,72 @@ impl<R: Remote> Core<R> {
                 .cloned()
         };
         let fetch = async {
-            let listing = self.remote.list_folder(folder).await?;
-            Ok(self.install(dir, folder, listing))
+            if let Some(listed) = self.restore(dir, folder, ttl) {
+                return Ok(listed);
+            }
+            if !self.link.is_online() {
+                return self.stale(dir, folder);
+            }
+            let fetched = self.remote.list_folder(folder).await;
+            self.link.observe(&fetched);
+            match fetched {
+                Ok(listing) => {
+                    if let Err(e) = self.meta.save_listing(folder, &listing, SystemTime::now()) {
+                        log::warn!("cannot keep the listing of folder {folder:?}: {e}");
+                    }
+                    Ok(self.install(dir, folder, listing, Duration::ZERO))
+                }
+                Err(e) if is_unreachable(&e) => self.stale(dir, folder),
+                Err(e) => Err(e.into()),
+            }
         };
         self.listing_flights.run(dir, cached, fetch).await
     }
 
-    /// Turns a server listing of `folder` into shown entries of `dir`, updating the inode
-    /// table. Files only this mount has (empty ones, ones waiting for their first upload) are
-    /// added from the journal; yetifs's own deleted folders are left out.
-    fn install(&self, dir: Ino, folder: Option<u64>, listing: Listing) -> Arc<Listed> {
+    /// The listing an earlier mount kept for `folder`, shown as `dir` if it is younger than
+    /// `ttl` and this mount holds none of its own (one it holds is at least as recent). Past
+    /// half its TTL it is shown and fetched again in the background.
+    fn restore(&self, dir: Ino, folder: Option<u64>, ttl: Duration) -> Option<Arc<Listed>> {
+        if lock(&self.state).listings.contains_key(&dir) {
+            return None;
+        }
+        let (listing, fetched) = self.meta.listing(folder)?;
+        let age = SystemTime::now()
+            .duration_since(fetched)
+            .unwrap_or(Duration::ZERO);
+        if age >= ttl {
+            return None;
+        }
+        if age >= ttl / 2 {
+            // The watcher may be gone (the mount is ending): then nothing needs refreshing.
+            let _ = self.refresh.send(dir);
+        }
+        Some(self.install(dir, folder, listing, age))
+    }
+
+    /// What is known of `dir` however old, for when the server cannot be reached: this
+    /// mount's listing, else the one kept on disk.
+    fn stale(&self, dir: Ino, folder: Option<u64>) -> Result<Arc<Listed>, FsError> {
+        if let Some(listed) = lock(&self.state).listings.get(&dir).cloned() {
+            return Ok(listed);
+        }
+        let (listing, fetched) = self.meta.listing(folder).ok_or(FsError::Unreachable)?;
+        let age = SystemTime::now()
+            .duration_since(fetched)
+            .unwrap_or(Duration::ZERO);
+        Ok(self.install(dir, folder, listing, age))
+    }
+
+    /// Turns a server listing of `folder`, fetched `age` ago, into shown entries of `dir`,
+    /// updating the inode table. Files only this mount has (empty ones, ones waiting for their
+    /// first upload) are added from the journal; yetifs's own deleted folders are left out.
+    fn install(
+        &self,
+        dir: Ino,
+        folder: Option<u64>,
+        listing: Listing,
+        age: Duration,
+    ) -> Arc<Listed> {
         let locals = self.staging.journal().local_in(folder).unwrap_or_else(|e| {
             log::warn!("cannot read the journal: {e}");
             Vec::new()
@@ -431,7 +552,7 @@ impl<R: Remote> Core<R> {
                 Child { name, ino, kind }
             })
             .collect();
-        let listed = Arc::new(Listed::new(children, Instant::now()));
+        let listed = Arc::new(Listed::aged(children, age));
         let previous = state.listings.insert(dir, Arc::clone(&listed));
         if let Some(previous) = previous {
             for child in previous.children() {
@@ -584,7 +705,8 @@ impl<R: Remote> Core<R> {
         Ok(())
     }
 
-    /// The package's limits, fetched at most once per directory TTL.
+    /// The package's limits, fetched at most once per directory TTL; while the server cannot
+    /// be reached, the last ones known (or none).
     pub(super) async fn limits(&self) -> Result<Limits, FsError> {
         let ttl = self.options.dir_ttl;
         let cached = || {
@@ -594,9 +716,20 @@ impl<R: Remote> Core<R> {
                 .map(|(_, limits)| limits.clone())
         };
         let fetch = async {
-            let limits = self.remote.limits().await?;
-            *lock(&self.limits) = Some((Instant::now(), limits.clone()));
-            Ok(limits)
+            let known = || lock(&self.limits).as_ref().map(|(_, l)| l.clone());
+            if !self.link.is_online() {
+                return Ok(known().unwrap_or_default());
+            }
+            let fetched = self.remote.limits().await;
+            self.link.observe(&fetched);
+            match fetched {
+                Ok(limits) => {
+                    *lock(&self.limits) = Some((Instant::now(), limits.clone()));
+                    Ok(limits)
+                }
+                Err(e) if is_unreachable(&e) => Ok(known().unwrap_or_default()),
+                Err(e) => Err(e.into()),
+            }
         };
         self.limits_flight.run((), cached, fetch).await
     }

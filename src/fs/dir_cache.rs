@@ -31,12 +31,22 @@ pub struct Listed {
     children: Vec<Child>,
     by_name: HashMap<String, usize>,
     inos: HashSet<Ino>,
-    fetched: Instant,
+    /// When the server sent it; `None` when older than this process can date (never fresh).
+    fetched: Option<Instant>,
 }
 
 impl Listed {
     /// A listing fetched at `fetched`, its entries sorted by name.
-    pub fn new(mut children: Vec<Child>, fetched: Instant) -> Self {
+    pub fn new(children: Vec<Child>, fetched: Instant) -> Self {
+        Self::dated(children, Some(fetched))
+    }
+
+    /// A listing fetched `age` ago (one kept on disk by an earlier mount).
+    pub fn aged(children: Vec<Child>, age: Duration) -> Self {
+        Self::dated(children, Instant::now().checked_sub(age))
+    }
+
+    fn dated(mut children: Vec<Child>, fetched: Option<Instant>) -> Self {
         children.sort_by(|a, b| a.name.cmp(&b.name));
         let by_name = children
             .iter()
@@ -84,12 +94,12 @@ impl Listed {
             .cloned()
             .collect();
         children.extend(add);
-        (Listed::new(children, self.fetched), gone)
+        (Listed::dated(children, self.fetched), gone)
     }
 
     /// Whether the listing is younger than `ttl`.
     pub fn is_fresh(&self, ttl: Duration) -> bool {
-        self.fetched.elapsed() < ttl
+        self.fetched.is_some_and(|at| at.elapsed() < ttl)
     }
 }
 
@@ -191,6 +201,20 @@ mod tests {
         assert!(listed.is_fresh(Duration::from_secs(30)));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!listed.is_fresh(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn a_listing_kept_from_earlier_is_fresh_only_for_what_is_left_of_its_ttl() {
+        let ttl = Duration::from_secs(30);
+        assert!(Listed::aged(vec![], Duration::from_secs(10)).is_fresh(ttl));
+        assert!(!Listed::aged(vec![], Duration::from_secs(31)).is_fresh(ttl));
+        let year = Duration::from_secs(365 * 86_400);
+        let epoch_old = Listed::aged(vec![], 56 * year);
+        assert!(!epoch_old.is_fresh(year));
+        let undatable = Listed::aged(vec![child("a", 2)], Duration::MAX);
+        assert!(!undatable.is_fresh(Duration::MAX));
+        let (edited, _) = undatable.edited(&[], Some(child("b", 3)));
+        assert!(!edited.is_fresh(Duration::MAX));
     }
 
     #[tokio::test]

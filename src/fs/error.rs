@@ -56,6 +56,12 @@ pub enum FsError {
     /// The permission bits do not allow the access asked for.
     #[error("permission denied")]
     Denied,
+    /// The server cannot be reached and what was asked for is not cached.
+    #[error("the server is unreachable and this is not cached")]
+    Unreachable,
+    /// The server cannot be reached: the mount is read-only until it answers again.
+    #[error("read-only while the server is unreachable")]
+    Offline,
     /// The server call failed; shared by every request that waited on the same call.
     #[error(transparent)]
     Remote(Arc<ApiError>),
@@ -108,6 +114,8 @@ impl FsError {
             FsError::BadHandle => libc::EBADF,
             FsError::NoAttr => libc::ENODATA,
             FsError::Denied => libc::EACCES,
+            FsError::Unreachable => libc::EIO,
+            FsError::Offline => libc::EROFS,
             FsError::Remote(e) => e.errno(),
         }
     }
@@ -133,6 +141,8 @@ mod tests {
         assert_eq!(FsError::BadHandle.errno(), libc::EBADF);
         assert_eq!(FsError::NoAttr.errno(), libc::ENODATA);
         assert_eq!(FsError::Denied.errno(), libc::EACCES);
+        assert_eq!(FsError::Unreachable.errno(), libc::EIO);
+        assert_eq!(FsError::Offline.errno(), libc::EROFS);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::attr::{self, Attr, Owner};
+use super::connectivity::is_unreachable;
 use super::core::{lock, Core, Opened};
 use super::error::FsError;
 use super::handles::Handle;
@@ -298,6 +299,7 @@ impl<R: Remote> Core<R> {
         }
         let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if write || flags & libc::O_TRUNC != 0 {
+            self.writable()?;
             let staged = self.stage(ino).await?;
             if flags & libc::O_TRUNC != 0 {
                 self.truncate_staged(&staged, 0).await?;
@@ -318,7 +320,8 @@ impl<R: Remote> Core<R> {
     }
 
     /// Up to `size` bytes of the file open as `fh`, from `offset`; short only at the end. A
-    /// staged file is read from its staged bytes.
+    /// staged file is read from its staged bytes. While the server is unreachable only cached
+    /// content is read; the rest fails at once with `EIO`.
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, FsError> {
         let ino = self.handle_ino(fh)?;
         let data = self.node_data(ino)?;
@@ -356,7 +359,16 @@ impl<R: Remote> Core<R> {
                 }
             }
         };
-        Ok(reader.read(offset, size).await?)
+        if !self.link.is_online() && !self.content.is_cached(id, len, offset, size) {
+            return Err(FsError::Unreachable);
+        }
+        let read = reader.read(offset, size).await;
+        if let Err(e) = &read {
+            if is_unreachable(e) {
+                self.link.lost(&e.to_string());
+            }
+        }
+        Ok(read?)
     }
 
     /// Writes `data` at `offset` (at the end for `O_APPEND` handles) into the staged file.
@@ -398,6 +410,7 @@ impl<R: Remote> Core<R> {
     /// Changes size, mode and times of `ino`. Times and mode go to the metadata overlay; a
     /// size change without an open handle (`truncate(2)`) is uploaded at once.
     pub async fn setattr(&self, ino: Ino, changes: SetAttr) -> Result<Attr, FsError> {
+        self.writable()?;
         let data = self.node_data(ino)?;
         if let Some(size) = changes.size {
             if data.is_dir() {

@@ -1,6 +1,7 @@
 //! The filesystem core, free of fuser types: inodes, names, directory cache, attributes,
 //! handles and the operations over them (`Core`). `crate::fuse` adapts it to the kernel.
 pub mod attr;
+pub mod connectivity;
 pub mod core;
 pub mod dir_cache;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod inode;
 pub mod names;
 mod namespace;
 mod upload;
+mod watch;
 pub mod xattr;
 
 pub use self::attr::{Attr, Kind, Owner};

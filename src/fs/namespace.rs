@@ -71,6 +71,7 @@ impl<R: Remote> Core<R> {
         mode: u32,
         flags: i32,
     ) -> Result<(Attr, Opened), FsError> {
+        self.writable()?;
         let stored_name = server_name(name)?;
         let folder = self.folder_of(parent)?;
         if let Some(child) = self.children(parent).await?.find(name).cloned() {
@@ -132,6 +133,7 @@ impl<R: Remote> Core<R> {
 
     /// Creates directory `name` in `parent` with `folder/create`; counts one lookup.
     pub async fn mkdir(&self, parent: Ino, name: &str, mode: u32) -> Result<Attr, FsError> {
+        self.writable()?;
         let stored_name = server_name(name)?;
         let folder = self.folder_of(parent)?;
         if self.children(parent).await?.find(name).is_some() {
@@ -198,6 +200,7 @@ impl<R: Remote> Core<R> {
 
     /// Removes the empty directory `name` of `parent`.
     pub async fn rmdir(&self, parent: Ino, name: &str) -> Result<(), FsError> {
+        self.writable()?;
         let child = self.child(parent, name).await?;
         let NodeData::Folder(folder) = self.node_data(child.ino)? else {
             return Err(FsError::NotDir);
@@ -235,6 +238,7 @@ impl<R: Remote> Core<R> {
 
     /// Removes file `name` of `parent`.
     pub async fn unlink(&self, parent: Ino, name: &str) -> Result<(), FsError> {
+        self.writable()?;
         let child = self.child(parent, name).await?;
         if self.node_data(child.ino)?.is_dir() {
             return Err(FsError::IsDir);
@@ -314,6 +318,7 @@ impl<R: Remote> Core<R> {
         newname: &str,
         flags: u32,
     ) -> Result<(), FsError> {
+        self.writable()?;
         if flags & libc::RENAME_EXCHANGE != 0 {
             return Err(FsError::Invalid("RENAME_EXCHANGE is not supported"));
         }

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::attr::Kind;
+use super::connectivity::is_unreachable;
 use super::core::{lock, Core};
 use super::dir_cache::Child;
 use super::error::FsError;
@@ -61,6 +62,8 @@ impl<R: Remote> Core<R> {
     /// Uploads file `ino` if it changed since the server last got it. The outcome is what
     /// `close(2)` returns: `EFBIG` over the package's limit (before any upload), `ENOSPC` when
     /// the storage is full, `EIO` on other failures, each logged with the server's message.
+    /// While the server is unreachable the upload is queued in the journal (success): the
+    /// watcher completes it when the server answers again.
     pub(super) async fn flush_ino(&self, ino: Ino) -> Result<(), FsError> {
         let Some(staged) = self.staged_of(ino) else {
             return Ok(());
@@ -106,18 +109,38 @@ impl<R: Remote> Core<R> {
             }
             staged.file.sync()?;
             self.staging.journal().upsert(&entry)?;
+            if !self.link.is_online() {
+                log::info!(
+                    "upload of {} ({} bytes) queued until the server is reachable",
+                    entry.name,
+                    entry.size
+                );
+                return Ok(());
+            }
             let uploaded = self
                 .remote
                 .upload(folder, &entry.name, staged.file.path())
                 .await;
-            let stored = uploaded.map_err(|e| {
-                log::error!(
-                    "upload of {} ({} bytes) failed, kept staged for a retry: {e}",
-                    entry.name,
-                    entry.size
-                );
-                e
-            })?;
+            self.link.observe(&uploaded);
+            let stored = match uploaded {
+                Ok(stored) => stored,
+                Err(e) if is_unreachable(&e) => {
+                    log::warn!(
+                        "upload of {} ({} bytes) queued: the server is unreachable ({e})",
+                        entry.name,
+                        entry.size
+                    );
+                    return Ok(());
+                }
+                Err(e) => {
+                    log::error!(
+                        "upload of {} ({} bytes) failed, kept staged for a retry: {e}",
+                        entry.name,
+                        entry.size
+                    );
+                    return Err(e.into());
+                }
+            };
             // The server has the bytes: whatever fails from here on is completed from the
             // journal, never by uploading again.
             let mut shown = stored.clone();
@@ -213,6 +236,13 @@ impl<R: Remote> Core<R> {
                 };
             }
         };
+        if !self.link.is_online() {
+            let waiting = entries.iter().filter(|e| e.size > 0).count();
+            return Recovery {
+                completed: 0,
+                failed: waiting,
+            };
+        }
         let busy: HashSet<u64> = lock(&self.staged).values().map(|s| s.file.key()).collect();
         let mut report = Recovery::default();
         for mut entry in entries.into_iter().filter(|e| !busy.contains(&e.key)) {
@@ -268,7 +298,7 @@ impl<R: Remote> Core<R> {
             .collect();
         let total = dirty.len();
         if total > 0 {
-            log::info!("uploading {total} changed file(s) before unmounting");
+            log::info!("uploading {total} changed file(s)");
         }
         for (done, ino) in dirty.into_iter().enumerate() {
             match self.flush_ino(ino).await {
@@ -315,6 +345,7 @@ impl<R: Remote> Core<R> {
         offset_out: u64,
         len: u64,
     ) -> Result<u64, FsError> {
+        self.writable()?;
         let source_ino = self.handle_ino(fh_in)?;
         let (target, _) = self.write_handle(fh_out)?;
         let NodeData::File(source) = self.node_data(source_ino)? else {

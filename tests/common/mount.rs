@@ -27,6 +27,8 @@ pub struct Server {
     runtime: tokio::runtime::Runtime,
     args: ServeArgs,
     dir: tempfile::TempDir,
+    /// Address and keys of the emulator while it is stopped.
+    stopped: Option<(std::net::SocketAddr, String, String)>,
 }
 
 impl Server {
@@ -56,6 +58,7 @@ impl Server {
             runtime,
             args,
             dir,
+            stopped: None,
         }
     }
 
@@ -96,10 +99,33 @@ impl Server {
         self.runtime.block_on(future)
     }
 
-    /// Stops the emulator: from now on nothing answers at its address.
+    /// Stops the emulator: from now on nothing answers at its address (until [`Server::resume`]).
     pub fn stop(&mut self) {
         let emu = self.emu.take().unwrap();
+        self.stopped = Some((emu.addr(), emu.key1().to_owned(), emu.key2().to_owned()));
         self.runtime.block_on(emu.shutdown()).unwrap();
+    }
+
+    /// Starts the emulator stopped with [`Server::stop`] again, on the same address, data and
+    /// keys: to a mount it looks like the network came back.
+    pub fn resume(&mut self) {
+        let (addr, key1, key2) = self.stopped.take().expect("the server was not stopped");
+        let mut args = self.args.clone();
+        args.listen = addr;
+        args.key1 = Some(key1);
+        args.key2 = Some(key2);
+        let started = Instant::now();
+        let emu = loop {
+            match self.runtime.block_on(Emulator::start(args.clone())) {
+                Ok(emu) => break emu,
+                Err(e) if started.elapsed() < PATIENCE => {
+                    eprintln!("restarting on {addr}: {e:#}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("cannot restart the emulator on {addr}: {e:#}"),
+            }
+        };
+        self.emu = Some(emu);
     }
 
     /// Stops the emulator and starts it again on the same data with `change` applied to its

@@ -1,0 +1,199 @@
+//! The core when the server goes away and comes back, over an in-memory account: listings kept
+//! on disk and shown by the next mount, the cached tree and content served while offline,
+//! changes refused, closed writes queued, and recovery by the watcher.
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use yetifs::cache::{BlockCache, BlockCacheConfig, MetaStore};
+use yetifs::content::{Content, ContentConfig};
+use yetifs::fs::{Core, FsError, FsOptions, Owner, ROOT_INO};
+use yetifs::memory_remote::{MemoryRemote, Op};
+use yetifs::remote::{ApiError, Remote};
+use yetifs::staging::Staging;
+
+const OWNER: Owner = Owner {
+    uid: 1000,
+    gid: 1000,
+};
+
+/// A core keeping metadata and staged files in `dir`, listings trusted for `ttl`.
+fn core_in(remote: &Arc<MemoryRemote>, dir: &Path, ttl: Duration) -> Arc<Core<MemoryRemote>> {
+    let meta = Arc::new(MetaStore::open(Some(dir)).unwrap());
+    let cache = Arc::new(BlockCache::open(BlockCacheConfig::default()).unwrap());
+    let content = Arc::new(Content::new(
+        Arc::clone(remote),
+        cache,
+        ContentConfig::default(),
+    ));
+    let staging = Staging::open(&dir.join("staging")).unwrap();
+    let mut options = FsOptions::new(OWNER);
+    options.dir_ttl = ttl;
+    Arc::new(Core::with_stores(
+        Arc::clone(remote),
+        options,
+        meta,
+        content,
+        staging,
+    ))
+}
+
+fn errno<T: std::fmt::Debug>(result: Result<T, FsError>) -> i32 {
+    result.unwrap_err().errno()
+}
+
+fn down() -> ApiError {
+    ApiError::Transport("connection refused".into())
+}
+
+async fn names(core: &Core<MemoryRemote>) -> Vec<String> {
+    let fh = core.opendir(ROOT_INO).await.unwrap();
+    let entries = core.readdir(ROOT_INO, fh, 0).await.unwrap();
+    core.releasedir(fh).unwrap();
+    entries.into_iter().skip(2).map(|e| e.name).collect()
+}
+
+#[tokio::test]
+async fn a_new_mount_shows_the_kept_tree_without_a_listing_call_until_its_ttl() {
+    let remote = Arc::new(MemoryRemote::new());
+    remote.add_file(None, "a", "a");
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(2);
+    assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["a"]);
+    remote.add_file(None, "b", "b");
+    let calls = remote.calls().get(Op::ListFolder);
+    let core = core_in(&remote, dir.path(), ttl);
+    assert_eq!(names(&core).await, ["a"]);
+    assert_eq!(remote.calls().get(Op::ListFolder), calls);
+    tokio::time::sleep(ttl).await;
+    assert_eq!(names(&core).await, ["a", "b"]);
+    assert_eq!(remote.calls().get(Op::ListFolder), calls + 1);
+}
+
+#[tokio::test]
+async fn a_kept_listing_past_half_its_ttl_is_shown_and_refreshed_in_the_background() {
+    let remote = Arc::new(MemoryRemote::new());
+    remote.add_file(None, "a", "a");
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(4);
+    assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["a"]);
+    remote.add_file(None, "b", "b");
+    tokio::time::sleep(ttl / 2).await;
+    let calls = remote.calls().get(Op::ListFolder);
+    let core = core_in(&remote, dir.path(), ttl);
+    tokio::spawn(Arc::clone(&core).watch());
+    assert_eq!(names(&core).await, ["a"]);
+    let started = std::time::Instant::now();
+    while remote.calls().get(Op::ListFolder) == calls {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "no background refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(names(&core).await, ["a", "b"]);
+    assert_eq!(remote.calls().get(Op::ListFolder), calls + 1);
+}
+
+#[tokio::test]
+async fn a_folder_this_mount_changed_is_listed_again_by_the_next_one() {
+    let remote = Arc::new(MemoryRemote::new());
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Duration::from_secs(3600);
+    let core = core_in(&remote, dir.path(), ttl);
+    assert!(names(&core).await.is_empty());
+    core.mkdir(ROOT_INO, "made", 0o755).await.unwrap();
+    drop(core);
+    assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["made"]);
+}
+
+#[tokio::test]
+async fn offline_the_cached_tree_and_content_are_served_and_the_rest_is_eio() {
+    let remote = Arc::new(MemoryRemote::new());
+    let sub = remote.add_folder(None, "sub");
+    remote.add_file(Some(sub), "inner", "never listed");
+    remote.add_file(None, "cached", "cached bytes");
+    remote.add_file(None, "cold", "never read");
+    let dir = tempfile::tempdir().unwrap();
+    let core = core_in(&remote, dir.path(), Duration::ZERO);
+    let cached = core.lookup(ROOT_INO, "cached").await.unwrap();
+    let cold = core.lookup(ROOT_INO, "cold").await.unwrap();
+    let fh = core.open(cached.ino, libc::O_RDONLY).await.unwrap().fh;
+    assert_eq!(&core.read(fh, 0, 100).await.unwrap()[..], b"cached bytes");
+    remote.fail_next(Op::ListFolder, down());
+    assert_eq!(names(&core).await, ["cached", "cold", "sub"]);
+    assert!(!core.is_online());
+    assert!(core.last_error().unwrap().contains("connection refused"));
+    assert!(core.offline_since().is_some());
+    assert_eq!(&core.read(fh, 0, 100).await.unwrap()[..], b"cached bytes");
+    let cold_fh = core.open(cold.ino, libc::O_RDONLY).await.unwrap().fh;
+    assert_eq!(errno(core.read(cold_fh, 0, 100).await), libc::EIO);
+    let sub = core.lookup(ROOT_INO, "sub").await.unwrap();
+    assert_eq!(errno(core.lookup(sub.ino, "inner").await), libc::EIO);
+    let calls = remote.calls().total();
+    assert_eq!(names(&core).await, ["cached", "cold", "sub"]);
+    assert_eq!(remote.calls().total(), calls, "offline, nothing is asked");
+}
+
+#[tokio::test]
+async fn offline_changes_are_refused_with_erofs() {
+    let remote = Arc::new(MemoryRemote::new());
+    remote.add_file(None, "f", "data");
+    remote.add_folder(None, "d");
+    let dir = tempfile::tempdir().unwrap();
+    let core = core_in(&remote, dir.path(), Duration::ZERO);
+    let f = core.lookup(ROOT_INO, "f").await.unwrap();
+    core.start_offline("test");
+    let erofs = libc::EROFS;
+    assert_eq!(
+        errno(core.create(ROOT_INO, "n", 0o644, libc::O_WRONLY).await),
+        erofs
+    );
+    assert_eq!(errno(core.mkdir(ROOT_INO, "n", 0o755).await), erofs);
+    assert_eq!(errno(core.rmdir(ROOT_INO, "d").await), erofs);
+    assert_eq!(errno(core.unlink(ROOT_INO, "f").await), erofs);
+    assert_eq!(
+        errno(core.rename(ROOT_INO, "f", ROOT_INO, "g", 0).await),
+        erofs
+    );
+    assert_eq!(errno(core.open(f.ino, libc::O_WRONLY).await), erofs);
+    assert!(core.open(f.ino, libc::O_RDONLY).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_write_closed_offline_is_queued_and_uploaded_when_the_server_answers() {
+    let remote = Arc::new(MemoryRemote::new());
+    let dir = tempfile::tempdir().unwrap();
+    let core = core_in(&remote, dir.path(), Duration::from_secs(60));
+    let (_, opened) = core
+        .create(ROOT_INO, "late", 0o644, libc::O_WRONLY | libc::O_CREAT)
+        .await
+        .unwrap();
+    core.write(opened.fh, 0, b"written offline").await.unwrap();
+    remote.fail_next(Op::Upload, down());
+    core.flush(opened.fh).await.unwrap();
+    core.release(opened.fh).await.unwrap();
+    assert!(!core.is_online());
+    assert_eq!(core.pending_uploads(), 1);
+    assert!(remote.list_folder(None).await.unwrap().files.is_empty());
+    remote.fail_next(Op::Limits, down());
+    tokio::spawn(Arc::clone(&core).watch());
+    let started = std::time::Instant::now();
+    while core.pending_uploads() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(core.is_online());
+    assert!(
+        remote.calls().get(Op::Limits) >= 2,
+        "a failed probe, then one that answered"
+    );
+    let files = remote.list_folder(None).await.unwrap().files;
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].name, "late");
+    assert_eq!(files[0].size, 15);
+}
