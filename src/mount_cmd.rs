@@ -9,14 +9,19 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::api::{Client, ClientConfig, Credentials, Secret};
+use crate::api::metrics::now_ms;
+use crate::api::{redact, Client, ClientConfig, Credentials, Secret};
 use crate::cache::{BlockCache, BlockCacheConfig, MetaStore};
 use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
+use crate::control::ControlServer;
 use crate::fs::{Core, FsOptions, Owner};
-use crate::fuse::{self, MountHandle};
+use crate::fuse::{self, MountHandle, Traffic};
+use crate::pid_file::PidFile;
+use crate::progress::Progress;
 use crate::remote::ApiError;
 use crate::staging::{self, Staging};
+use crate::status::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
 
 /// Size of the cached blocks: large enough for streaming, small enough for random reads.
 const BLOCK_SIZE: u64 = 1 << 20;
@@ -59,6 +64,9 @@ pub struct MountArgs {
     /// Return once the mount is live and keep serving in the background.
     #[arg(long)]
     pub daemon: bool,
+    /// Write the serving process's id to this file once the mount is live (removed at exit).
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
 }
 
 impl MountArgs {
@@ -106,7 +114,16 @@ impl MountArgs {
 pub async fn run(args: MountArgs) -> anyhow::Result<()> {
     let (settings, mountpoint) = args.settings()?;
     let mounted = mount(&settings, &mountpoint).await?;
-    serve_until_done(mounted, &settings).await
+    let pid_file = match &args.pid_file {
+        Some(path) => Some(
+            PidFile::create(path)
+                .with_context(|| format!("cannot write the pid file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let served = serve_until_done(mounted, &settings).await;
+    drop(pid_file);
+    served
 }
 
 /// A live mount and what it needs to shut down.
@@ -115,6 +132,57 @@ pub struct Mounted {
     mountpoint: PathBuf,
     cache: Arc<BlockCache>,
     core: Arc<Core<Client>>,
+    control: Option<ControlServer>,
+}
+
+/// What the control socket's report is made from.
+struct Sources {
+    mountpoint: String,
+    server: String,
+    mounted_ms: u64,
+    memory_limit: u64,
+    disk_limit: u64,
+    core: Arc<Core<Client>>,
+    cache: Arc<BlockCache>,
+    client: Arc<Client>,
+    content: Arc<Content<Client>>,
+    traffic: Arc<Traffic>,
+}
+
+impl Sources {
+    /// The status of the mount, now.
+    fn report(&self) -> StatusReport {
+        let metrics = self.client.metrics().snapshot();
+        let cache = self.cache.stats();
+        StatusReport {
+            mountpoint: self.mountpoint.clone(),
+            server: self.server.clone(),
+            pid: std::process::id(),
+            mounted_ms: self.mounted_ms,
+            now_ms: now_ms(),
+            server_state: ServerState {
+                online: metrics.online,
+                last_answer_ms: metrics.last_answer_ms,
+                last_failure: metrics.last_failure.clone(),
+            },
+            uploads: merge_uploads(self.core.pending_upload_list(), &metrics),
+            cache: CacheUse {
+                memory_bytes: cache.memory_bytes,
+                memory_limit: self.memory_limit,
+                disk_bytes: cache.disk_bytes,
+                disk_limit: self.disk_limit,
+                hits: cache.hits,
+                misses: cache.misses,
+                evictions: cache.evictions,
+            },
+            traffic: TrafficStats {
+                bytes_read: self.traffic.bytes_read(),
+                bytes_written: self.traffic.bytes_written(),
+                bytes_fetched: self.content.stats().bytes_fetched,
+            },
+            api: metrics.endpoints,
+        }
+    }
 }
 
 /// Checks the mountpoint and the server, builds the stack and mounts it.
@@ -169,7 +237,11 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     let staging = Staging::open(&staging_dir)
         .with_context(|| format!("cannot open the staging area in {}", staging_dir.display()))?;
     let core = Arc::new(Core::with_stores(
-        remote, fs_options, meta, content, staging,
+        Arc::clone(&remote),
+        fs_options,
+        meta,
+        Arc::clone(&content),
+        staging,
     ));
     let recovery = core.recover().await;
     if recovery.completed > 0 {
@@ -197,17 +269,61 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         settings.api_url,
         mountpoint.display()
     );
+    let canonical = mountpoint.canonicalize()?;
+    let sources = Sources {
+        mountpoint: canonical.display().to_string(),
+        server: redact(&settings.api_url),
+        mounted_ms: now_ms(),
+        memory_limit: settings.memory_cache,
+        disk_limit: settings.cache_size,
+        core: Arc::clone(&core),
+        cache: Arc::clone(&cache),
+        client: remote,
+        content,
+        traffic: handle.traffic(),
+    };
+    let control = match ControlServer::start(&canonical, Arc::new(move || sources.report())) {
+        Ok(control) => {
+            log::info!("control socket: {}", control.path().display());
+            Some(control)
+        }
+        Err(e) => {
+            log::warn!("no control socket, `yetifs status` will not answer: {e}");
+            None
+        }
+    };
     Ok(Mounted {
         handle,
         mountpoint: mountpoint.to_path_buf(),
         cache,
         core,
+        control,
     })
 }
 
-/// Uploads what is still pending and says how it went.
+/// Uploads what is still pending, showing progress, and says how it went.
 async fn finish_uploads(core: &Core<Client>) {
-    let left = core.finish_pending().await;
+    let total = core.pending_uploads() as u64;
+    let work = core.finish_pending();
+    tokio::pin!(work);
+    let left = if total == 0 {
+        work.await
+    } else {
+        crate::notify::status(&format!("uploading {total} pending file(s)"));
+        let mut progress = Progress::new("flushing uploads", total);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let left = loop {
+            tokio::select! {
+                left = &mut work => break left,
+                _ = tick.tick() => {
+                    progress.set_done(total.saturating_sub(core.pending_uploads() as u64));
+                }
+            }
+        };
+        progress.set_done(total.saturating_sub(left as u64));
+        progress.finish(&format!("{left} upload(s) left"));
+        left
+    };
     if left > 0 {
         log::error!(
             "{left} upload(s) could not be completed; they stay in the cache directory's journal \
@@ -222,6 +338,7 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
         crate::daemon::announce_ready(&settings.cache_dir.join("yetifs.log"))
             .context("cannot detach from the terminal")?;
     }
+    crate::notify::ready(&format!("mounted on {}", mounted.mountpoint.display()));
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
@@ -232,6 +349,7 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
             _ = poll.tick() => {
                 if mounted.handle.is_finished() {
                     log::info!("{} was unmounted", mounted.mountpoint.display());
+                    crate::notify::stopping("unmounted; uploading what is pending");
                     finish_uploads(&mounted.core).await;
                     mounted.cache.flush();
                     return Ok(());
@@ -240,13 +358,16 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
         }
     }
     log::info!("unmounting {}", mounted.mountpoint.display());
+    crate::notify::stopping("uploading what is pending, then unmounting");
     finish_uploads(&mounted.core).await;
     let Mounted {
         mut handle,
         mountpoint,
         cache,
         core,
+        control,
     } = mounted;
+    drop(control);
     let result = tokio::task::spawn_blocking(move || handle.unmount()).await?;
     finish_uploads(&core).await;
     cache.flush();
@@ -390,6 +511,7 @@ mod tests {
             dir_ttl: None,
             options: vec![],
             daemon: false,
+            pid_file: None,
         };
         assert!(args.split_targets().is_err());
     }
