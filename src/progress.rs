@@ -72,6 +72,8 @@ impl Progress {
             Some(bar) => {
                 bar.set_position(self.done);
                 bar.finish_with_message(message.to_owned());
+                // The bar's last line has no line end: what is written next starts a line.
+                eprintln!();
             }
             None => eprintln!("{}: {message}", self.label),
         }

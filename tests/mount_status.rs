@@ -143,6 +143,33 @@ fn status_shows_an_upload_in_progress_then_none_with_request_counts_matching_the
 }
 
 #[test]
+fn status_says_offline_with_the_last_error_once_the_server_stops_answering() {
+    let mut server = Server::start(Profile::V5, yetifs::emulator::RangeMode::Naive);
+    let runtime = tempfile::tempdir().unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let mut command = mount_command(&server, &dirs.path().join("cache"), &["--dir-ttl", "1"]);
+    command.env("XDG_RUNTIME_DIR", runtime.path());
+    let mount = Mount::spawn(command, dirs);
+    sh(mount.path(), "ls");
+    assert_eq!(
+        status(mount.path(), runtime.path()).server_state.online,
+        Some(true)
+    );
+    server.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Whether this listing fails or is served from what is cached, it asks the server.
+    let _ = std::process::Command::new("ls").arg(mount.path()).output();
+    let report = status(mount.path(), runtime.path());
+    assert_eq!(report.server_state.online, Some(false), "{report:?}");
+    let failure = report.server_state.last_failure.unwrap();
+    assert_eq!(failure.endpoint, "folder/listing");
+    assert!(failure.error.starts_with("transport"), "{failure:?}");
+    let text = status_command(mount.path(), runtime.path(), false);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("OFFLINE"));
+    assert!(mount.unmount().success());
+}
+
+#[test]
 fn status_of_a_directory_that_is_no_yetifs_mount_fails_with_a_clear_message() {
     let runtime = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
