@@ -187,7 +187,7 @@ impl Sources {
 
 /// Checks the mountpoint and the server, builds the stack and mounts it.
 pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Result<Mounted> {
-    check_mountpoint(mountpoint)?;
+    let canonical = check_mountpoint(mountpoint)?;
     let credentials = Credentials::Keys {
         key1: Secret::new(settings.key1.clone()),
         key2: Secret::new(settings.key2.clone()),
@@ -269,7 +269,6 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         settings.api_url,
         mountpoint.display()
     );
-    let canonical = mountpoint.canonicalize()?;
     let sources = Sources {
         mountpoint: canonical.display().to_string(),
         server: redact(&settings.api_url),
@@ -379,8 +378,9 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
     })
 }
 
-/// Refuses a mountpoint that is missing, not a directory, or already a mount.
-fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
+/// Refuses a mountpoint that is missing, not a directory, or already a mount; returns its
+/// canonical path.
+fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<PathBuf> {
     let meta = std::fs::metadata(mountpoint)
         .with_context(|| format!("mountpoint {} is not usable", mountpoint.display()))?;
     if !meta.is_dir() {
@@ -393,7 +393,7 @@ fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
             mountpoint.display()
         );
     }
-    Ok(())
+    Ok(canonical)
 }
 
 /// Whether `path` (canonical) is the mountpoint of a mount, per `/proc/self/mountinfo`.

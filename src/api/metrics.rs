@@ -37,7 +37,7 @@ pub const ENDPOINTS: [&str; 21] = [
     "other",
 ];
 
-/// The slot of `download` in [`ENDPOINTS`].
+/// The name under which requests to the file server (content downloads) are counted.
 pub const DOWNLOAD: &str = "download";
 
 /// Requests and failures of one endpoint.
