@@ -1,10 +1,11 @@
 //! `yetifs status` on real mounts: before any write, while an upload is held back by the
 //! emulator's bandwidth cap (listed as uploading, with progress), and after it; its API request
 //! counts match the emulator's access log request for request. And the flush at unmount shows
-//! its progress as plain lines when standard error is not a terminal.
+//! its progress as plain lines when standard error is not a terminal, and tells systemd.
 mod common;
 
 use std::fs;
+use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -183,7 +184,15 @@ fn status_of_a_directory_that_is_no_yetifs_mount_fails_with_a_clear_message() {
 fn a_signal_during_an_upload_flushes_it_with_plain_progress_lines_before_unmounting() {
     let server = slow_server();
     let runtime = tempfile::tempdir().unwrap();
-    let mut mount = mount_with_runtime(&server, runtime.path());
+    let notify_path = runtime.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(PATIENCE)).unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let mut command = mount_command(&server, &dirs.path().join("cache"), &[]);
+    command
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .env("NOTIFY_SOCKET", &notify_path);
+    let mut mount = Mount::spawn(command, dirs);
     let content = bytes(7, SIZE);
     let writer = {
         let (path, content) = (mount.path().join("late.bin"), content.clone());
@@ -204,6 +213,16 @@ fn a_signal_during_an_upload_flushes_it_with_plain_progress_lines_before_unmount
         stderr.contains("flushing uploads: 0 upload(s) left"),
         "{stderr}"
     );
+    let heard: Vec<String> = std::iter::from_fn(|| {
+        let mut buf = [0u8; 512];
+        let n = notify.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })
+    .take(3)
+    .collect();
+    assert!(heard[0].starts_with("READY=1"), "{heard:?}");
+    assert!(heard[1].starts_with("STOPPING=1"), "{heard:?}");
+    assert_eq!(heard[2], "STATUS=uploading 1 pending file(s)");
     let listing = server
         .block_on(server.client().folder_listing(None))
         .unwrap();
