@@ -3,6 +3,7 @@
 use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
 use crate::mount_cmd::MountArgs;
+use crate::status_cmd::StatusArgs;
 
 /// yetifs: mount a YetiShare File Upload API v2 account as a local directory.
 #[derive(Debug, clap::Parser)]
@@ -20,6 +21,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Mount an account: `yetifs mount [NAME:] MOUNTPOINT` (foreground unless --daemon).
     Mount(MountArgs),
+    /// Show what a mount is doing: uploads, cache use, API requests, reachability.
+    Status(StatusArgs),
     /// Try yetifs without an account: an emulator with sample content, mounted.
     Demo(DemoArgs),
 }

@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::api::{Client, ClientConfig, Credentials, Secret};
 use crate::config::MountFlags;
 use crate::emulator::{Emulator, ServeArgs};
+use crate::progress::Progress;
 use crate::remote::{ApiError, Remote, Result};
 
 /// Arguments of `yetifs demo`.
@@ -44,9 +45,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             key2: Secret::new(emulator.key2().to_owned()),
         },
     ))?;
-    seed(&client, |step| println!("  {step}"))
+    let mut progress = Progress::new("demo setup", SEED_STEPS);
+    seed(&client, |step| progress.step(step))
         .await
         .context("cannot fill the demo account")?;
+    progress.finish("sample account ready");
     let settings = MountFlags {
         api_url: Some(emulator.base_url()),
         key1: Some(emulator.key1().to_owned()),
@@ -65,10 +68,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     served.and(stopped)
 }
 
+/// How many steps [`seed`] reports: six text files, two pictures, a file renamed to a
+/// duplicate name, the large file.
+pub const SEED_STEPS: u64 = 10;
+
 /// Size of the large sample file: big enough that streaming and read-ahead show.
 pub const LARGE_FILE_SIZE: u64 = 120 << 20;
 
-/// Uploads the sample tree into the account's root, reporting each step through `progress`.
+/// Uploads the sample tree into the account's root, reporting each of its [`SEED_STEPS`]
+/// steps through `progress`.
 pub async fn seed<R: Remote>(remote: &R, mut progress: impl FnMut(&str)) -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let docs = remote.create_folder(None, "Documents").await?.id;
@@ -120,6 +128,7 @@ pub async fn seed<R: Remote>(remote: &R, mut progress: impl FnMut(&str)) -> Resu
 
     // Two files of one name in one folder, as the API allows after a rename: the mount shows
     // the second as `todo~ID.txt`.
+    progress("uploading todo-old.txt, renamed to a duplicate name");
     let copy = upload_bytes(
         remote,
         scratch.path(),

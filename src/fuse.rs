@@ -5,6 +5,7 @@ use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,27 @@ pub enum MountError {
 pub struct MountHandle {
     session: Option<BackgroundSession>,
     mountpoint: PathBuf,
+    traffic: Arc<Traffic>,
+}
+
+/// Bytes read and written through the mount (what the kernel asked and got), for
+/// `yetifs status`.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl Traffic {
+    /// Bytes returned to `read` requests.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Bytes accepted by `write` requests.
+    pub fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
 }
 
 /// How long `unmount` waits for releases the kernel has yet to deliver.
@@ -90,6 +112,11 @@ fn umount2(path: &Path, flags: i32) -> io::Result<()> {
 }
 
 impl MountHandle {
+    /// The mount's read and write counters.
+    pub fn traffic(&self) -> Arc<Traffic> {
+        Arc::clone(&self.traffic)
+    }
+
     /// Whether the session has ended: the filesystem was unmounted from outside (`umount`).
     pub fn is_finished(&self) -> bool {
         self.session
@@ -150,7 +177,13 @@ pub fn mount<R: Remote>(
 ) -> Result<MountHandle, MountError> {
     let runtime = Handle::try_current().map_err(|_| MountError::NoRuntime)?;
     let ttl = core.options().dir_ttl;
-    let adapter = Adapter { core, runtime, ttl };
+    let traffic = Arc::new(Traffic::default());
+    let adapter = Adapter {
+        core,
+        runtime,
+        ttl,
+        traffic: Arc::clone(&traffic),
+    };
     let mut config = Config::default();
     config.n_threads = Some(FUSE_THREADS);
     config.clone_fd = true;
@@ -176,6 +209,7 @@ pub fn mount<R: Remote>(
         mountpoint: mountpoint
             .canonicalize()
             .unwrap_or_else(|_| mountpoint.to_path_buf()),
+        traffic,
     })
 }
 
@@ -183,6 +217,7 @@ struct Adapter<R: Remote> {
     core: Arc<Core<R>>,
     runtime: Handle,
     ttl: Duration,
+    traffic: Arc<Traffic>,
 }
 
 fn errno(e: &FsError) -> Errno {
@@ -330,9 +365,13 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let traffic = Arc::clone(&self.traffic);
         self.spawn(move |core| async move {
             match core.read(fh.0, offset, size).await {
-                Ok(data) => reply.data(&data),
+                Ok(data) => {
+                    traffic.read.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    reply.data(&data);
+                }
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -369,9 +408,15 @@ impl<R: Remote> Filesystem for Adapter<R> {
         reply: ReplyWrite,
     ) {
         let data = data.to_vec();
+        let traffic = Arc::clone(&self.traffic);
         self.spawn(move |core| async move {
             match core.write(fh.0, offset, &data).await {
-                Ok(written) => reply.written(written),
+                Ok(written) => {
+                    traffic
+                        .written
+                        .fetch_add(u64::from(written), Ordering::Relaxed);
+                    reply.written(written);
+                }
                 Err(e) => reply.error(errno(&e)),
             }
         });

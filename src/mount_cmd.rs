@@ -9,15 +9,20 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::api::{Client, ClientConfig, Credentials, Secret};
+use crate::api::metrics::now_ms;
+use crate::api::{redact, Client, ClientConfig, Credentials, Secret};
 use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
 use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
+use crate::control::ControlServer;
 use crate::fs::{Core, FsOptions, Owner, Recovery};
-use crate::fuse::{self, MountHandle};
+use crate::fuse::{self, MountHandle, Traffic};
 use crate::known_accounts;
+use crate::pid_file::PidFile;
+use crate::progress::Progress;
 use crate::remote::ApiError;
 use crate::staging::{self, Staging};
+use crate::status::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
 
 /// Size of the cached blocks: large enough for streaming, small enough for random reads.
 const BLOCK_SIZE: u64 = 1 << 20;
@@ -63,6 +68,9 @@ pub struct MountArgs {
     /// Return once the mount is live and keep serving in the background.
     #[arg(long)]
     pub daemon: bool,
+    /// Write the serving process's id to this file once the mount is live (removed at exit).
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
 }
 
 impl MountArgs {
@@ -111,7 +119,16 @@ impl MountArgs {
 pub async fn run(args: MountArgs) -> anyhow::Result<()> {
     let (settings, mountpoint) = args.settings()?;
     let mounted = mount(&settings, &mountpoint).await?;
-    serve_until_done(mounted, &settings).await
+    let pid_file = match &args.pid_file {
+        Some(path) => Some(
+            PidFile::create(path)
+                .with_context(|| format!("cannot write the pid file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let served = serve_until_done(mounted, &settings).await;
+    drop(pid_file);
+    served
 }
 
 /// A live mount and what it needs to shut down.
@@ -120,11 +137,62 @@ pub struct Mounted {
     mountpoint: PathBuf,
     cache: Arc<BlockCache>,
     core: Arc<Core<Client>>,
+    control: Option<ControlServer>,
+}
+
+/// What the control socket's report is made from.
+struct Sources {
+    mountpoint: String,
+    server: String,
+    mounted_ms: u64,
+    memory_limit: u64,
+    disk_limit: u64,
+    core: Arc<Core<Client>>,
+    cache: Arc<BlockCache>,
+    client: Arc<Client>,
+    content: Arc<Content<Client>>,
+    traffic: Arc<Traffic>,
+}
+
+impl Sources {
+    /// The status of the mount, now.
+    fn report(&self) -> StatusReport {
+        let metrics = self.client.metrics().snapshot();
+        let cache = self.cache.stats();
+        StatusReport {
+            mountpoint: self.mountpoint.clone(),
+            server: self.server.clone(),
+            pid: std::process::id(),
+            mounted_ms: self.mounted_ms,
+            now_ms: now_ms(),
+            server_state: ServerState {
+                online: metrics.online,
+                last_answer_ms: metrics.last_answer_ms,
+                last_failure: metrics.last_failure.clone(),
+            },
+            uploads: merge_uploads(self.core.pending_upload_list(), &metrics),
+            cache: CacheUse {
+                memory_bytes: cache.memory_bytes,
+                memory_limit: self.memory_limit,
+                disk_bytes: cache.disk_bytes,
+                disk_limit: self.disk_limit,
+                hits: cache.hits,
+                misses: cache.misses,
+                evictions: cache.evictions,
+            },
+            traffic: TrafficStats {
+                bytes_read: self.traffic.bytes_read(),
+                bytes_written: self.traffic.bytes_written(),
+                bytes_fetched: self.content.stats().bytes_fetched,
+            },
+            api: metrics.endpoints,
+        }
+    }
 }
 
 /// Checks the mountpoint and the server, builds the stack and mounts it.
 pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Result<Mounted> {
-    check_mountpoint(mountpoint)?;
+    let canonical = check_mountpoint(mountpoint)?;
     let credentials = Credentials::Keys {
         key1: Secret::new(settings.key1.clone()),
         key2: Secret::new(settings.key2.clone()),
@@ -207,7 +275,11 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     let staging = Staging::open(&staging_dir)
         .with_context(|| format!("cannot open the staging area in {}", staging_dir.display()))?;
     let core = Arc::new(Core::with_stores(
-        remote, fs_options, meta, content, staging,
+        Arc::clone(&remote),
+        fs_options,
+        meta,
+        Arc::clone(&content),
+        staging,
     ));
     if let Some(why) = &offline {
         log::warn!(
@@ -233,11 +305,34 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         settings.api_url,
         mountpoint.display()
     );
+    let sources = Sources {
+        mountpoint: canonical.display().to_string(),
+        server: redact(&settings.api_url),
+        mounted_ms: now_ms(),
+        memory_limit: memory_bytes,
+        disk_limit: settings.cache_size,
+        core: Arc::clone(&core),
+        cache: Arc::clone(&cache),
+        client: remote,
+        content,
+        traffic: handle.traffic(),
+    };
+    let control = match ControlServer::start(&canonical, Arc::new(move || sources.report())) {
+        Ok(control) => {
+            log::info!("control socket: {}", control.path().display());
+            Some(control)
+        }
+        Err(e) => {
+            log::warn!("no control socket, `yetifs status` will not answer: {e}");
+            None
+        }
+    };
     Ok(Mounted {
         handle,
         mountpoint: mountpoint.to_path_buf(),
         cache,
         core,
+        control,
     })
 }
 
@@ -257,9 +352,29 @@ fn report_recovery(recovery: Recovery) {
     }
 }
 
-/// Uploads what is still pending and says how it went.
+/// Uploads what is still pending, showing progress, and says how it went.
 async fn finish_uploads(core: &Core<Client>) {
-    let left = core.finish_pending().await;
+    let total = core.pending_uploads() as u64;
+    let work = core.finish_pending();
+    tokio::pin!(work);
+    let left = if total == 0 {
+        work.await
+    } else {
+        crate::notify::status(&format!("uploading {total} pending file(s)"));
+        let mut progress = Progress::new("flushing uploads", total);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let left = loop {
+            tokio::select! {
+                left = &mut work => break left,
+                _ = tick.tick() => {
+                    progress.set_done(total.saturating_sub(core.pending_uploads() as u64));
+                }
+            }
+        };
+        progress.set_done(total.saturating_sub(left as u64));
+        progress.finish(&format!("{left} upload(s) left"));
+        left
+    };
     if left > 0 {
         log::error!(
             "{left} upload(s) could not be completed; they stay in the cache directory's journal \
@@ -274,6 +389,7 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
         crate::daemon::announce_ready(&settings.cache_dir.join("yetifs.log"))
             .context("cannot detach from the terminal")?;
     }
+    crate::notify::ready(&format!("mounted on {}", mounted.mountpoint.display()));
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
@@ -284,6 +400,7 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
             _ = poll.tick() => {
                 if mounted.handle.is_finished() {
                     log::info!("{} was unmounted", mounted.mountpoint.display());
+                    crate::notify::stopping("unmounted; uploading what is pending");
                     finish_uploads(&mounted.core).await;
                     mounted.cache.flush();
                     return Ok(());
@@ -292,13 +409,16 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
         }
     }
     log::info!("unmounting {}", mounted.mountpoint.display());
+    crate::notify::stopping("uploading what is pending, then unmounting");
     finish_uploads(&mounted.core).await;
     let Mounted {
         mut handle,
         mountpoint,
         cache,
         core,
+        control,
     } = mounted;
+    drop(control);
     let result = tokio::task::spawn_blocking(move || handle.unmount()).await?;
     finish_uploads(&core).await;
     cache.flush();
@@ -310,8 +430,9 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
     })
 }
 
-/// Refuses a mountpoint that is missing, not a directory, or already a mount.
-fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
+/// Refuses a mountpoint that is missing, not a directory, or already a mount; returns its
+/// canonical path.
+fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<PathBuf> {
     let meta = std::fs::metadata(mountpoint)
         .with_context(|| format!("mountpoint {} is not usable", mountpoint.display()))?;
     if !meta.is_dir() {
@@ -324,7 +445,7 @@ fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<()> {
             mountpoint.display()
         );
     }
-    Ok(())
+    Ok(canonical)
 }
 
 /// Whether `path` (canonical) is the mountpoint of a mount, per `/proc/self/mountinfo`.
@@ -452,6 +573,7 @@ mod tests {
             memory_limit: None,
             options: vec![],
             daemon: false,
+            pid_file: None,
         };
         assert!(args.split_targets().is_err());
     }

@@ -383,6 +383,17 @@ fn demo_mounts_the_sample_tree_and_ends_on_sigint() {
     }
     let video = std::fs::metadata(mount.path().join("Videos/sample-video.bin")).unwrap();
     assert_eq!(video.len(), yetifs::demo::LARGE_FILE_SIZE);
+    let progress = mount.stderr();
+    for line in [
+        "demo setup: uploading README.txt (1/10)",
+        "demo setup: uploading sample-video.bin (120 MiB) (10/10)",
+        "demo setup: sample account ready",
+    ] {
+        assert!(
+            progress.lines().any(|l| l == line),
+            "{line:?} in {progress}"
+        );
+    }
     mount.signal(libc::SIGINT);
     let status = mount.wait_exit();
     assert_eq!(status.code(), Some(0));

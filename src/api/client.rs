@@ -5,10 +5,11 @@
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures_util::TryFutureExt;
+use futures_util::{TryFutureExt, TryStreamExt};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Body, Url};
@@ -19,6 +20,7 @@ use tokio_util::io::ReaderStream;
 use super::config::ClientConfig;
 use super::download::LinkCache;
 use super::error::{ApiError, Result};
+use super::metrics::Metrics;
 use super::model::{
     Account, Authorization, CopyReply, DownloadLink, FileInfo, Folder, FolderListing, Package,
     UploadedFile, UrlUploadScheduled, UrlUploadStatus,
@@ -47,6 +49,8 @@ pub(crate) struct Inner {
     pub session: Session,
     /// Download URLs by file id.
     pub links: LinkCache,
+    /// Requests, failures and uploads in progress, for `yetifs status`.
+    pub metrics: Metrics,
 }
 
 /// Changes `file/edit` makes; `None` leaves a field as it is.
@@ -117,8 +121,14 @@ impl Client {
                 config,
                 session: Session::default(),
                 links,
+                metrics: Metrics::default(),
             }),
         })
+    }
+
+    /// What this client (and its clones) sent so far and how it went.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The settings this client was made with.
@@ -362,15 +372,21 @@ impl Client {
             timeouts.request + Duration::from_secs(length / timeouts.upload_min_rate.max(1));
         let filename = multipart_filename(name);
         let url = self.endpoint("file/upload")?;
+        let progress = self.inner.metrics.upload_started(name, length);
         let payload = retry::run(&self.inner.config.retry, Safety::Once, || {
             self.authorized(|token| {
                 let url = url.clone();
                 let filename = filename.clone();
+                let sent = progress.sent();
                 async move {
                     let file = tokio::fs::File::open(source)
                         .await
                         .map_err(|e| Failure::not_sent(e.into()))?;
-                    let content = Body::wrap_stream(ReaderStream::new(file));
+                    sent.store(0, Ordering::Relaxed);
+                    let chunks = ReaderStream::new(file).inspect_ok(move |chunk| {
+                        sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    });
+                    let content = Body::wrap_stream(chunks);
                     let part = Part::stream_with_length(content, length)
                         .file_name(filename)
                         .mime_str("application/octet-stream")
@@ -391,25 +407,23 @@ impl Client {
                         .timeout(timeout)
                         .send()
                         .await
-                        .map_err(|e| send_failure(&e))?;
-                    read_reply(response, Context::Call).await
+                        .map_err(|e| send_failure(&e));
+                    let reply = match response {
+                        Ok(response) => read_reply(response, Context::Call).await,
+                        Err(failure) => Err(failure),
+                    };
+                    self.inner.metrics.record(
+                        "file/upload",
+                        reply.as_ref().map(drop).map_err(|f| &f.error),
+                    );
+                    reply
                 }
             })
         })
-        .await?;
-        let mut stored = uploaded(payload)?;
-        if let Some(error) = stored.error.as_deref().filter(|e| !e.trim().is_empty()) {
-            return Err(reply::classify(error, Context::Call));
-        }
-        match stored.size {
-            Some(size) if size != length => Err(ApiError::Integrity(format!(
-                "sent {length} bytes of {name:?}, the server stored {size}"
-            ))),
-            _ => {
-                stored.size = Some(length);
-                Ok(stored)
-            }
-        }
+        .await;
+        let stored = payload.and_then(|payload| checked_upload(payload, name, length));
+        progress.finish(stored.as_ref().map(drop));
+        stored
     }
 
     /// Sends `params` to `path` with the shared token, renewing it once if it died, retrying
@@ -458,7 +472,7 @@ impl Client {
     /// One `/authorize` request with the configured credentials.
     async fn authorize_request(&self) -> Result<Authorization> {
         let url = self.endpoint("authorize")?;
-        let response = self
+        let sent = self
             .inner
             .http
             .post(url)
@@ -466,11 +480,17 @@ impl Client {
             .timeout(self.inner.config.timeouts.request)
             .send()
             .await
-            .map_err(|e| transport(&e))?;
-        let payload = read_reply(response, Context::Authorize)
-            .await
-            .map_err(|f| f.error)?;
-        data(payload)
+            .map_err(|e| transport(&e));
+        let reply = match sent {
+            Ok(response) => read_reply(response, Context::Authorize)
+                .await
+                .map_err(|f| f.error),
+            Err(e) => Err(e),
+        };
+        self.inner
+            .metrics
+            .record("authorize", reply.as_ref().map(drop));
+        data(reply?)
     }
 
     /// Posts a form to `path` and decodes the reply.
@@ -483,8 +503,15 @@ impl Client {
             .timeout(self.inner.config.timeouts.request)
             .send()
             .await
-            .map_err(|e| send_failure(&e))?;
-        read_reply(response, Context::Call).await
+            .map_err(|e| send_failure(&e));
+        let reply = match response {
+            Ok(response) => read_reply(response, Context::Call).await,
+            Err(failure) => Err(failure),
+        };
+        self.inner
+            .metrics
+            .record(path, reply.as_ref().map(drop).map_err(|f| &f.error));
+        reply
     }
 
     /// The URL of an endpoint.
@@ -530,6 +557,24 @@ async fn read_reply(response: reqwest::Response, context: Context) -> Result<Pay
         context,
     )
     .map_err(Failure::from)
+}
+
+/// The stored file of an upload reply, checked: an error the server put in the reply, or a
+/// size other than the `length` sent, is a failure.
+fn checked_upload(payload: Payload, name: &str, length: u64) -> Result<UploadedFile> {
+    let mut stored = uploaded(payload)?;
+    if let Some(error) = stored.error.as_deref().filter(|e| !e.trim().is_empty()) {
+        return Err(reply::classify(error, Context::Call));
+    }
+    match stored.size {
+        Some(size) if size != length => Err(ApiError::Integrity(format!(
+            "sent {length} bytes of {name:?}, the server stored {size}"
+        ))),
+        _ => {
+            stored.size = Some(length);
+            Ok(stored)
+        }
+    }
 }
 
 /// A header's value as text.

@@ -18,6 +18,7 @@ use reqwest::Url;
 
 use super::client::{header, transport, Client};
 use super::error::{ApiError, Result};
+use super::metrics::DOWNLOAD;
 use super::model::DownloadLink;
 use super::redact::redact;
 use super::retry::{parse_retry_after, RetryPolicy};
@@ -440,8 +441,15 @@ async fn request(client: &Client, url: Url, at: Position) -> Result<Option<OpenB
     }
     let response = tokio::time::timeout(inner.config.timeouts.request, request.send())
         .await
-        .map_err(|_| ApiError::Transport("timed out waiting for the download to start".into()))?
-        .map_err(|e| transport(&e))?;
+        .map_err(|_| ApiError::Transport("timed out waiting for the download to start".into()))
+        .and_then(|sent| sent.map_err(|e| transport(&e)));
+    let response = match response {
+        Ok(response) => response,
+        Err(e) => {
+            inner.metrics.record(DOWNLOAD, Err(&e));
+            return Err(e);
+        }
+    };
     let headers = response.headers();
     let head = ReplyHead {
         status: response.status().as_u16(),
@@ -450,7 +458,9 @@ async fn request(client: &Client, url: Url, at: Position) -> Result<Option<OpenB
         retry_after: header(headers, RETRY_AFTER)
             .and_then(|v| parse_retry_after(v, SystemTime::now())),
     };
-    match check_reply(&head, at.pos, at.size)? {
+    let verdict = check_reply(&head, at.pos, at.size);
+    inner.metrics.record(DOWNLOAD, verdict.as_ref().map(drop));
+    match verdict? {
         Verdict::Redirect => {
             log::info!(
                 "download of file {} redirected to {}",

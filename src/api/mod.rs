@@ -7,6 +7,7 @@ mod download;
 pub mod error;
 #[cfg(test)]
 mod fixtures;
+pub mod metrics;
 pub mod model;
 mod redact;
 mod remote_impl;
@@ -16,5 +17,6 @@ mod session;
 
 pub use client::{Client, FileEdit, FolderEdit};
 pub use config::{ClientConfig, Credentials, Timeouts};
+pub use metrics::{Metrics, MetricsSnapshot};
 pub use redact::{redact, Secret};
 pub use retry::RetryPolicy;

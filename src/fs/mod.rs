@@ -21,4 +21,4 @@ pub use self::core::{
 pub use self::error::FsError;
 pub use self::files::SetAttr;
 pub use self::inode::{Ino, ROOT_INO};
-pub use self::upload::Recovery;
+pub use self::upload::{PendingUpload, Recovery};

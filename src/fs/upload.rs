@@ -26,6 +26,18 @@ pub struct Recovery {
     pub failed: usize,
 }
 
+/// An upload not done yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The name it gets on the server.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it is in the journal (closed, being or to be uploaded) rather than a changed
+    /// file still open.
+    pub journaled: bool,
+}
+
 impl<R: Remote> Core<R> {
     /// Where the content of file `ino` belongs: its folder, its server name, and the server
     /// file it replaces.
@@ -315,23 +327,47 @@ impl<R: Remote> Core<R> {
 
     /// Uploads not done yet: journal entries with content, and changed files not journaled.
     pub fn pending_uploads(&self) -> usize {
-        let journaled: HashSet<u64> = self
+        self.pending_upload_list().len()
+    }
+
+    /// The uploads not done yet, journaled ones first (in journal order), then changed files
+    /// not journaled yet; for `yetifs status`.
+    pub fn pending_upload_list(&self) -> Vec<PendingUpload> {
+        let journaled: Vec<Entry> = self
             .staging
             .journal()
             .entries()
             .unwrap_or_default()
             .into_iter()
             .filter(|e| e.size > 0)
-            .map(|e| e.key)
             .collect();
-        let unjournaled = lock(&self.staged)
-            .values()
-            .filter(|s| {
+        let keys: HashSet<u64> = journaled.iter().map(|e| e.key).collect();
+        let changed: Vec<(Ino, u64)> = lock(&self.staged)
+            .iter()
+            .filter_map(|(&ino, s)| {
                 let st = s.state();
-                st.dirty && !st.unlinked && !journaled.contains(&s.file.key())
+                (st.dirty && !st.unlinked && !keys.contains(&s.file.key()))
+                    .then_some((ino, st.size))
             })
-            .count();
-        journaled.len() + unjournaled
+            .collect();
+        let mut list: Vec<PendingUpload> = journaled
+            .into_iter()
+            .map(|e| PendingUpload {
+                name: e.name,
+                size: e.size,
+                journaled: true,
+            })
+            .collect();
+        list.extend(changed.into_iter().map(|(ino, size)| {
+            PendingUpload {
+                name: self
+                    .destination(ino)
+                    .map_or_else(|_| format!("inode {ino}"), |(_, name, _)| name),
+                size,
+                journaled: false,
+            }
+        }));
+        list
     }
 
     /// `copy_file_range`: a whole server file copied into an empty file becomes a server-side

@@ -1,0 +1,325 @@
+//! What the client did, for `yetifs status`: requests and failures by endpoint, whether the
+//! server answered the last request (and the last failure, with its time), and the uploads in
+//! progress with the bytes sent so far. Counting is a few atomic additions per HTTP request; the
+//! locks are taken once per request at most, never while waiting on the network.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+
+/// The endpoints counted, as their paths under the API base; `download` stands for requests
+/// to the file server (content), `other` for anything not listed.
+pub const ENDPOINTS: [&str; 21] = [
+    "authorize",
+    "disable_access_token",
+    "account/info",
+    "account/package",
+    "folder/listing",
+    "folder/info",
+    "folder/create",
+    "folder/edit",
+    "folder/move",
+    "folder/delete",
+    "file/info",
+    "file/edit",
+    "file/move",
+    "file/copy",
+    "file/delete",
+    "file/download",
+    "file/url_upload_add",
+    "file/url_upload_status",
+    "file/upload",
+    "download",
+    "other",
+];
+
+/// The name under which requests to the file server (content downloads) are counted.
+pub const DOWNLOAD: &str = "download";
+
+/// Requests and failures of one endpoint.
+#[derive(Default)]
+struct Counter {
+    requests: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// An upload being sent.
+struct Sending {
+    name: String,
+    size: u64,
+    sent: Arc<AtomicU64>,
+}
+
+/// The client's counters. One per [`super::Client`], shared by its clones.
+#[derive(Default)]
+pub struct Metrics {
+    counters: [Counter; ENDPOINTS.len()],
+    answered_last: AtomicBool,
+    any_request: AtomicBool,
+    last_answer_ms: AtomicU64,
+    last_failure: Mutex<Option<Failure>>,
+    sending: Mutex<BTreeMap<u64, Sending>>,
+    next_upload: AtomicU64,
+    upload_errors: Mutex<BTreeMap<String, Failure>>,
+}
+
+/// A failed request: what went wrong and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The endpoint, as in [`ENDPOINTS`].
+    pub endpoint: String,
+    /// The error, secrets removed.
+    pub error: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+}
+
+/// Requests and failures of one endpoint, as reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointStats {
+    /// The endpoint, as in [`ENDPOINTS`].
+    pub endpoint: String,
+    /// HTTP requests sent (retries and token renewals each count).
+    pub requests: u64,
+    /// Of those, the ones that failed (no reply, an HTTP error, or an API error).
+    pub errors: u64,
+}
+
+/// An upload in progress, as reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadProgress {
+    /// The name it is uploaded as.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Bytes handed to the connection so far.
+    pub sent: u64,
+}
+
+/// Everything [`Metrics`] knows, at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsSnapshot {
+    /// Endpoints with at least one request, in [`ENDPOINTS`] order.
+    pub endpoints: Vec<EndpointStats>,
+    /// Whether the server answered the last request (any reply, errors included); `None`
+    /// before the first request.
+    pub online: Option<bool>,
+    /// When the server last answered, in milliseconds since the Unix epoch.
+    pub last_answer_ms: Option<u64>,
+    /// The last failed request.
+    pub last_failure: Option<Failure>,
+    /// Uploads being sent.
+    pub uploads: Vec<UploadProgress>,
+    /// The last failure of each upload (by name) that has not succeeded since.
+    pub upload_errors: BTreeMap<String, Failure>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps an upload listed as in progress until dropped; feeds its byte count.
+pub struct UploadGuard<'a> {
+    metrics: &'a Metrics,
+    id: u64,
+    name: String,
+    sent: Arc<AtomicU64>,
+}
+
+impl UploadGuard<'_> {
+    /// The counter the request body adds its bytes to (reset on each attempt).
+    pub fn sent(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.sent)
+    }
+
+    /// Records how the upload ended: a success clears the name's last error.
+    pub fn finish(self, outcome: Result<(), &ApiError>) {
+        let mut errors = lock(&self.metrics.upload_errors);
+        match outcome {
+            Ok(()) => {
+                errors.remove(&self.name);
+            }
+            Err(e) => {
+                errors.insert(
+                    self.name.clone(),
+                    Failure {
+                        endpoint: "file/upload".to_owned(),
+                        error: e.to_string(),
+                        at_ms: now_ms(),
+                    },
+                );
+            }
+        }
+    }
+}
+
+impl Drop for UploadGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.metrics.sending).remove(&self.id);
+    }
+}
+
+impl Metrics {
+    /// Counts one HTTP request to `endpoint` and how it ended.
+    pub fn record(&self, endpoint: &str, outcome: Result<(), &ApiError>) {
+        let slot = ENDPOINTS
+            .iter()
+            .position(|e| *e == endpoint)
+            .unwrap_or(ENDPOINTS.len() - 1);
+        let counter = &self.counters[slot];
+        counter.requests.fetch_add(1, Ordering::Relaxed);
+        let answered = !matches!(outcome, Err(ApiError::Transport(_)));
+        self.any_request.store(true, Ordering::Relaxed);
+        self.answered_last.store(answered, Ordering::Relaxed);
+        if answered {
+            self.last_answer_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        if let Err(e) = outcome {
+            counter.errors.fetch_add(1, Ordering::Relaxed);
+            *lock(&self.last_failure) = Some(Failure {
+                endpoint: ENDPOINTS[slot].to_owned(),
+                error: e.to_string(),
+                at_ms: now_ms(),
+            });
+        }
+    }
+
+    /// Lists an upload of `name` (`size` bytes) as in progress until the guard is dropped.
+    pub fn upload_started(&self, name: &str, size: u64) -> UploadGuard<'_> {
+        let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
+        let sent = Arc::new(AtomicU64::new(0));
+        lock(&self.sending).insert(
+            id,
+            Sending {
+                name: name.to_owned(),
+                size,
+                sent: Arc::clone(&sent),
+            },
+        );
+        UploadGuard {
+            metrics: self,
+            id,
+            name: name.to_owned(),
+            sent,
+        }
+    }
+
+    /// Everything counted so far.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let endpoints = ENDPOINTS
+            .iter()
+            .zip(&self.counters)
+            .map(|(name, c)| EndpointStats {
+                endpoint: (*name).to_owned(),
+                requests: c.requests.load(Ordering::Relaxed),
+                errors: c.errors.load(Ordering::Relaxed),
+            })
+            .filter(|s| s.requests > 0)
+            .collect();
+        let last_answer_ms = Some(self.last_answer_ms.load(Ordering::Relaxed)).filter(|&t| t > 0);
+        let uploads = lock(&self.sending)
+            .values()
+            .map(|s| UploadProgress {
+                name: s.name.clone(),
+                size: s.size,
+                sent: s.sent.load(Ordering::Relaxed).min(s.size),
+            })
+            .collect();
+        MetricsSnapshot {
+            endpoints,
+            online: self
+                .any_request
+                .load(Ordering::Relaxed)
+                .then(|| self.answered_last.load(Ordering::Relaxed)),
+            last_answer_ms,
+            last_failure: lock(&self.last_failure).clone(),
+            uploads,
+            upload_errors: lock(&self.upload_errors).clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_errors_are_counted_by_endpoint_in_table_order() {
+        let m = Metrics::default();
+        m.record("folder/listing", Ok(()));
+        m.record("authorize", Ok(()));
+        m.record(
+            "folder/listing",
+            Err(&ApiError::Http {
+                status: 500,
+                detail: String::new(),
+                retry_after: None,
+            }),
+        );
+        let s = m.snapshot();
+        let rows: Vec<_> = s
+            .endpoints
+            .iter()
+            .map(|e| (e.endpoint.as_str(), e.requests, e.errors))
+            .collect();
+        assert_eq!(
+            rows,
+            [("authorize", 1, 0), ("folder/listing", 2, 1)],
+            "{s:?}"
+        );
+        assert_eq!(s.last_failure.unwrap().endpoint, "folder/listing");
+    }
+
+    #[test]
+    fn an_unknown_endpoint_is_counted_as_other() {
+        let m = Metrics::default();
+        m.record("file/frobnicate", Ok(()));
+        assert_eq!(m.snapshot().endpoints[0].endpoint, "other");
+    }
+
+    #[test]
+    fn the_server_is_offline_only_when_the_last_request_got_no_reply() {
+        let m = Metrics::default();
+        assert_eq!(m.snapshot().online, None);
+        m.record("file/info", Err(&ApiError::Transport("refused".into())));
+        let s = m.snapshot();
+        assert_eq!(s.online, Some(false));
+        assert_eq!(s.last_answer_ms, None);
+        m.record("file/info", Err(&ApiError::NotFound("gone".into())));
+        let s = m.snapshot();
+        assert_eq!(s.online, Some(true));
+        assert!(s.last_answer_ms.is_some());
+    }
+
+    #[test]
+    fn an_upload_is_listed_with_its_progress_until_it_ends() {
+        let m = Metrics::default();
+        let guard = m.upload_started("a.bin", 100);
+        guard.sent().fetch_add(40, Ordering::Relaxed);
+        assert_eq!(
+            m.snapshot().uploads,
+            [UploadProgress {
+                name: "a.bin".into(),
+                size: 100,
+                sent: 40
+            }]
+        );
+        guard.finish(Err(&ApiError::Transport("reset".into())));
+        let s = m.snapshot();
+        assert!(s.uploads.is_empty());
+        assert!(s.upload_errors["a.bin"].error.contains("reset"));
+        m.upload_started("a.bin", 100).finish(Ok(()));
+        assert!(m.snapshot().upload_errors.is_empty());
+    }
+}

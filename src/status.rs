@@ -1,0 +1,360 @@
+//! What `yetifs status` reports about a live mount: the shape sent over the control socket
+//! (JSON, the same as `--json` prints) and its rendering for people. The mount process fills
+//! it (see `mount_cmd`); the command only reads and shows it.
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use indicatif::{HumanBytes, HumanDuration};
+use serde::{Deserialize, Serialize};
+
+use crate::api::metrics::{EndpointStats, Failure, MetricsSnapshot};
+use crate::fs::PendingUpload;
+
+/// Everything `yetifs status` shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The mountpoint.
+    pub mountpoint: String,
+    /// The API base URL, secrets removed.
+    pub server: String,
+    /// The process serving the mount.
+    pub pid: u32,
+    /// When the mount went live, in milliseconds since the Unix epoch.
+    pub mounted_ms: u64,
+    /// When this report was made, in milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// Whether the server answered the last request and what failed last.
+    pub server_state: ServerState,
+    /// Uploads not done yet.
+    pub uploads: Vec<UploadStatus>,
+    /// Cache use against its bounds.
+    pub cache: CacheUse,
+    /// Bytes through the mount and from the server.
+    pub traffic: TrafficStats,
+    /// Requests and failures by endpoint.
+    pub api: Vec<EndpointStats>,
+}
+
+/// Whether the server is reachable, as the last requests saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerState {
+    /// Whether the server answered the last request; `None` before any request.
+    pub online: Option<bool>,
+    /// When the server last answered, in milliseconds since the Unix epoch.
+    pub last_answer_ms: Option<u64>,
+    /// The last failed request.
+    pub last_failure: Option<Failure>,
+}
+
+/// Where an upload stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadState {
+    /// A changed file still open: it is uploaded when closed.
+    Open,
+    /// Closed and journaled, waiting for its turn or for its last steps.
+    Waiting,
+    /// Being sent now.
+    Uploading,
+    /// The last attempt failed; it is tried again at the next flush, unmount or mount.
+    Failed,
+}
+
+/// One upload not done yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadStatus {
+    /// The name it gets on the server.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where it stands.
+    pub state: UploadState,
+    /// Bytes sent so far, while uploading.
+    pub sent: Option<u64>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<Failure>,
+}
+
+/// The block cache's use against its bounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheUse {
+    /// Bytes of blocks in memory.
+    pub memory_bytes: u64,
+    /// The memory bound (`--memory-cache`).
+    pub memory_limit: u64,
+    /// Bytes of blocks on disk.
+    pub disk_bytes: u64,
+    /// The disk bound (`--cache-size`).
+    pub disk_limit: u64,
+    /// Reads answered from the cache, in blocks.
+    pub hits: u64,
+    /// Reads the cache could not answer, in blocks.
+    pub misses: u64,
+    /// Blocks dropped to stay within the bounds.
+    pub evictions: u64,
+}
+
+/// Bytes through the mount.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficStats {
+    /// Bytes programs read from the mount.
+    pub bytes_read: u64,
+    /// Bytes programs wrote to the mount.
+    pub bytes_written: u64,
+    /// Content bytes downloaded from the server.
+    pub bytes_fetched: u64,
+}
+
+/// Puts the core's pending uploads together with what the client knows of them: one being
+/// sent is `uploading` with its progress, one whose last attempt failed is `failed` with the
+/// error. An upload the client is sending that the core does not list (the last steps of an
+/// earlier one) is listed too.
+pub fn merge_uploads(pending: Vec<PendingUpload>, metrics: &MetricsSnapshot) -> Vec<UploadStatus> {
+    let mut sending = metrics.uploads.clone();
+    let mut list: Vec<UploadStatus> = pending
+        .into_iter()
+        .map(|p| {
+            let in_flight = sending
+                .iter()
+                .position(|u| u.name == p.name)
+                .map(|i| sending.remove(i));
+            let last_error = metrics.upload_errors.get(&p.name).cloned();
+            let state = match (&in_flight, &last_error, p.journaled) {
+                (Some(_), _, _) => UploadState::Uploading,
+                (None, Some(_), _) => UploadState::Failed,
+                (None, None, true) => UploadState::Waiting,
+                (None, None, false) => UploadState::Open,
+            };
+            UploadStatus {
+                name: p.name,
+                size: p.size,
+                state,
+                sent: in_flight.map(|u| u.sent),
+                last_error,
+            }
+        })
+        .collect();
+    list.extend(sending.into_iter().map(|u| UploadStatus {
+        last_error: metrics.upload_errors.get(&u.name).cloned(),
+        name: u.name,
+        size: u.size,
+        state: UploadState::Uploading,
+        sent: Some(u.sent),
+    }));
+    list
+}
+
+/// How long before `now_ms` the moment `at_ms` was, for people.
+fn ago(now_ms: u64, at_ms: u64) -> String {
+    let elapsed = Duration::from_millis(now_ms.saturating_sub(at_ms));
+    if elapsed < Duration::from_secs(1) {
+        "just now".to_owned()
+    } else {
+        format!("{} ago", HumanDuration(elapsed))
+    }
+}
+
+impl StatusReport {
+    /// The report as people read it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let up = HumanDuration(Duration::from_millis(
+            self.now_ms.saturating_sub(self.mounted_ms),
+        ));
+        let _ = writeln!(
+            out,
+            "yetifs on {} (pid {}, mounted {up})",
+            self.mountpoint, self.pid
+        );
+        let state = &self.server_state;
+        let reach = match state.online {
+            None => "no request yet".to_owned(),
+            Some(true) => "online".to_owned(),
+            Some(false) => "OFFLINE (the last request got no reply)".to_owned(),
+        };
+        let _ = writeln!(out, "server:   {} {reach}", self.server);
+        if let Some(at) = state.last_answer_ms {
+            let _ = writeln!(out, "          last answer {}", ago(self.now_ms, at));
+        }
+        if let Some(f) = &state.last_failure {
+            let _ = writeln!(
+                out,
+                "          last error {}: {}: {}",
+                ago(self.now_ms, f.at_ms),
+                f.endpoint,
+                f.error
+            );
+        }
+        let failed = self
+            .uploads
+            .iter()
+            .filter(|u| u.state == UploadState::Failed)
+            .count();
+        let _ = writeln!(
+            out,
+            "uploads:  {} pending, {failed} failed",
+            self.uploads.len()
+        );
+        for u in &self.uploads {
+            let state = match u.state {
+                UploadState::Open => "open",
+                UploadState::Waiting => "waiting",
+                UploadState::Uploading => "uploading",
+                UploadState::Failed => "failed",
+            };
+            let progress = match u.sent {
+                Some(sent) => format!(
+                    "{} of {} ({}%)",
+                    HumanBytes(sent),
+                    HumanBytes(u.size),
+                    sent * 100 / u.size.max(1)
+                ),
+                None => HumanBytes(u.size).to_string(),
+            };
+            let _ = writeln!(out, "  {state:<9} {}  {progress}", u.name);
+            if let Some(e) = &u.last_error {
+                let _ = writeln!(
+                    out,
+                    "            last error {}: {}",
+                    ago(self.now_ms, e.at_ms),
+                    e.error
+                );
+            }
+        }
+        let c = &self.cache;
+        let _ = writeln!(
+            out,
+            "cache:    memory {} of {}, disk {} of {} (hits {}, misses {}, evictions {})",
+            HumanBytes(c.memory_bytes),
+            HumanBytes(c.memory_limit),
+            HumanBytes(c.disk_bytes),
+            HumanBytes(c.disk_limit),
+            c.hits,
+            c.misses,
+            c.evictions
+        );
+        let t = &self.traffic;
+        let _ = writeln!(
+            out,
+            "traffic:  read {}, written {}, downloaded from the server {}",
+            HumanBytes(t.bytes_read),
+            HumanBytes(t.bytes_written),
+            HumanBytes(t.bytes_fetched)
+        );
+        let _ = writeln!(out, "API requests (errors):");
+        for e in &self.api {
+            let _ = writeln!(out, "  {:<24} {:>7} ({})", e.endpoint, e.requests, e.errors);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::metrics::UploadProgress;
+
+    fn pending(name: &str, journaled: bool) -> PendingUpload {
+        PendingUpload {
+            name: name.into(),
+            size: 100,
+            journaled,
+        }
+    }
+
+    fn failure(text: &str) -> Failure {
+        Failure {
+            endpoint: "file/upload".into(),
+            error: text.into(),
+            at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn uploads_are_open_waiting_uploading_or_failed_from_what_core_and_client_know() {
+        let mut metrics = MetricsSnapshot::default();
+        metrics.uploads.push(UploadProgress {
+            name: "b".into(),
+            size: 100,
+            sent: 30,
+        });
+        metrics.uploads.push(UploadProgress {
+            name: "late".into(),
+            size: 5,
+            sent: 5,
+        });
+        metrics.upload_errors.insert("c".into(), failure("full"));
+        let list = merge_uploads(
+            vec![
+                pending("a", true),
+                pending("b", true),
+                pending("c", true),
+                pending("d", false),
+            ],
+            &metrics,
+        );
+        let states: Vec<_> = list
+            .iter()
+            .map(|u| (u.name.as_str(), u.state, u.sent))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("a", UploadState::Waiting, None),
+                ("b", UploadState::Uploading, Some(30)),
+                ("c", UploadState::Failed, None),
+                ("d", UploadState::Open, None),
+                ("late", UploadState::Uploading, Some(5)),
+            ]
+        );
+        assert_eq!(list[2].last_error.as_ref().unwrap().error, "full");
+    }
+
+    #[test]
+    fn the_rendering_shows_each_upload_the_bounds_and_the_endpoints() {
+        let report = StatusReport {
+            mountpoint: "/mnt/x".into(),
+            server: "http://h/api/v2/".into(),
+            pid: 7,
+            mounted_ms: 0,
+            now_ms: 60_000,
+            server_state: ServerState {
+                online: Some(false),
+                last_answer_ms: Some(30_000),
+                last_failure: Some(failure("transport: refused")),
+            },
+            uploads: vec![UploadStatus {
+                name: "big.bin".into(),
+                size: 1000,
+                state: UploadState::Uploading,
+                sent: Some(250),
+                last_error: None,
+            }],
+            cache: CacheUse {
+                memory_limit: 1 << 20,
+                disk_limit: 1 << 30,
+                ..CacheUse::default()
+            },
+            traffic: TrafficStats::default(),
+            api: vec![EndpointStats {
+                endpoint: "folder/listing".into(),
+                requests: 12,
+                errors: 1,
+            }],
+        };
+        let text = report.render();
+        for expected in [
+            "OFFLINE",
+            "uploading big.bin  250 B of 1000 B (25%)",
+            "1.00 MiB",
+            "1.00 GiB",
+            "folder/listing",
+            "transport: refused",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+    }
+}
