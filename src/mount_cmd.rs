@@ -489,7 +489,7 @@ async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
             PREFLIGHT_TIMEOUT.as_secs()
         ))),
         Ok(Ok(account)) => Ok(Reach::Account(account)),
-        Ok(Err(ApiError::Transport(message))) => Ok(Reach::Unreachable(format!(
+        Ok(Err(ApiError::Unreachable(message))) => Ok(Reach::Unreachable(format!(
             "cannot reach the server at {url}: {message}"
         ))),
         Ok(Err(e)) => Err(match e {
@@ -503,6 +503,9 @@ async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
                     "{url} does not answer as a File Upload API v2 endpoint (it should end in \
                      /api/v2/): {e}"
                 )
+            }
+            ApiError::Transport(message) => {
+                anyhow::anyhow!("the connection to the server at {url} failed: {message}")
             }
             other => anyhow::anyhow!("the server at {url} refused the login: {other}"),
         }),

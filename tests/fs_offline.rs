@@ -43,7 +43,7 @@ fn errno<T: std::fmt::Debug>(result: Result<T, FsError>) -> i32 {
 }
 
 fn down() -> ApiError {
-    ApiError::Transport("connection refused".into())
+    ApiError::Unreachable("connection refused".into())
 }
 
 async fn names(core: &Core<MemoryRemote>) -> Vec<String> {
@@ -196,4 +196,25 @@ async fn a_write_closed_offline_is_queued_and_uploaded_when_the_server_answers()
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].name, "late");
     assert_eq!(files[0].size, 15);
+}
+
+#[tokio::test]
+async fn a_connection_reset_on_an_answering_server_is_an_error_not_offline() {
+    let remote = Arc::new(MemoryRemote::new());
+    remote.add_file(None, "f", "content");
+    let core = Core::new(
+        Arc::clone(&remote),
+        FsOptions::new(Owner { uid: 0, gid: 0 }),
+    )
+    .unwrap();
+    remote.fail_next(
+        Op::ListFolder,
+        ApiError::Transport("connection reset".into()),
+    );
+    assert_eq!(
+        core.lookup(ROOT_INO, "f").await.unwrap_err().errno(),
+        libc::EIO
+    );
+    assert!(core.is_online(), "a reset is not an unreachable server");
+    assert!(core.lookup(ROOT_INO, "f").await.is_ok());
 }

@@ -164,7 +164,7 @@ fn status_says_offline_with_the_last_error_once_the_server_stops_answering() {
     assert_eq!(report.server_state.online, Some(false), "{report:?}");
     let failure = report.server_state.last_failure.unwrap();
     assert_eq!(failure.endpoint, "folder/listing");
-    assert!(failure.error.starts_with("transport"), "{failure:?}");
+    assert!(failure.error.starts_with("cannot connect"), "{failure:?}");
     let text = status_command(mount.path(), runtime.path(), false);
     assert!(String::from_utf8_lossy(&text.stdout).contains("OFFLINE"));
     assert!(mount.unmount().success());

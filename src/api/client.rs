@@ -637,7 +637,9 @@ fn send_failure(e: &reqwest::Error) -> Failure {
 /// A `reqwest` error as a redacted transport error, with its causes.
 pub(crate) fn transport(e: &reqwest::Error) -> ApiError {
     let text = describe(e);
-    if e.is_timeout() {
+    if e.is_connect() {
+        ApiError::Unreachable(text)
+    } else if e.is_timeout() {
         ApiError::Transport(format!("timed out: {text}"))
     } else {
         ApiError::Transport(text)

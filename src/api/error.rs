@@ -41,7 +41,11 @@ pub enum ApiError {
         /// Seconds the server asked us to wait (`Retry-After`), if any.
         retry_after: Option<u64>,
     },
-    /// Connecting, sending or receiving failed, or a timeout expired.
+    /// No connection could be made (refused, no route, unknown host, connect timeout): the
+    /// server is unreachable, as opposed to answering badly. Only this takes a mount offline.
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+    /// Sending or receiving failed on an established connection, or a timeout expired.
     #[error("transport: {0}")]
     Transport(String),
     /// The reply was not the JSON (or the bytes) the API promises.
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::Server(_)
             | ApiError::Http { .. }
             | ApiError::Transport(_)
+            | ApiError::Unreachable(_)
             | ApiError::Unparseable(_)
             | ApiError::Integrity(_) => libc::EIO,
         }
@@ -78,7 +83,7 @@ impl ApiError {
     /// download). Only idempotent requests, or uploads the server cannot have stored, are retried.
     pub fn is_transient(&self) -> bool {
         match self {
-            ApiError::Transport(_) | ApiError::Integrity(_) => true,
+            ApiError::Transport(_) | ApiError::Unreachable(_) | ApiError::Integrity(_) => true,
             ApiError::Http { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

@@ -179,7 +179,10 @@ impl Metrics {
             .unwrap_or(ENDPOINTS.len() - 1);
         let counter = &self.counters[slot];
         counter.requests.fetch_add(1, Ordering::Relaxed);
-        let answered = !matches!(outcome, Err(ApiError::Transport(_)));
+        let answered = !matches!(
+            outcome,
+            Err(ApiError::Transport(_) | ApiError::Unreachable(_))
+        );
         self.any_request.store(true, Ordering::Relaxed);
         self.answered_last.store(answered, Ordering::Relaxed);
         if answered {

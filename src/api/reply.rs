@@ -433,6 +433,7 @@ mod tests {
             ApiError::Server(_) => "Server",
             ApiError::Http { .. } => "Http",
             ApiError::Transport(_) => "Transport",
+            ApiError::Unreachable(_) => "Unreachable",
             ApiError::Unparseable(_) => "Unparseable",
             ApiError::Integrity(_) => "Integrity",
             ApiError::Io(_) => "Io",

@@ -156,6 +156,7 @@ fn share_error(e: &ApiError) -> ApiError {
             retry_after: *retry_after,
         },
         ApiError::Transport(m) => ApiError::Transport(m.clone()),
+        ApiError::Unreachable(m) => ApiError::Unreachable(m.clone()),
         ApiError::Unparseable(m) => ApiError::Unparseable(m.clone()),
         ApiError::Integrity(m) => ApiError::Integrity(m.clone()),
         ApiError::Io(io_error) => ApiError::Io(match io_error.raw_os_error() {

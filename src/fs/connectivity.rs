@@ -16,7 +16,7 @@ pub const MAX_PROBE_DELAY: Duration = Duration::from_secs(15);
 
 /// Whether a failed call means the server could not be reached at all.
 pub fn is_unreachable(error: &ApiError) -> bool {
-    matches!(error, ApiError::Transport(_))
+    matches!(error, ApiError::Unreachable(_))
 }
 
 #[derive(Debug, Default)]
@@ -138,7 +138,7 @@ mod tests {
             retry_after: None,
         }));
         assert!(link.is_online());
-        link.observe::<()>(&Err(ApiError::Transport("connection refused".into())));
+        link.observe::<()>(&Err(ApiError::Unreachable("connection refused".into())));
         assert!(!link.is_online());
         assert!(link.offline_since().is_some());
         assert!(link.last_error().unwrap().contains("connection refused"));

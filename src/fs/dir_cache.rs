@@ -256,7 +256,7 @@ mod tests {
                         .run(1, || None::<u32>, async {
                             fetches.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(100)).await;
-                            Err(FsError::from(ApiError::Transport("down".into())))
+                            Err(FsError::from(ApiError::Unreachable("down".into())))
                         })
                         .await
                 })
