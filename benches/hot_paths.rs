@@ -40,22 +40,25 @@ fn folder(id: u64) -> NodeData {
     })
 }
 
-/// The table after `ls -lR` of the benchmark's tree; answers it and the inodes of the files.
-fn populated() -> (InodeTable, Vec<u64>) {
+/// The table after `ls -lR` of the benchmark's tree; answers it, the inodes of the folders and
+/// the inodes of the files.
+fn populated() -> (InodeTable, Vec<u64>, Vec<u64>) {
     let mut table = InodeTable::new();
+    let mut dirs = Vec::new();
     let mut files = Vec::new();
     for d in 0..FOLDERS {
         let dir = table.upsert(ROOT_INO, format!("dir-{d:03}"), folder(d));
+        dirs.push(dir);
         for f in 0..FILES_PER_FOLDER {
             let id = d * FILES_PER_FOLDER + f;
             files.push(table.upsert(dir, format!("file-{id:05}.txt"), file(id, d)));
         }
     }
-    (table, files)
+    (table, dirs, files)
 }
 
 fn inode_lookup(c: &mut Criterion) {
-    let (table, files) = populated();
+    let (table, dirs, files) = populated();
     let mut i = 0;
     c.bench_function("inode get (10,000 files)", |b| {
         b.iter(|| {
@@ -76,16 +79,17 @@ fn inode_lookup(c: &mut Criterion) {
         b.iter_batched(
             || {
                 d = (d + 1) % FOLDERS;
-                (0..FILES_PER_FOLDER)
+                let entries = (0..FILES_PER_FOLDER)
                     .map(|f| {
                         let id = d * FILES_PER_FOLDER + f;
                         (format!("file-{id:05}.txt"), file(id, d))
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                (dirs[d as usize], entries)
             },
-            |entries| {
+            |(dir, entries)| {
                 for (name, data) in entries {
-                    black_box(table.upsert(d + 2, name, data));
+                    black_box(table.upsert(dir, name, data));
                 }
             },
             BatchSize::SmallInput,
