@@ -205,10 +205,29 @@ class Supervisor:
             self.stop(proc)
 
 
-def drop_caches() -> None:
-    """Empties the kernel's page, dentry and inode caches (cold runs)."""
+# What the servers (the emulator, `rclone serve webdav`) serve from: read back into the page cache
+# after every drop of it, see `drop_caches`.
+SERVER_DIRS: list[Path] = []
+
+
+def drop_caches(servers_warm: bool = True) -> None:
+    """Empties the kernel's page, dentry and inode caches (cold runs), then, unless
+    `servers_warm` is false, reads the servers' files back in. Cold means the reader's caches
+    are cold, not the server's disk: a real server is another machine with caches of its own,
+    and on this one its disk reads would be charged to the mount (and capped by the disk) while
+    the FUSE ceiling, which serves from memory, pays none. Local disk runs pass False."""
     os.sync()
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    if servers_warm:
+        for top in SERVER_DIRS:
+            for root, _dirs, files in os.walk(top):
+                for name in files:
+                    try:
+                        with open(os.path.join(root, name), "rb", buffering=0) as f:
+                            while f.read(4 * MIB):
+                                pass
+                    except OSError:
+                        pass
 
 
 def reset_peak_rss(proc: subprocess.Popen | None) -> None:
@@ -530,6 +549,9 @@ class Systems:
             return result, peak_rss_mib(proc), ""
         finally:
             self.sup.unmount(mnt, proc)
+            # The mount's directory holds its caches (up to twice the big file): gone at once,
+            # so a full run needs room for one mount at a time, not all of them.
+            shutil.rmtree(mnt.parent, ignore_errors=True)
 
 
 async def _pipe(reader, writer, state: dict, delay: float, to_server: bool) -> None:
@@ -748,7 +770,7 @@ def measure_seq(sys_: Systems, s: Settings, content: Content, url: str) -> list[
         return Seq(SINGLE, mib_per_sec(s.size_mib, single), note=single.error or "")
 
     def from_local_disk() -> Seq:
-        drop_caches()
+        drop_caches(servers_warm=False)
         cold, warm = dd_read(content.big, s), dd_read(content.big, s)
         return Seq(LOCAL, mib_per_sec(s.size_mib, cold), mib_per_sec(s.size_mib, warm),
                    note=joined(cold.error, warm.error))  # fmt: skip
@@ -808,7 +830,7 @@ def measure_rand(sys_: Systems, s: Settings, content: Content) -> list[Rand]:
         # Added latency changes nothing on local disk: measured on loopback only.
         if sys_.tag == "loopback":
             log(f"random reads {block}: local disk")
-            drop_caches()
+            drop_caches(servers_warm=False)
             row = Rand(LOCAL, block)
             row.cold_iops, row.cold_p99_ms, e1 = fio(content.big, block, False, s)
             row.warm_iops, row.warm_p99_ms, e2 = fio(content.big, block, True, s)
@@ -835,7 +857,7 @@ def measure_meta(sys_: Systems, s: Settings, content: Content) -> list[Meta]:
     for label, cmd in commands.items():
         if sys_.tag == "loopback":
             log(f"metadata {label}: local disk")
-            drop_caches()
+            drop_caches(servers_warm=False)
             cold = timed([*cmd, content.tree], s.timeout)
             warm = timed([*cmd, content.tree], s.timeout)
             rows.append(Meta(LOCAL, label, cold.secs, None, warm.secs, None, note=joined(cold.error, warm.error)))
@@ -876,7 +898,7 @@ def measure_writes(sys_: Systems, s: Settings, content: Content, api: Api) -> li
     log("writes: local disk")
     local = sys_.sup.workdir / "run" / f"{sys_.tag}-local-writes"
     local.mkdir(parents=True)
-    drop_caches()
+    drop_caches(servers_warm=False)
     cp = timed(["sh", "-c", f'cp "$1" "$2" && sync', "cp", content.big, local / "copy.bin"], s.timeout)
     rows.append(Write(f"{LOCAL} (cp, then sync)", big, cp.secs, mib_per_sec(s.size_mib, cp), note=cp.error or ""))
     tar = timed(["sh", "-c", 'tar -xf "$1" -C "$2" && sync', "tar", content.tarball, local], s.timeout)
@@ -890,7 +912,16 @@ def measure_writes(sys_: Systems, s: Settings, content: Content, api: Api) -> li
             cp_rss = peak_rss_mib(proc)
             reset_peak_rss(proc)
             tar = timed(["tar", "-xf", content.tarball, "-C", mnt], s.timeout)
-            return cp, cp_rss, tar
+            tar_rss = peak_rss_mib(proc)
+            # Untimed: what was written goes again, so the server's store (the emulator's blobs,
+            # the WebDAV directory) does not grow by the big file each time.
+            for entry in list(mnt.iterdir()):
+                if entry.name.startswith("copy-") or entry.name == "small":
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+            return cp, cp_rss, tar, tar_rss
 
         log(f"writes: {LABELS[kind]}")
         result, rss, error = sys_.run(kind, work)
@@ -898,9 +929,9 @@ def measure_writes(sys_: Systems, s: Settings, content: Content, api: Api) -> li
             rows.append(Write(LABELS[kind], big, note=error))
             rows.append(Write(LABELS[kind], untar, note=error))
             continue
-        cp, cp_rss, tar = result
+        cp, cp_rss, tar, tar_rss = result
         rows.append(Write(LABELS[kind], big, cp.secs, mib_per_sec(s.size_mib, cp), cp_rss, cp.error or ""))
-        rows.append(Write(LABELS[kind], untar, tar.secs, None, rss, tar.error or ""))
+        rows.append(Write(LABELS[kind], untar, tar.secs, None, tar_rss, tar.error or ""))
     return rows
 
 
@@ -1095,7 +1126,10 @@ def write_report(
         "  yetifs (in `full` mode the upload happens later).",
         "- FUSE ceiling: `examples/memfs.rs`, one file served from memory with yetifs's kernel",
         "  settings: what any FUSE filesystem can reach on this machine.",
-        "- Cold: a fresh mount with empty caches after `echo 3 > /proc/sys/vm/drop_caches`. Warm:",
+        "- Cold: a fresh mount with empty caches after `echo 3 > /proc/sys/vm/drop_caches`; the",
+        "  servers' files (the emulator's blobs and database, the WebDAV directory) are then read",
+        "  back into the page cache, since a real server is another machine with caches of its own",
+        "  and the FUSE ceiling reads from memory too (local disk runs stay cold). Warm:",
         "  the same command again right after, nothing dropped. Sequential reads are run",
         f"  {s.repeat} time(s), each cold run on a fresh mount, and the best run is kept (noise on a",
         "  shared machine only ever slows a run down).",
@@ -1118,6 +1152,16 @@ def write_report(
 
 def run(s: Settings, sup: Supervisor) -> list[Profile]:
     work = sup.workdir
+    # The content (big file and trees), one mount's caches (up to twice the big file) and one
+    # copy being written, plus room for everything else.
+    need = 4 * s.size_mib * MIB + 1024 * MIB
+    free = shutil.disk_usage(work).free
+    if free < need:
+        raise BenchError(
+            f"only {free / MIB / 1024:.1f} GiB free under {work}; the run needs "
+            f"{need / MIB / 1024:.1f} GiB (4 x {s.size_mib} MiB + 1 GiB): free some space, "
+            "or point BENCH_DIR at a larger disk, or lower BENCH_SIZE_MIB"
+        )
     log(f"making content in {work}")
     content = make_content(work / "content", s)
     webdav_root = work / "webdav"
@@ -1126,6 +1170,7 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     subprocess.run(["cp", "-al", str(content.tree), str(webdav_root / "tree")], check=True)
 
     emu_data = work / "emulator"
+    SERVER_DIRS[:] = [emu_data, webdav_root]
     emu = start_emulator(sup, emu_data, None, "loopback-serve")
     api = Api(emu.api_url, emu.key1, emu.key2)
     log("uploading the content to the emulator")

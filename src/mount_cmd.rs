@@ -26,6 +26,9 @@ use crate::status::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficS
 
 /// Size of the cached blocks: large enough for streaming, small enough for random reads.
 const BLOCK_SIZE: u64 = 1 << 20;
+/// Ranged reads a sequential reader's read-ahead runs at once: one connection does not carry
+/// what the FUSE side can take, on loopback nor over a long round trip.
+const READ_STREAMS: usize = 4;
 /// How long the first contact with the server may take before the mount gives up.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -255,6 +258,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         Arc::clone(&cache),
         ContentConfig {
             window_budget,
+            stream_lanes: READ_STREAMS,
             ..ContentConfig::default()
         },
     ));

@@ -200,6 +200,8 @@ fn config() -> ContentConfig {
         window_budget: None,
         sequential_slack: 4 * BLOCK,
         max_parallel_fetches: 4,
+        stream_lanes: 1,
+        stream_segment: 16 * BLOCK,
         retries: 3,
         retry_delay: Duration::from_millis(5),
         stall_timeout: Duration::from_millis(300),
@@ -252,6 +254,34 @@ async fn sequential_read_of_a_large_file_is_one_request_and_stays_within_memory_
     assert_eq!(remote.requests(), 1);
     assert_eq!(remote.bytes_sent(), data.len() as u64);
     assert_eq!(*remote.ranges.lock().unwrap(), vec![0..data.len() as u64]);
+}
+
+#[tokio::test]
+async fn sequential_read_with_lanes_fetches_segments_in_parallel_and_each_byte_once() {
+    let data = content_of(40 * BLOCK as usize + 321, 3);
+    let remote = Arc::new(TestRemote::with_file(FILE, data.clone()));
+    let cfg = ContentConfig {
+        stream_lanes: 3,
+        stream_segment: 4 * BLOCK,
+        ..config()
+    };
+    let content = Arc::new(Content::new(Arc::clone(&remote), cache(64 * BLOCK), cfg));
+    let reader = content.open(FILE, data.len() as u64);
+    let out = read_sequentially(&reader, data.len() as u64, 5000).await;
+    assert_eq!(out, data);
+    assert_eq!(
+        remote.bytes_sent(),
+        data.len() as u64,
+        "no byte fetched twice"
+    );
+    let mut ranges = remote.ranges.lock().unwrap().clone();
+    ranges.sort_by_key(|r| r.start);
+    // Segments of 4 blocks from the start, each one ranged read, the last cut at the end.
+    let size = data.len() as u64;
+    let expected: Vec<_> = (0..size.div_ceil(4 * BLOCK))
+        .map(|k| k * 4 * BLOCK..size.min((k + 1) * 4 * BLOCK))
+        .collect();
+    assert_eq!(ranges, expected);
 }
 
 #[tokio::test]

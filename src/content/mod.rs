@@ -35,6 +35,11 @@ pub struct ContentConfig {
     pub sequential_slack: u64,
     /// Single-block fetches running at once, across the mount.
     pub max_parallel_fetches: usize,
+    /// Ranged reads a sequential reader's read-ahead runs at once (see `stream`): 1 is one
+    /// read to the end of the file.
+    pub stream_lanes: usize,
+    /// With several lanes, the bytes each ranged read covers before the next lane's turn.
+    pub stream_segment: u64,
     /// Attempts after the first for a failed fetch (transient failures only).
     pub retries: u32,
     /// Pause before the first retry; doubles with each further one.
@@ -53,6 +58,8 @@ impl Default for ContentConfig {
             window_budget: None,
             sequential_slack: 2 << 20,
             max_parallel_fetches: 8,
+            stream_lanes: 1,
+            stream_segment: 16 << 20,
             retries: 3,
             retry_delay: Duration::from_millis(250),
             stall_timeout: Duration::from_secs(10),

@@ -2,6 +2,11 @@
 //! of the file, kept open and consumed only as far as the blocks claimed for it. The reader
 //! claims blocks ahead of itself (the window); the task below fills them in order. Claimed
 //! blocks are in flight for everyone, so other readers wait for them instead of fetching them.
+//!
+//! With `stream_lanes` above one, the blocks from the start are cut into segments of
+//! `stream_segment` bytes dealt round-robin to that many tasks (lanes), each filling its
+//! segments in order from a ranged read of the segment: one connection's throughput (or one
+//! round trip per window) no longer bounds a sequential reader.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,7 +24,7 @@ use crate::remote::Remote;
 pub(crate) struct ReadAhead {
     start: u64,
     shared: Arc<Shared>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
     /// The mount's count of running read-aheads, which this one is part of until dropped.
     streams: Arc<AtomicUsize>,
 }
@@ -27,7 +32,8 @@ pub(crate) struct ReadAhead {
 /// What the reader and the streaming task share.
 pub(crate) struct Shared {
     state: Mutex<State>,
-    wake: Notify,
+    /// One per lane: rung when blocks are claimed.
+    wake: Vec<Notify>,
 }
 
 struct State {
@@ -37,18 +43,34 @@ struct State {
     claimed_until: u64,
     /// No block will be claimed any more (end of file, or a block someone else has).
     stopped: bool,
-    /// The task has ended.
+    /// Every lane has ended.
     finished: bool,
+    /// Lanes still running.
+    running: usize,
     /// Blocks read ahead and not yet passed by the reader, kept even if the cache drops them.
     ready: BTreeMap<u64, Bytes>,
 }
 
 impl State {
-    /// Ends the read-ahead: no more claims, and those not fetched are released.
-    fn finish(&mut self) {
+    /// No more claims, and those not fetched are released.
+    fn stop(&mut self) {
         self.stopped = true;
-        self.finished = true;
         self.claims.clear();
+    }
+
+    /// Ends the read-ahead: stopped, and every lane over.
+    fn finish(&mut self) {
+        self.stop();
+        self.running = 0;
+        self.finished = true;
+    }
+
+    /// One lane has ended; with the last one the read-ahead has.
+    fn lane_ended(&mut self) {
+        self.running = self.running.saturating_sub(1);
+        if self.running == 0 {
+            self.finish();
+        }
     }
 }
 
@@ -75,29 +97,45 @@ impl ReadAhead {
         start: u64,
         ready: BTreeMap<u64, Bytes>,
     ) -> Self {
+        let block_size = content.cache.block_size();
+        let segment = content.cfg.stream_segment.div_ceil(block_size).max(1);
+        let remaining = size.div_ceil(block_size).saturating_sub(start);
+        // No more lanes than segments left: a short tail needs no extra connections.
+        let lanes =
+            (content.cfg.stream_lanes.max(1) as u64).min(remaining.div_ceil(segment).max(1));
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 claims: BTreeMap::new(),
                 claimed_until: start,
                 stopped: false,
                 finished: false,
+                running: lanes as usize,
                 ready,
             }),
-            wake: Notify::new(),
+            wake: (0..lanes).map(|_| Notify::new()).collect(),
         });
-        let task = tokio::spawn(run(
-            Arc::clone(content),
-            file_id,
-            size,
-            start,
-            Arc::clone(&shared),
-        ));
+        let tasks = (0..lanes)
+            .map(|lane| {
+                tokio::spawn(run(
+                    Arc::clone(content),
+                    file_id,
+                    size,
+                    Arc::clone(&shared),
+                    Lane {
+                        start,
+                        index: lane,
+                        count: lanes,
+                        segment,
+                    },
+                ))
+            })
+            .collect();
         let streams = Arc::clone(&content.streams);
         streams.fetch_add(1, Ordering::Relaxed);
         ReadAhead {
             start,
             shared,
-            task,
+            tasks,
             streams,
         }
     }
@@ -154,7 +192,9 @@ impl ReadAhead {
             changed = true;
         }
         if changed {
-            self.shared.wake.notify_one();
+            for wake in &self.shared.wake {
+                wake.notify_one();
+            }
         }
     }
 }
@@ -163,24 +203,70 @@ impl Drop for ReadAhead {
     /// Stops the task and releases the blocks it had not fetched yet.
     fn drop(&mut self) {
         self.streams.fetch_sub(1, Ordering::Relaxed);
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         let mut state = self.shared.lock();
         state.finish();
         state.ready.clear();
     }
 }
 
-/// The streaming task: fills claimed blocks in order from one ranged read, reopening it (from
-/// the block it was filling) after a transient failure, up to the configured retries.
+/// Which blocks one streaming task fills: segment `k` (of `segment` blocks, counted from
+/// `start`) belongs to lane `k % count`.
+#[derive(Clone, Copy)]
+struct Lane {
+    start: u64,
+    index: u64,
+    count: u64,
+    segment: u64,
+}
+
+impl Lane {
+    /// The lane's first block.
+    fn first(&self) -> u64 {
+        if self.count == 1 {
+            self.start
+        } else {
+            self.start + self.index * self.segment
+        }
+    }
+
+    /// The block after `pos` in this lane, and whether it starts a new segment (a new ranged
+    /// read).
+    fn next(&self, pos: u64) -> (u64, bool) {
+        let next = pos + 1;
+        if self.count > 1 && (next - self.start) % self.segment == 0 {
+            (next + (self.count - 1) * self.segment, true)
+        } else {
+            (next, false)
+        }
+    }
+
+    /// Where the ranged read for block `pos` ends (bytes, exclusive): the end of its segment,
+    /// or of the file with a single lane.
+    fn range_end(&self, pos: u64, block_size: u64, size: u64) -> u64 {
+        if self.count == 1 {
+            return size;
+        }
+        let segment_end = self.start + ((pos - self.start) / self.segment + 1) * self.segment;
+        size.min(segment_end.saturating_mul(block_size))
+    }
+}
+
+/// The streaming task of one lane: fills its claimed blocks in order from a ranged read,
+/// reopening it (from the block it was filling) after a transient failure, up to the configured
+/// retries. A failure given up stops the whole read-ahead.
 async fn run<R: Remote>(
     content: Arc<Content<R>>,
     file_id: u64,
     size: u64,
-    start: u64,
     shared: Arc<Shared>,
+    lane: Lane,
 ) {
     let block_size = content.cache.block_size();
-    let mut pos = start;
+    let wake = &shared.wake[lane.index as usize];
+    let mut pos = lane.first();
     let mut source: Option<BlockStream> = None;
     let mut failures = 0;
     loop {
@@ -191,20 +277,21 @@ async fn run<R: Remote>(
                     break claim;
                 }
                 if state.stopped || pos * block_size >= size {
-                    state.finish();
+                    state.lane_ended();
                     return;
                 }
             }
-            shared.wake.notified().await;
+            wake.notified().await;
         };
         let offset = pos * block_size;
         let len = block_size.min(size - offset) as usize;
+        let end = lane.range_end(pos, block_size, size);
         let outcome = loop {
             let attempt = async {
                 let stream = match source.as_mut() {
                     Some(stream) => stream,
                     None => source
-                        .insert(BlockStream::open(&content, file_id, size, offset, size).await?),
+                        .insert(BlockStream::open(&content, file_id, size, offset, end).await?),
                 };
                 stream.next_block(&content, len).await
             };
@@ -224,11 +311,17 @@ async fn run<R: Remote>(
                 failures = 0;
                 shared.lock().ready.insert(pos, data.clone());
                 claim.complete(&content.cache, Ok(data));
-                pos += 1;
+                let (next, new_segment) = lane.next(pos);
+                if new_segment {
+                    source = None;
+                }
+                pos = next;
             }
             Err(e) => {
                 claim.complete(&content.cache, Err(e));
-                shared.lock().finish();
+                let mut state = shared.lock();
+                state.stop();
+                state.lane_ended();
                 return;
             }
         }

@@ -10,8 +10,10 @@ use crate::remote::{FileEntry, FolderEntry};
 pub const FILE_PERM: u16 = 0o644;
 /// Mode bits of every directory.
 pub const DIR_PERM: u16 = 0o755;
-/// The I/O size `stat` suggests: large, since every request to the server is costly.
-pub const BLOCK_SIZE: u32 = 128 * 1024;
+/// The I/O size `stat` suggests: large, since every request to the server is costly. 1 MiB,
+/// the mount's largest read and write, so that `cp` and friends (which size their buffer from
+/// `st_blksize`) send one FUSE request per MiB instead of eight.
+pub const BLOCK_SIZE: u32 = 1024 * 1024;
 
 /// Directory or regular file: the only two kinds a remote item can be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
