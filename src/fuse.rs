@@ -224,6 +224,14 @@ fn errno(e: &FsError) -> Errno {
     Errno::from_i32(e.errno())
 }
 
+/// Answers an operation that returns nothing but its outcome.
+fn reply_empty(reply: ReplyEmpty, result: Result<(), FsError>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(&e)),
+    }
+}
+
 fn file_type(kind: Kind) -> FileType {
     match kind {
         Kind::Dir => FileType::Directory,
@@ -387,12 +395,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move {
-            match core.release(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        self.spawn(move |core| async move { reply_empty(reply, core.release(fh.0).await) });
     }
 
     fn write(
@@ -430,12 +433,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move {
-            match core.flush(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        self.spawn(move |core| async move { reply_empty(reply, core.flush(fh.0).await) });
     }
 
     fn fsync(
@@ -446,12 +444,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move {
-            match core.flush(fh.0).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        self.spawn(move |core| async move { reply_empty(reply, core.flush(fh.0).await) });
     }
 
     fn setattr(
@@ -581,12 +574,9 @@ impl<R: Remote> Filesystem for Adapter<R> {
             Ok(name) => name,
             Err(_) => return reply.error(Errno::ENOENT),
         };
-        self.spawn(move |core| async move {
-            match core.unlink(parent.0, &name).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        self.spawn(
+            move |core| async move { reply_empty(reply, core.unlink(parent.0, &name).await) },
+        );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -594,12 +584,9 @@ impl<R: Remote> Filesystem for Adapter<R> {
             Ok(name) => name,
             Err(_) => return reply.error(Errno::ENOENT),
         };
-        self.spawn(move |core| async move {
-            match core.rmdir(parent.0, &name).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        self.spawn(
+            move |core| async move { reply_empty(reply, core.rmdir(parent.0, &name).await) },
+        );
     }
 
     fn rename(
@@ -639,10 +626,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         reply: ReplyEmpty,
     ) {
         self.spawn(move |core| async move {
-            match core.fallocate(fh.0, offset, length, mode).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+            reply_empty(reply, core.fallocate(fh.0, offset, length, mode).await)
         });
     }
 
@@ -748,10 +732,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        match self.core.releasedir(fh.0) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(errno(&e)),
-        }
+        reply_empty(reply, self.core.releasedir(fh.0))
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
@@ -797,10 +778,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         let (uid, gid) = (req.uid(), req.gid());
         self.spawn(move |core| async move {
-            match core.access(ino.0, uid, gid, mask.bits()).await {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+            reply_empty(reply, core.access(ino.0, uid, gid, mask.bits()).await)
         });
     }
 }
