@@ -121,28 +121,21 @@ impl Staging {
 
     /// Creates (or empties) the staged file of `key`.
     pub fn create(&self, key: u64) -> Result<StagedFile, StagingError> {
-        let path = self.path(key);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|source| StagingError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(StagedFile { key, path, file })
+        self.open_staged(key, true)
     }
 
     /// Opens the staged file of `key` as it is, creating it empty if it is missing.
     pub fn reopen(&self, key: u64) -> Result<StagedFile, StagingError> {
+        self.open_staged(key, false)
+    }
+
+    fn open_staged(&self, key: u64, truncate: bool) -> Result<StagedFile, StagingError> {
         let path = self.path(key);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .truncate(false)
+            .truncate(truncate)
             .open(&path)
             .map_err(|source| StagingError::Io {
                 path: path.clone(),
