@@ -1,6 +1,9 @@
-//! The kernel side: `impl fuser::Filesystem` over the core. Each request is decoded on the
-//! FUSE thread, handed to the core as a task on the tokio runtime, and answered from that task,
-//! so the FUSE thread never waits on the network and slow requests do not hold up fast ones.
+//! The kernel side: `impl fuser::Filesystem` over the core. Each request that may reach the
+//! network is decoded on the FUSE thread, handed to the core as a task on the tokio runtime, and
+//! answered from that task, so the FUSE thread never waits on the network and slow requests do
+//! not hold up fast ones. Requests the core answers from memory (extended attributes, `access`,
+//! `opendir`) are answered on the FUSE thread: a hop to the runtime would cost more than the
+//! answer, and `ls -l` asks for two extended attributes of every file.
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -655,12 +658,10 @@ impl<R: Remote> Filesystem for Adapter<R> {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        self.spawn(move |core| async move {
-            match core.opendir(ino.0).await {
-                Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        match self.core.opendir(ino.0) {
+            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn readdir(
@@ -751,34 +752,30 @@ impl<R: Remote> Filesystem for Adapter<R> {
             reply.error(Errno::ENODATA);
             return;
         };
-        self.spawn(move |core| async move {
-            match core.getxattr(ino.0, &name).await {
-                Ok(value) => reply_xattr(reply, size, &value),
-                Err(e) => reply.error(errno(&e)),
-            }
-        });
+        match self.core.getxattr(ino.0, &name) {
+            Ok(value) => reply_xattr(reply, size, &value),
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        self.spawn(move |core| async move {
-            match core.listxattr(ino.0).await {
-                Ok(names) => {
-                    let mut data = Vec::new();
-                    for name in names {
-                        data.extend_from_slice(name.as_bytes());
-                        data.push(0);
-                    }
-                    reply_xattr(reply, size, &data);
+        match self.core.listxattr(ino.0) {
+            Ok(names) => {
+                let mut data = Vec::new();
+                for name in names {
+                    data.extend_from_slice(name.as_bytes());
+                    data.push(0);
                 }
-                Err(e) => reply.error(errno(&e)),
+                reply_xattr(reply, size, &data);
             }
-        });
+            Err(e) => reply.error(errno(&e)),
+        }
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let (uid, gid) = (req.uid(), req.gid());
-        self.spawn(move |core| async move {
-            reply_empty(reply, core.access(ino.0, uid, gid, mask.bits()).await)
-        });
+        reply_empty(
+            reply,
+            self.core.access(ino.0, req.uid(), req.gid(), mask.bits()),
+        );
     }
 }

@@ -25,7 +25,7 @@ fn pattern(len: usize) -> Vec<u8> {
 
 /// The names `readdir` shows in `dir`, without `.` and `..`.
 async fn names(core: &Core<MemoryRemote>, dir: Ino) -> Vec<String> {
-    let fh = core.opendir(dir).await.unwrap();
+    let fh = core.opendir(dir).unwrap();
     let entries = core.readdir(dir, fh, 0).await.unwrap();
     core.releasedir(fh).unwrap();
     entries
@@ -221,7 +221,7 @@ async fn operations_on_the_wrong_kind_or_handle_fail_with_the_posix_errno() {
     let file = core.lookup(ROOT_INO, "file").await.unwrap();
     assert_eq!(errno(core.lookup(ROOT_INO, "missing").await), libc::ENOENT);
     assert_eq!(errno(core.lookup(file.ino, "x").await), libc::ENOTDIR);
-    assert_eq!(errno(core.opendir(file.ino).await), libc::ENOTDIR);
+    assert_eq!(errno(core.opendir(file.ino)), libc::ENOTDIR);
     assert_eq!(
         errno(core.open(dir.ino, libc::O_RDONLY).await),
         libc::EISDIR
@@ -240,7 +240,7 @@ async fn operations_on_the_wrong_kind_or_handle_fail_with_the_posix_errno() {
     assert_eq!(errno(core.read(999, 0, 10).await), libc::EBADF);
     assert_eq!(errno(core.release(999).await), libc::EBADF);
     assert_eq!(errno(core.getattr(12345).await), libc::ENOENT);
-    let fh = core.opendir(dir.ino).await.unwrap();
+    let fh = core.opendir(dir.ino).unwrap();
     assert_eq!(errno(core.read(fh, 0, 1).await), libc::EBADF);
 }
 
@@ -322,7 +322,7 @@ async fn a_file_is_dated_by_its_upload_and_file_info_is_asked_once_per_file() {
     assert_eq!((attr.kind, attr.perm, attr.size), (Kind::File, 0o644, 5));
     assert_eq!((attr.uid, attr.gid), (OWNER.uid, OWNER.gid));
     core.getattr(attr.ino).await.unwrap();
-    let fh = core.opendir(ROOT_INO).await.unwrap();
+    let fh = core.opendir(ROOT_INO).unwrap();
     core.readdirplus(ROOT_INO, fh, 0).await.unwrap();
     assert_eq!(remote.calls().get(Op::FileInfo), 1);
 }
@@ -335,7 +335,7 @@ async fn readdirplus_gives_each_entry_its_attributes() {
     remote.add_file(Some(sub), "two", "22");
     let core = core_with(&remote, Duration::from_secs(60));
     let dir = core.lookup(ROOT_INO, "sub").await.unwrap();
-    let fh = core.opendir(dir.ino).await.unwrap();
+    let fh = core.opendir(dir.ino).unwrap();
     let entries = core.readdirplus(dir.ino, fh, 0).await.unwrap();
     let shown: Vec<(&str, Kind, u64)> = entries
         .iter()
@@ -361,7 +361,7 @@ async fn readdir_continues_from_an_offset_in_the_listing_it_started_with() {
         remote.add_file(None, name, "x");
     }
     let core = core_with(&remote, SHORT_TTL);
-    let fh = core.opendir(ROOT_INO).await.unwrap();
+    let fh = core.opendir(ROOT_INO).unwrap();
     let first = core.readdir(ROOT_INO, fh, 0).await.unwrap();
     assert_eq!(first.len(), 5);
     remote.add_file(None, "0-new", "x");
@@ -385,7 +385,7 @@ async fn extended_attributes_expose_share_links_ids_and_sharing_level() {
     let f = core.lookup(ROOT_INO, "doc").await.unwrap();
     let d = core.lookup(ROOT_INO, "shared").await.unwrap();
     assert_eq!(
-        core.listxattr(f.ino).await.unwrap(),
+        core.listxattr(f.ino).unwrap(),
         [
             "user.yetifs.id",
             "user.yetifs.url",
@@ -393,25 +393,21 @@ async fn extended_attributes_expose_share_links_ids_and_sharing_level() {
             "user.yetifs.downloads"
         ]
     );
-    let get = |ino, name: &'static str| {
-        let core = &core;
-        async move { String::from_utf8(core.getxattr(ino, name).await.unwrap()).unwrap() }
-    };
-    assert_eq!(get(f.ino, "user.yetifs.id").await, file.to_string());
-    assert_eq!(get(f.ino, "user.yetifs.downloads").await, "0");
-    assert!(get(f.ino, "user.yetifs.url")
-        .await
-        .ends_with(&get(f.ino, "user.yetifs.short_url").await));
-    assert_eq!(get(d.ino, "user.yetifs.public").await, "2");
-    assert_eq!(get(d.ino, "user.yetifs.id").await, folder.to_string());
-    assert_eq!(
-        core.getxattr(d.ino, "user.yetifs.downloads")
-            .await
-            .unwrap_err()
-            .errno(),
-        libc::ENODATA
-    );
-    assert!(core.listxattr(ROOT_INO).await.unwrap().is_empty());
+    let get = |ino, name| String::from_utf8(core.getxattr(ino, name).unwrap()).unwrap();
+    assert_eq!(get(f.ino, "user.yetifs.id"), file.to_string());
+    assert_eq!(get(f.ino, "user.yetifs.downloads"), "0");
+    assert!(get(f.ino, "user.yetifs.url").ends_with(&get(f.ino, "user.yetifs.short_url")));
+    assert_eq!(get(d.ino, "user.yetifs.public"), "2");
+    assert_eq!(get(d.ino, "user.yetifs.id"), folder.to_string());
+    let errno_of = |ino, name| core.getxattr(ino, name).unwrap_err().errno();
+    assert_eq!(errno_of(d.ino, "user.yetifs.downloads"), libc::ENODATA);
+    // Security labels and ACLs are not stored: "not supported", which `ls -l` remembers per
+    // filesystem, where "no such attribute" would be asked again for every file.
+    for name in ["security.selinux", "system.posix_acl_access", "trusted.x"] {
+        assert_eq!(errno_of(f.ino, name), libc::EOPNOTSUPP, "{name}");
+        assert_eq!(errno_of(ROOT_INO, name), libc::EOPNOTSUPP, "{name}");
+    }
+    assert!(core.listxattr(ROOT_INO).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -439,17 +435,13 @@ async fn access_follows_the_permission_bits_and_refuses_writing() {
     remote.add_file(None, "f", "x");
     let core = core_with(&remote, Duration::from_secs(60));
     let f = core.lookup(ROOT_INO, "f").await.unwrap();
-    assert!(core
-        .access(f.ino, OWNER.uid, OWNER.gid, libc::R_OK)
-        .await
-        .is_ok());
+    assert!(core.access(f.ino, OWNER.uid, OWNER.gid, libc::R_OK).is_ok());
     assert!(core
         .access(ROOT_INO, 4242, 4242, libc::R_OK | libc::X_OK)
-        .await
         .is_ok());
-    let denied = core.access(f.ino, OWNER.uid, OWNER.gid, libc::X_OK).await;
+    let denied = core.access(f.ino, OWNER.uid, OWNER.gid, libc::X_OK);
     assert_eq!(denied.unwrap_err().errno(), libc::EACCES);
-    let write = core.access(f.ino, 4242, 4242, libc::W_OK).await;
+    let write = core.access(f.ino, 4242, 4242, libc::W_OK);
     assert_eq!(write.unwrap_err().errno(), libc::EACCES);
 }
 

@@ -47,7 +47,7 @@ fn down() -> ApiError {
 }
 
 async fn names(core: &Core<MemoryRemote>) -> Vec<String> {
-    let fh = core.opendir(ROOT_INO).await.unwrap();
+    let fh = core.opendir(ROOT_INO).unwrap();
     let entries = core.readdir(ROOT_INO, fh, 0).await.unwrap();
     core.releasedir(fh).unwrap();
     entries.into_iter().skip(2).map(|e| e.name).collect()

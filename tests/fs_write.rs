@@ -86,7 +86,7 @@ async fn read_all(core: &Core<MemoryRemote>, ino: Ino) -> Vec<u8> {
 }
 
 async fn names(core: &Core<MemoryRemote>, dir: Ino) -> Vec<String> {
-    let fh = core.opendir(dir).await.unwrap();
+    let fh = core.opendir(dir).unwrap();
     let entries = core.readdir(dir, fh, 0).await.unwrap();
     core.releasedir(fh).unwrap();
     entries
@@ -223,7 +223,7 @@ async fn empty_files_are_never_uploaded_and_survive_a_remount_of_the_same_cache(
     let opened = core.open(empty.ino, libc::O_WRONLY).await.unwrap();
     core.write(opened.fh, 0, b"now").await.unwrap();
     core.release(opened.fh).await.unwrap();
-    let id = core.listxattr(empty.ino).await.unwrap();
+    let id = core.listxattr(empty.ino).unwrap();
     assert!(id.contains(&"user.yetifs.id".to_owned()));
     let listing = remote.list_folder(None).await.unwrap();
     let d = listing.folders[0].id;

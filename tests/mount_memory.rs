@@ -216,12 +216,11 @@ fn tools_walk_and_checksum_the_mount() {
     m.unmount();
 }
 
-#[test]
-fn extended_attributes_are_readable_through_the_kernel() {
-    let m = mount_sample();
-    let path = CString::new(m.path().join("hello.txt").as_os_str().as_bytes()).unwrap();
-    let name = CString::new("user.yetifs.id").unwrap();
-    let mut buf = [0u8; 64];
+/// `getxattr(2)` of `name` on `path`: the value, or the errno.
+fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
+    let path = CString::new(path.as_os_str().as_bytes()).unwrap();
+    let name = CString::new(name).unwrap();
+    let mut buf = [0u8; 256];
     // SAFETY: both strings are NUL-terminated and `buf` is valid for its length.
     let n = unsafe {
         libc::getxattr(
@@ -231,7 +230,28 @@ fn extended_attributes_are_readable_through_the_kernel() {
             buf.len(),
         )
     };
-    assert_eq!(&buf[..usize::try_from(n).unwrap()], b"1");
+    match usize::try_from(n) {
+        Ok(n) => Ok(buf[..n].to_vec()),
+        Err(_) => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+    }
+}
+
+#[test]
+fn extended_attributes_are_readable_through_the_kernel() {
+    let m = mount_sample();
+    let file = m.path().join("hello.txt");
+    assert_eq!(getxattr(&file, "user.yetifs.id"), Ok(b"1".to_vec()));
+    assert_eq!(getxattr(&file, "user.yetifs.nothing"), Err(libc::ENODATA));
+    // What `ls -l` asks of every file is "not supported", which it remembers per filesystem.
+    assert_eq!(getxattr(&file, "security.selinux"), Err(libc::EOPNOTSUPP));
+    assert_eq!(
+        getxattr(&file, "system.posix_acl_access"),
+        Err(libc::EOPNOTSUPP)
+    );
+    assert_eq!(
+        getxattr(&m.path(), "security.selinux"),
+        Err(libc::EOPNOTSUPP)
+    );
     m.unmount();
 }
 

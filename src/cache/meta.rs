@@ -3,16 +3,22 @@
 //! locally (`utimens`, `chmod`), so that `rsync -a` finds unchanged files unchanged on the next
 //! mount; and the folder listings last fetched, so that a remount shows the tree at once and an
 //! offline mount shows it at all. SQLite in the cache directory, or in memory when there is none.
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::CacheError;
 use crate::remote::{FileEntry, FolderEntry, Listing};
 
 const FILE_NAME: &str = "meta.sqlite";
+
+/// Items whose upload time and overlay are also kept in memory (a few megabytes at most). A
+/// warm `ls -l` asks for both for every entry; from SQLite that was most of its time.
+const MEMO_ITEMS: usize = 100_000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS uploaded (
@@ -103,6 +109,25 @@ pub struct Overlay {
 /// The persistent store of upload times and local attributes; thread-safe, every call short.
 pub struct MetaStore {
     conn: Mutex<Connection>,
+    memo: Mutex<Memo>,
+}
+
+/// The most recently used answers of the store, in front of SQLite. The store is the only writer
+/// of its database, so every change goes through here and the memo never goes stale.
+struct Memo {
+    uploaded: LruCache<u64, i64>,
+    /// `None`: known to have no overlay.
+    overlay: LruCache<ItemKey, Option<Overlay>>,
+}
+
+impl Memo {
+    fn new() -> Self {
+        let items = NonZeroUsize::new(MEMO_ITEMS).unwrap_or(NonZeroUsize::MIN);
+        Memo {
+            uploaded: LruCache::new(items),
+            overlay: LruCache::new(items),
+        }
+    }
 }
 
 impl MetaStore {
@@ -123,6 +148,7 @@ impl MetaStore {
         conn.execute_batch(SCHEMA)?;
         Ok(MetaStore {
             conn: Mutex::new(conn),
+            memo: Mutex::new(Memo::new()),
         })
     }
 
@@ -132,10 +158,20 @@ impl MetaStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn memo(&self) -> MutexGuard<'_, Memo> {
+        self.memo
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The upload time of file `id`, seconds since the epoch, if known. A store that cannot be
     /// read answers `None` (the caller asks the server again) and logs why.
     pub fn uploaded(&self, id: u64) -> Option<i64> {
-        self.conn()
+        if let Some(&secs) = self.memo().uploaded.get(&id) {
+            return Some(secs);
+        }
+        let secs = self
+            .conn()
             .query_row(
                 "SELECT secs FROM uploaded WHERE id = ?1",
                 params![id as i64],
@@ -145,7 +181,9 @@ impl MetaStore {
             .unwrap_or_else(|e| {
                 log::warn!("metadata store: cannot read upload time of file {id}: {e}");
                 None
-            })
+            })?;
+        self.memo().uploaded.put(id, secs);
+        Some(secs)
     }
 
     /// Remembers the upload time of file `id`.
@@ -155,14 +193,19 @@ impl MetaStore {
              ON CONFLICT (id) DO UPDATE SET secs = excluded.secs",
             params![id as i64, secs],
         )?;
+        self.memo().uploaded.put(id, secs);
         Ok(())
     }
 
     /// The attributes set locally on an item, if any. A store that cannot be read answers
     /// `None` (the item shows the server's attributes) and logs why.
     pub fn overlay(&self, key: ItemKey) -> Option<Overlay> {
+        if let Some(&known) = self.memo().overlay.get(&key) {
+            return known;
+        }
         let (kind, id) = key.columns();
-        self.conn()
+        let read = self
+            .conn()
             .query_row(
                 "SELECT mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode
                  FROM overlay WHERE kind = ?1 AND id = ?2",
@@ -175,11 +218,17 @@ impl MetaStore {
                     })
                 },
             )
-            .optional()
-            .unwrap_or_else(|e| {
+            .optional();
+        match read {
+            Ok(overlay) => {
+                self.memo().overlay.put(key, overlay);
+                overlay
+            }
+            Err(e) => {
                 log::warn!("metadata store: cannot read attributes of {key:?}: {e}");
                 None
-            })
+            }
+        }
     }
 
     /// Replaces the attributes set locally on an item.
@@ -204,6 +253,7 @@ impl MetaStore {
                 overlay.mode
             ],
         )?;
+        self.memo().overlay.put(key, Some(overlay));
         Ok(())
     }
 
@@ -356,6 +406,13 @@ impl MetaStore {
 
     /// Forgets everything kept about an item (it was deleted); for a file, its upload time too.
     pub fn remove(&self, key: ItemKey) -> Result<(), CacheError> {
+        {
+            let mut memo = self.memo();
+            memo.overlay.pop(&key);
+            if let ItemKey::File(file_id) = key {
+                memo.uploaded.pop(&file_id);
+            }
+        }
         let (kind, id) = key.columns();
         let conn = self.conn();
         conn.execute(
@@ -412,6 +469,37 @@ mod tests {
         let store = MetaStore::open(None).unwrap();
         assert_eq!(store.uploaded(1), None);
         assert_eq!(store.overlay(ItemKey::File(1)), None);
+    }
+
+    #[test]
+    fn answers_kept_in_memory_follow_every_change() {
+        let store = MetaStore::open(None).unwrap();
+        let key = ItemKey::File(9);
+        let overlay = Overlay {
+            mode: Some(0o640),
+            ..Overlay::default()
+        };
+        // Absent first, so the memo holds "nothing" before each change.
+        assert_eq!((store.uploaded(9), store.overlay(key)), (None, None));
+        store.set_uploaded(9, 100).unwrap();
+        store.set_overlay(key, overlay).unwrap();
+        assert_eq!(
+            (store.uploaded(9), store.overlay(key)),
+            (Some(100), Some(overlay))
+        );
+        store.remove(key).unwrap();
+        assert_eq!((store.uploaded(9), store.overlay(key)), (None, None));
+    }
+
+    #[test]
+    fn answers_beyond_the_memory_are_read_from_the_database() {
+        let store = MetaStore::open(None).unwrap();
+        let items = MEMO_ITEMS as u64 + 10;
+        for id in 0..items {
+            store.set_uploaded(id, id as i64).unwrap();
+        }
+        assert_eq!(store.uploaded(0), Some(0));
+        assert_eq!(store.uploaded(items - 1), Some(items as i64 - 1));
     }
 
     #[test]

@@ -600,7 +600,7 @@ impl<R: Remote> Core<R> {
     }
 
     /// Opens directory `ino` for reading.
-    pub async fn opendir(&self, ino: Ino) -> Result<u64, FsError> {
+    pub fn opendir(&self, ino: Ino) -> Result<u64, FsError> {
         let mut state = lock(&self.state);
         let node = state.inodes.get(ino).ok_or(FsError::NotFound)?;
         if !node.data.is_dir() {
@@ -764,9 +764,15 @@ impl<R: Remote> Core<R> {
         })
     }
 
-    /// The value of extended attribute `name` of `ino`.
-    pub async fn getxattr(&self, ino: Ino, name: &str) -> Result<Vec<u8>, FsError> {
+    /// The value of extended attribute `name` of `ino`. Only the `user.` namespace exists here:
+    /// any other name (security labels, ACLs) is "not supported" rather than "absent", the
+    /// answer tools such as `ls -l` remember for the whole filesystem instead of asking again
+    /// for every file.
+    pub fn getxattr(&self, ino: Ino, name: &str) -> Result<Vec<u8>, FsError> {
         let data = self.node_data(ino)?;
+        if !name.starts_with(xattr::NAMESPACE) {
+            return Err(FsError::Unsupported);
+        }
         xattr::attributes(&data)
             .into_iter()
             .find(|(key, _)| *key == name)
@@ -775,7 +781,7 @@ impl<R: Remote> Core<R> {
     }
 
     /// The names of the extended attributes of `ino`.
-    pub async fn listxattr(&self, ino: Ino) -> Result<Vec<String>, FsError> {
+    pub fn listxattr(&self, ino: Ino) -> Result<Vec<String>, FsError> {
         let data = self.node_data(ino)?;
         Ok(xattr::attributes(&data)
             .into_iter()
@@ -785,7 +791,7 @@ impl<R: Remote> Core<R> {
 
     /// Whether a caller with `uid`/`gid` may access `ino` as `mask`, by its permission bits
     /// (`chmod` included).
-    pub async fn access(&self, ino: Ino, uid: u32, gid: u32, mask: i32) -> Result<(), FsError> {
+    pub fn access(&self, ino: Ino, uid: u32, gid: u32, mask: i32) -> Result<(), FsError> {
         let data = self.node_data(ino)?;
         let owner = self.options.owner;
         let attr = match &data {

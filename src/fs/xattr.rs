@@ -2,6 +2,10 @@
 //! download counts, a folder's sharing level), read-only under `user.yetifs.*`.
 use super::inode::NodeData;
 
+/// The one namespace attributes live in; the others (`security.`, `system.`, `trusted.`) are
+/// not supported.
+pub const NAMESPACE: &str = "user.";
+
 /// The attributes of an item, name and value, in a fixed order; the root has none. An
 /// attribute whose value the server did not give is absent.
 pub fn attributes(data: &NodeData) -> Vec<(&'static str, String)> {
