@@ -1,6 +1,6 @@
 //! The FUSE ceiling of the machine: a trivial read-only filesystem that serves one file of a
-//! given size straight from memory, mounted with the same kernel settings as yetifs (one
-//! session thread, 1 MiB reads and read-ahead, async reads). Whatever a read through it costs
+//! given size straight from memory, mounted with the same kernel settings as yetifs (1 MiB
+//! reads, async reads, the same kernel read-ahead). Whatever a read through it costs
 //! is the cost of FUSE itself, so `scripts/bench` measures yetifs against it.
 //!
 //! `cargo run --release --example memfs -- MOUNTPOINT SIZE [NAME]` mounts, prints `mounted`
@@ -16,6 +16,7 @@ use fuser::{
     InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData,
     ReplyDirectory, ReplyEntry, ReplyOpen, Request,
 };
+use yetifs::read_ahead;
 
 /// Largest read the kernel is asked to send at once (as in yetifs).
 const MAX_IO: u32 = 1024 * 1024;
@@ -199,6 +200,9 @@ fn run() -> Result<(), MemfsError> {
         MountOption::NoAtime,
     ];
     let session = fuser::spawn_mount(fs, &mountpoint, &config)?;
+    if let Err(e) = read_ahead::raise(&mountpoint, read_ahead::READ_AHEAD_KIB) {
+        eprintln!("memfs: kernel read-ahead left at its default: {e}");
+    }
     println!("mounted");
     io::stdout().flush()?;
     session.join()?;

@@ -23,6 +23,7 @@ use std::time::SystemTime;
 use tokio::runtime::Handle;
 
 use crate::fs::{Attr, Core, FsError, Kind, Opened, SetAttr};
+use crate::read_ahead;
 use crate::remote::Remote;
 
 /// Largest read and write the kernel is asked to send at once.
@@ -207,6 +208,9 @@ pub fn mount<R: Remote>(
         config.acl = SessionACL::All;
     }
     let session = fuser::spawn_mount(adapter, mountpoint, &config)?;
+    if let Err(e) = read_ahead::raise(mountpoint, read_ahead::READ_AHEAD_KIB) {
+        log::debug!("kernel read-ahead left at its default: {e}");
+    }
     Ok(MountHandle {
         session: Some(session),
         mountpoint: mountpoint

@@ -17,6 +17,7 @@ pub mod mount_helper;
 pub mod notify;
 pub mod pid_file;
 pub mod progress;
+pub mod read_ahead;
 pub mod remote;
 pub mod staging;
 pub mod status;

@@ -256,6 +256,20 @@ fn extended_attributes_are_readable_through_the_kernel() {
 }
 
 #[test]
+fn the_kernel_keeps_several_reads_in_flight_for_a_sequential_reader() {
+    let m = mount_sample();
+    let dev = fs::metadata(m.path()).unwrap().dev();
+    let knob = format!(
+        "/sys/class/bdi/{}:{}/read_ahead_kb",
+        libc::major(dev),
+        libc::minor(dev)
+    );
+    let kib: u64 = fs::read_to_string(knob).unwrap().trim().parse().unwrap();
+    assert_eq!(kib, yetifs::read_ahead::READ_AHEAD_KIB);
+    m.unmount();
+}
+
+#[test]
 fn unmounting_leaves_an_empty_directory() {
     let m = mount_sample();
     let root = m.path();
