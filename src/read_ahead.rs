@@ -35,13 +35,13 @@ pub fn raise(mountpoint: &Path, kib: u64) -> io::Result<()> {
 fn device_of(mountinfo: &str, mountpoint: &str) -> Option<String> {
     mountinfo
         .lines()
-        .filter_map(|line| {
+        .rev()
+        .find_map(|line| {
             let mut fields = line.split(' ');
             let device = fields.nth(2)?;
             let point = fields.nth(1)?;
             (unescape(point) == mountpoint).then(|| device.to_owned())
         })
-        .last()
 }
 
 /// A mountinfo path with its octal escapes (`\040` for a space, ...) decoded.
