@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod fs;
 pub mod fuse;
 pub mod known_accounts;
+pub mod malloc;
 pub mod memory_remote;
 pub mod mount_cmd;
 pub mod mount_helper;

@@ -34,6 +34,9 @@ fn main() {
         env_logger::Env::default().default_filter_or("info,fuser::mnt=error"),
     )
     .init();
+    if !yetifs::malloc::keep_large_buffers() {
+        log::debug!("the allocator keeps its default thresholds");
+    }
     let Some(args) = arguments() else {
         return;
     };

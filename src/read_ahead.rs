@@ -33,15 +33,12 @@ pub fn raise(mountpoint: &Path, kib: u64) -> io::Result<()> {
 
 /// The `major:minor` of the last mount at `mountpoint` in a `/proc/self/mountinfo` text.
 fn device_of(mountinfo: &str, mountpoint: &str) -> Option<String> {
-    mountinfo
-        .lines()
-        .rev()
-        .find_map(|line| {
-            let mut fields = line.split(' ');
-            let device = fields.nth(2)?;
-            let point = fields.nth(1)?;
-            (unescape(point) == mountpoint).then(|| device.to_owned())
-        })
+    mountinfo.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let device = fields.nth(2)?;
+        let point = fields.nth(1)?;
+        (unescape(point) == mountpoint).then(|| device.to_owned())
+    })
 }
 
 /// A mountinfo path with its octal escapes (`\040` for a space, ...) decoded.

@@ -1,10 +1,21 @@
 //! File contents on disk: streamed into a temp file while a digest is computed, then renamed
 //! into place, so a crash never leaves a half-written blob under a name a row points to.
 use std::hash::Hasher;
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Bytes gathered before a write to disk, and read at a time when comparing: every disk
+/// operation is a hop to the blocking pool, so few and large.
+const CHUNK: usize = 1024 * 1024;
+
+/// Runs blocking file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))
+}
 
 /// The blob directory of a data dir.
 pub struct Blobs {
@@ -14,7 +25,9 @@ pub struct Blobs {
 
 /// A blob being written.
 pub struct BlobWriter {
-    file: tokio::fs::File,
+    /// `None` only while a write is under way on the blocking pool (or after it failed).
+    file: Option<std::fs::File>,
+    pending: Vec<u8>,
     path: PathBuf,
     size: u64,
     h1: std::hash::DefaultHasher,
@@ -52,11 +65,16 @@ impl Blobs {
     /// Starts a new temp blob.
     pub async fn writer(&self) -> io::Result<BlobWriter> {
         let path = self.tmp.join(random_name());
-        let file = tokio::fs::File::create(&path).await?;
+        let file = blocking({
+            let path = path.clone();
+            move || std::fs::File::create(path)
+        })
+        .await?;
         let mut h2 = std::hash::DefaultHasher::new();
         h2.write(b"yetifs-second-lane");
         Ok(BlobWriter {
-            file,
+            file: Some(file),
+            pending: Vec::with_capacity(CHUNK),
             path,
             size: 0,
             h1: std::hash::DefaultHasher::new(),
@@ -79,23 +97,27 @@ impl Blobs {
 
     /// Whether a committed blob holds exactly the temp blob's bytes.
     pub async fn same_content(&self, name: &str, temp: &TempBlob) -> io::Result<bool> {
-        let mut a = tokio::fs::File::open(self.path(name)).await?;
-        let mut b = tokio::fs::File::open(&temp.path).await?;
-        if a.metadata().await?.len() != temp.size {
-            return Ok(false);
-        }
-        let mut ba = vec![0u8; 64 * 1024];
-        let mut bb = vec![0u8; 64 * 1024];
-        loop {
-            let n = a.read(&mut ba).await?;
-            if n == 0 {
-                return Ok(true);
-            }
-            b.read_exact(&mut bb[..n]).await?;
-            if ba[..n] != bb[..n] {
+        let (a, b, size) = (self.path(name), temp.path.clone(), temp.size);
+        blocking(move || {
+            let mut a = std::fs::File::open(a)?;
+            let mut b = std::fs::File::open(b)?;
+            if a.metadata()?.len() != size {
                 return Ok(false);
             }
-        }
+            let mut ba = vec![0u8; CHUNK];
+            let mut bb = vec![0u8; CHUNK];
+            loop {
+                let n = a.read(&mut ba)?;
+                if n == 0 {
+                    return Ok(true);
+                }
+                b.read_exact(&mut bb[..n])?;
+                if ba[..n] != bb[..n] {
+                    return Ok(false);
+                }
+            }
+        })
+        .await
     }
 }
 
@@ -105,7 +127,30 @@ impl BlobWriter {
         self.h1.write(chunk);
         self.h2.write(chunk);
         self.size += chunk.len() as u64;
-        self.file.write_all(chunk).await
+        self.pending.extend_from_slice(chunk);
+        if self.pending.len() >= CHUNK {
+            self.write_pending().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the gathered bytes to the file.
+    async fn write_pending(&mut self) -> io::Result<()> {
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "an earlier write failed"))?;
+        let mut pending = std::mem::take(&mut self.pending);
+        let (file, mut pending) = blocking(move || {
+            file.write_all(&pending)?;
+            pending.clear();
+            Ok((file, pending))
+        })
+        .await?;
+        pending.reserve(CHUNK);
+        self.file = Some(file);
+        self.pending = pending;
+        Ok(())
     }
 
     /// Bytes written so far.
@@ -115,8 +160,10 @@ impl BlobWriter {
 
     /// Flushes to disk and returns the temp blob.
     pub async fn finish(mut self) -> io::Result<TempBlob> {
-        self.file.flush().await?;
-        self.file.sync_all().await?;
+        self.write_pending().await?;
+        if let Some(file) = self.file.take() {
+            blocking(move || file.sync_all()).await?;
+        }
         self.handed_over = true;
         Ok(TempBlob {
             path: self.path.clone(),

@@ -119,9 +119,15 @@ impl<R: Remote> Core<R> {
                 );
                 return Err(FsError::TooLarge);
             }
-            staged.file.sync()?;
-            self.staging.journal().upsert(&entry)?;
+            // The bytes reach the disk and the journal while the upload runs: the journal
+            // entry only ever points at synced bytes, and `close` waits for both.
+            let journaled = async {
+                staged.file.sync().await?;
+                self.staging.journal().upsert(&entry)?;
+                Ok::<_, FsError>(())
+            };
             if !self.link.is_online() {
+                journaled.await?;
                 log::info!(
                     "upload of {} ({} bytes) queued until the server is reachable",
                     entry.name,
@@ -129,11 +135,17 @@ impl<R: Remote> Core<R> {
                 );
                 return Ok(());
             }
-            let uploaded = self
-                .remote
-                .upload(folder, &entry.name, staged.file.path())
-                .await;
+            let upload = self.remote.upload(folder, &entry.name, staged.file.path());
+            let (journaled, uploaded) = tokio::join!(journaled, upload);
             self.link.observe(&uploaded);
+            match (&journaled, &uploaded) {
+                (Err(e), Ok(_)) => log::warn!(
+                    "{} is uploaded but its staged copy could not be journaled: {e}",
+                    entry.name
+                ),
+                (Err(_), Err(_)) => return journaled,
+                _ => {}
+            }
             let stored = match uploaded {
                 Ok(stored) => stored,
                 Err(e) if is_unreachable(&e) => {

@@ -212,9 +212,14 @@ impl StagedFile {
         self.file.set_len(len).map_err(|e| self.io_error(e))
     }
 
-    /// Forces the bytes to the disk, so that a journal entry written next can trust them.
-    pub fn sync(&self) -> Result<(), StagingError> {
-        self.file.sync_data().map_err(|e| self.io_error(e))
+    /// Forces the bytes to the disk, so that a journal entry written next can trust them. Runs
+    /// on the blocking pool: a gigabyte takes the better part of a second.
+    pub async fn sync(&self) -> Result<(), StagingError> {
+        let file = self.file.try_clone().map_err(|e| self.io_error(e))?;
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+            .map_err(|e| self.io_error(e))
     }
 }
 
