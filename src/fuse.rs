@@ -136,6 +136,10 @@ impl MountHandle {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
+        if session.guard.is_finished() {
+            // Unmounted from outside (`umount`): nothing is left to unmount.
+            return Ok(session.join()?);
+        }
         let deadline = std::time::Instant::now() + UNMOUNT_GRACE;
         let mut result = umount2(&self.mountpoint, 0);
         while matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBUSY))
