@@ -355,6 +355,33 @@ async fn readdirplus_gives_each_entry_its_attributes() {
 }
 
 #[tokio::test]
+async fn readdirplus_of_a_large_directory_comes_in_batches_that_together_list_it_once() {
+    let remote = Arc::new(MemoryRemote::new());
+    let dir = remote.add_folder(None, "big");
+    for i in 0..700 {
+        remote.add_file(Some(dir), &format!("f{i:03}"), "x");
+    }
+    let core = core_with(&remote, Duration::from_secs(60));
+    let dir = core.lookup(ROOT_INO, "big").await.unwrap();
+    let fh = core.opendir(dir.ino).unwrap();
+    let mut names = Vec::new();
+    let mut offset = 0;
+    loop {
+        let batch = core.readdirplus(dir.ino, fh, offset).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        assert!(batch.len() < 700, "one call answered the whole directory");
+        offset = last.entry.next_offset;
+        names.extend(batch.into_iter().map(|e| e.entry.name));
+    }
+    let expected: Vec<String> = [".".to_owned(), "..".to_owned()]
+        .into_iter()
+        .chain((0..700).map(|i| format!("f{i:03}")))
+        .collect();
+    assert_eq!(names, expected);
+    assert_eq!(remote.calls().get(Op::FileInfo), 700);
+}
+
+#[tokio::test]
 async fn readdir_continues_from_an_offset_in_the_listing_it_started_with() {
     let remote = Arc::new(MemoryRemote::new());
     for name in ["a", "b", "c"] {

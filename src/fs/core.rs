@@ -28,8 +28,12 @@ use crate::staging::{Staging, StagingError};
 
 /// How long a folder listing is trusted when no other value is given.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
-/// `file/info` calls sent at once when a directory listing needs upload times.
-const INFO_CONCURRENCY: usize = 8;
+/// `file/info` calls sent at once when a directory listing needs upload times: one wave covers
+/// most of a batch of entries, so a cold `ls -l` of a small folder costs about two round trips.
+const INFO_CONCURRENCY: usize = 16;
+/// Entries one `readdirplus` answer carries at most. The kernel takes a page of them (about 25);
+/// the attributes of the rest would be worked out again on every call of a large directory.
+const READDIRPLUS_BATCH: usize = 256;
 /// What `statfs` reports as the total size when the package sets no storage limit.
 const UNLIMITED_STORAGE: u64 = 1 << 50;
 /// The block size `statfs` reports.
@@ -680,6 +684,7 @@ impl<R: Remote> Core<R> {
             let state = lock(&self.state);
             entries
                 .into_iter()
+                .take(READDIRPLUS_BATCH)
                 .filter_map(|entry| {
                     let data = state.inodes.get(entry.ino)?.data.clone();
                     Some((entry, data))
