@@ -170,8 +170,10 @@ impl MetaStore {
         if let Some(&secs) = self.memo().uploaded.get(&id) {
             return Some(secs);
         }
-        let secs = self
-            .conn()
+        // The memo is filled and changed only under the connection's lock, so a reader never
+        // puts back what a writer has just replaced.
+        let conn = self.conn();
+        let secs = conn
             .query_row(
                 "SELECT secs FROM uploaded WHERE id = ?1",
                 params![id as i64],
@@ -188,7 +190,8 @@ impl MetaStore {
 
     /// Remembers the upload time of file `id`.
     pub fn set_uploaded(&self, id: u64, secs: i64) -> Result<(), CacheError> {
-        self.conn().execute(
+        let conn = self.conn();
+        conn.execute(
             "INSERT INTO uploaded (id, secs) VALUES (?1, ?2)
              ON CONFLICT (id) DO UPDATE SET secs = excluded.secs",
             params![id as i64, secs],
@@ -204,8 +207,8 @@ impl MetaStore {
             return known;
         }
         let (kind, id) = key.columns();
-        let read = self
-            .conn()
+        let conn = self.conn();
+        let read = conn
             .query_row(
                 "SELECT mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode
                  FROM overlay WHERE kind = ?1 AND id = ?2",
@@ -236,7 +239,8 @@ impl MetaStore {
         let (kind, id) = key.columns();
         let (mtime_secs, mtime_nanos) = time_to_columns(overlay.mtime);
         let (atime_secs, atime_nanos) = time_to_columns(overlay.atime);
-        self.conn().execute(
+        let conn = self.conn();
+        conn.execute(
             "INSERT INTO overlay (kind, id, mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (kind, id) DO UPDATE SET
@@ -406,6 +410,7 @@ impl MetaStore {
 
     /// Forgets everything kept about an item (it was deleted); for a file, its upload time too.
     pub fn remove(&self, key: ItemKey) -> Result<(), CacheError> {
+        let conn = self.conn();
         {
             let mut memo = self.memo();
             memo.overlay.pop(&key);
@@ -414,7 +419,6 @@ impl MetaStore {
             }
         }
         let (kind, id) = key.columns();
-        let conn = self.conn();
         conn.execute(
             "DELETE FROM overlay WHERE kind = ?1 AND id = ?2",
             params![kind, id],
