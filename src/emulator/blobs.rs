@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const CHUNK: usize = 1024 * 1024;
 
 /// Runs blocking file work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     tokio::task::spawn_blocking(work)

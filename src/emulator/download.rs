@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use std::io::{Read, Seek};
 
+use super::blobs::blocking;
 use super::ranges;
 use super::state::{unix_now, AppState};
 
@@ -87,7 +88,7 @@ fn file_body(path: std::path::PathBuf, start: u64, send: u64, fail_after: bool) 
         }
         let want = (s.left as usize).min(CHUNK);
         let (file, path, start) = (s.file.take(), s.path.clone(), s.start);
-        let read = tokio::task::spawn_blocking(move || {
+        let read = blocking(move || {
             let mut file = match file {
                 Some(file) => file,
                 None => {
@@ -98,10 +99,9 @@ fn file_body(path: std::path::PathBuf, start: u64, send: u64, fail_after: bool) 
             };
             let mut buf = Vec::with_capacity(want);
             (&mut file).take(want as u64).read_to_end(&mut buf)?;
-            Ok::<_, io::Error>((file, buf))
+            Ok((file, buf))
         })
-        .await
-        .unwrap_or_else(|e| Err(io::Error::other(e)));
+        .await;
         match read {
             Ok((_, buf)) if buf.is_empty() => {
                 s.done = true;

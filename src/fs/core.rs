@@ -31,9 +31,10 @@ pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
 /// `file/info` calls sent at once when a directory listing needs upload times: one wave covers
 /// most of a batch of entries, so a cold `ls -l` of a small folder costs about two round trips.
 const INFO_CONCURRENCY: usize = 16;
-/// Entries one `readdirplus` answer carries at most. The kernel takes a page of them (about 25);
-/// the attributes of the rest would be worked out again on every call of a large directory.
-const READDIRPLUS_BATCH: usize = 256;
+/// Entries one `readdir` or `readdirplus` answer carries at most. The kernel takes a page of
+/// them per call (about 25 with attributes); the rest would be built, and their attributes
+/// worked out, again on every call of a large directory.
+const READDIR_BATCH: usize = 256;
 /// What `statfs` reports as the total size when the package sets no storage limit.
 const UNLIMITED_STORAGE: u64 = 1 << 50;
 /// The block size `statfs` reports.
@@ -642,8 +643,8 @@ impl<R: Remote> Core<R> {
         Ok(listed)
     }
 
-    /// The entries of directory `ino` from `offset` on: `.` and `..` first, then the children
-    /// sorted by name.
+    /// The entries of directory `ino` from `offset` on, at most `READDIR_BATCH` of them (empty
+    /// only at the end): `.` and `..` first, then the children sorted by name.
     pub async fn readdir(&self, ino: Ino, fh: u64, offset: u64) -> Result<Vec<DirEntry>, FsError> {
         let listed = self.dir_snapshot(ino, fh, offset).await?;
         let parent = lock(&self.state)
@@ -662,6 +663,7 @@ impl<R: Remote> Core<R> {
             .chain(children)
             .enumerate()
             .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(READDIR_BATCH)
             .map(|(i, (ino, kind, name))| DirEntry {
                 ino,
                 next_offset: i as u64 + 1,
@@ -684,7 +686,6 @@ impl<R: Remote> Core<R> {
             let state = lock(&self.state);
             entries
                 .into_iter()
-                .take(READDIRPLUS_BATCH)
                 .filter_map(|entry| {
                     let data = state.inodes.get(entry.ino)?.data.clone();
                     Some((entry, data))
