@@ -24,6 +24,7 @@ fn file(id: u64, folder: u64) -> NodeData {
         url: None,
         downloads: 0,
         trashed: false,
+        file_type: String::new(),
     })
 }
 

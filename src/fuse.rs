@@ -247,6 +247,7 @@ fn file_type(kind: Kind) -> FileType {
     match kind {
         Kind::Dir => FileType::Directory,
         Kind::File => FileType::RegularFile,
+        Kind::Symlink => FileType::Symlink,
     }
 }
 
@@ -463,8 +464,8 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
         atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
@@ -479,6 +480,8 @@ impl<R: Remote> Filesystem for Adapter<R> {
         let changes = SetAttr {
             size,
             mode,
+            uid,
+            gid,
             atime: time_of(atime),
             mtime: time_of(mtime),
             fh: fh.map(|fh| fh.0),
@@ -524,27 +527,55 @@ impl<R: Remote> Filesystem for Adapter<R> {
     fn mknod(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _name: &OsStr,
-        _mode: u32,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
         _umask: u32,
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        // Regular files come through `create`; device files, fifos and sockets cannot be
-        // stored on the server.
-        reply.error(Errno::EPERM);
+        let name = match utf8(name) {
+            Ok(name) => name,
+            Err(e) => return reply.error(e),
+        };
+        let ttl = self.ttl;
+        self.spawn(move |core| async move {
+            match core.mknod(parent.0, &name, mode).await {
+                Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn symlink(
         &self,
         _req: &Request,
-        _parent: INodeNo,
-        _link_name: &OsStr,
-        _target: &Path,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::EPERM);
+        let name = match utf8(link_name) {
+            Ok(name) => name,
+            Err(e) => return reply.error(e),
+        };
+        let target = target.as_os_str().as_bytes().to_vec();
+        let ttl = self.ttl;
+        self.spawn(move |core| async move {
+            match core.symlink(parent.0, &name, &target).await {
+                Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.spawn(move |core| async move {
+            match core.readlink(ino.0).await {
+                Ok(target) => reply.data(&target),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn link(

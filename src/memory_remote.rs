@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,8 +17,14 @@ use bytes::Bytes;
 use futures_util::stream;
 
 use crate::remote::{
-    ApiError, ByteStream, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote, Result,
+    ApiError, ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
+    Result,
 };
+
+/// The `fileType` every upload gets.
+const UPLOADED_TYPE: &str = "application/octet-stream";
+/// Where the server cuts a `fileType`.
+const FILE_TYPE_CHARS: usize = 140;
 
 /// Bytes per item of the stream `read` returns, small enough that tests see several items.
 const READ_CHUNK: usize = 64 * 1024;
@@ -33,8 +40,8 @@ pub enum Op {
     Read,
     /// `upload`
     Upload,
-    /// `rename_file`
-    RenameFile,
+    /// `edit_file` (and `rename_file`, which is one)
+    EditFile,
     /// `move_file`
     MoveFile,
     /// `copy_file`
@@ -128,6 +135,7 @@ impl Account {
             short_url,
             downloads: 0,
             trashed: false,
+            file_type: UPLOADED_TYPE.to_owned(),
         };
         let uploaded = Some(self.tick());
         self.files.insert(
@@ -184,6 +192,8 @@ pub struct MemoryRemote {
     calls: Mutex<BTreeMap<Op, u64>>,
     failures: Mutex<HashMap<Op, VecDeque<ApiError>>>,
     latency: Mutex<HashMap<Op, Duration>>,
+    /// Acts as a modified host whose `file/edit` ignores `fileType`.
+    drops_file_type: AtomicBool,
 }
 
 /// Locks a mutex, carrying on if a panicking test thread poisoned it (the data stays usable).
@@ -213,6 +223,21 @@ impl MemoryRemote {
     pub fn set_uploaded(&self, file: u64, uploaded: Option<i64>) -> Result<()> {
         lock(&self.account).file_mut(file)?.uploaded = uploaded;
         Ok(())
+    }
+
+    /// Sets a file's `fileType` directly (not counted as a call), as another client would.
+    pub fn set_file_type(&self, file: u64, file_type: &str) -> Result<()> {
+        lock(&self.account).file_mut(file)?.entry.file_type = file_type.to_owned();
+        Ok(())
+    }
+
+    /// Makes `edit_file` ignore `fileType` from now on, as some modified hosts may.
+    pub fn drop_file_types(&self) {
+        self.drops_file_type.store(true, Ordering::Relaxed);
+    }
+
+    fn keeps_file_type(&self) -> bool {
+        !self.drops_file_type.load(Ordering::Relaxed)
     }
 
     /// Sets the package limits `limits` reports.
@@ -322,11 +347,21 @@ impl Remote for MemoryRemote {
         Ok(account.insert_file(folder, name, Bytes::from(content)))
     }
 
-    async fn rename_file(&self, id: u64, name: &str) -> Result<FileEntry> {
-        self.enter(Op::RenameFile).await?;
+    async fn edit_file(&self, id: u64, change: FileChange<'_>) -> Result<FileEntry> {
+        self.enter(Op::EditFile).await?;
+        let keeps_file_type = self.keeps_file_type();
         let mut account = lock(&self.account);
         let file = account.file_mut(id)?;
-        file.entry.name = name.to_owned();
+        if let Some(name) = change.name {
+            file.entry.name = name.to_owned();
+        }
+        // As on real servers: trimmed, cut at 140 characters, a blank value changes nothing.
+        match change.file_type.map(str::trim) {
+            Some(kind) if !kind.is_empty() && keeps_file_type => {
+                file.entry.file_type = kind.chars().take(FILE_TYPE_CHARS).collect();
+            }
+            _ => {}
+        }
         Ok(file.entry.clone())
     }
 
@@ -343,7 +378,10 @@ impl Remote for MemoryRemote {
         let mut account = lock(&self.account);
         account.folder_exists(folder)?;
         let original = account.file_mut(id)?.clone();
-        Ok(account.insert_file(folder, &original.entry.name, original.content))
+        let mut copy = account.insert_file(folder, &original.entry.name, original.content);
+        copy.file_type.clone_from(&original.entry.file_type);
+        account.file_mut(copy.id)?.entry.file_type = copy.file_type.clone();
+        Ok(copy)
     }
 
     async fn delete_file(&self, id: u64) -> Result<()> {

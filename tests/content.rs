@@ -13,7 +13,9 @@ use proptest::prelude::*;
 use yetifs::api::error::ApiError;
 use yetifs::cache::{BlockCache, BlockCacheConfig};
 use yetifs::content::{Content, ContentConfig};
-use yetifs::remote::{ByteStream, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote};
+use yetifs::remote::{
+    ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
+};
 
 const BLOCK: u64 = 16 * 1024;
 const CHUNK: usize = 4096;
@@ -143,7 +145,7 @@ impl Remote for TestRemote {
     ) -> Result<FileEntry, ApiError> {
         unsupported()
     }
-    async fn rename_file(&self, _id: u64, _name: &str) -> Result<FileEntry, ApiError> {
+    async fn edit_file(&self, _id: u64, _change: FileChange<'_>) -> Result<FileEntry, ApiError> {
         unsupported()
     }
     async fn move_file(&self, _id: u64, _folder: Option<u64>) -> Result<(), ApiError> {

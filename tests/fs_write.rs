@@ -64,6 +64,17 @@ async fn server_file(remote: &MemoryRemote, folder: Option<u64>, name: &str) -> 
     Some(out)
 }
 
+/// The `fileType` of the active file `name` in `folder` on the server.
+async fn server_type(remote: &MemoryRemote, folder: Option<u64>, name: &str) -> String {
+    let listing = remote.list_folder(folder).await.unwrap();
+    listing
+        .files
+        .into_iter()
+        .find(|f| !f.trashed && f.name == name)
+        .map(|f| f.file_type)
+        .unwrap_or_default()
+}
+
 /// Creates `name` in `dir` with `content`, closes it; returns its attributes.
 async fn write_file(core: &Core<MemoryRemote>, dir: Ino, name: &str, content: &[u8]) -> Attr {
     let (attr, opened) = core
@@ -172,7 +183,7 @@ async fn appending_fetches_the_old_content_once_and_uploads_old_plus_new() {
 }
 
 #[tokio::test]
-async fn truncate_by_path_uploads_at_once_and_to_zero_leaves_a_local_empty_file() {
+async fn truncate_by_path_uploads_at_once_and_to_zero_stores_an_empty_file() {
     let remote = Arc::new(MemoryRemote::new());
     remote.add_file(None, "t", "0123456789");
     let core = new_core(&remote);
@@ -194,25 +205,29 @@ async fn truncate_by_path_uploads_at_once_and_to_zero_leaves_a_local_empty_file(
         ..SetAttr::default()
     };
     core.setattr(ino, empty).await.unwrap();
-    assert_eq!(server_file(&remote, None, "t").await, None);
+    assert_eq!(server_file(&remote, None, "t").await.unwrap(), b"\n");
+    assert!(server_type(&remote, None, "t")
+        .await
+        .starts_with("inode/x-empty;"));
     assert_eq!(names(&core, ROOT_INO).await, ["t"]);
     assert_eq!(core.getattr(ino).await.unwrap().size, 0);
 }
 
 #[tokio::test]
-async fn empty_files_are_never_uploaded_and_survive_a_remount_of_the_same_cache() {
+async fn empty_files_are_stored_as_one_byte_marked_empty_and_every_mount_shows_them_empty() {
     let remote = Arc::new(MemoryRemote::new());
-    let dir = tempfile::tempdir().unwrap();
     {
-        let core = core_in(&remote, dir.path());
+        let core = new_core(&remote);
         let folder = core.mkdir(ROOT_INO, "d", 0o755).await.unwrap();
         write_file(&core, folder.ino, "empty", b"").await;
         write_file(&core, ROOT_INO, ".keep", b"").await;
         assert_eq!(names(&core, folder.ino).await, ["empty"]);
     }
-    assert_eq!(remote.calls().get(Op::Upload), 0);
-    let core = core_in(&remote, dir.path());
-    assert_eq!(core.recover().await.completed, 0);
+    let calls = remote.calls();
+    assert_eq!((calls.get(Op::Upload), calls.get(Op::EditFile)), (2, 2));
+    assert_eq!(server_file(&remote, None, ".keep").await.unwrap(), b"\n");
+    let reads = remote.calls().get(Op::Read);
+    let core = new_core(&remote);
     let mut root = names(&core, ROOT_INO).await;
     root.sort();
     assert_eq!(root, [".keep", "d"]);
@@ -223,14 +238,19 @@ async fn empty_files_are_never_uploaded_and_survive_a_remount_of_the_same_cache(
     let opened = core.open(empty.ino, libc::O_WRONLY).await.unwrap();
     core.write(opened.fh, 0, b"now").await.unwrap();
     core.release(opened.fh).await.unwrap();
-    let id = core.listxattr(empty.ino).unwrap();
-    assert!(id.contains(&"user.yetifs.id".to_owned()));
-    let listing = remote.list_folder(None).await.unwrap();
-    let d = listing.folders[0].id;
+    assert_eq!(
+        remote.calls().get(Op::Read),
+        reads,
+        "the stand-in byte is never read"
+    );
+    let d = remote.list_folder(None).await.unwrap().folders[0].id;
     assert_eq!(
         server_file(&remote, Some(d), "empty").await.unwrap(),
         b"now"
     );
+    assert!(server_type(&remote, Some(d), "empty")
+        .await
+        .starts_with("application/octet-stream;"));
 }
 
 #[tokio::test]
@@ -294,17 +314,20 @@ async fn an_upload_cut_by_a_crash_is_completed_by_the_next_mount() {
     );
     let core = core_in(&remote, dir.path());
     let recovery = core.recover().await;
-    assert_eq!((recovery.completed, recovery.failed), (2, 0));
+    assert_eq!((recovery.completed, recovery.failed), (3, 0));
     assert_eq!(
         server_file(&remote, None, "doc").await.unwrap(),
         b"version 2"
     );
     assert_eq!(server_file(&remote, None, "new").await.unwrap(), b"fresh");
     assert_eq!(
-        server_file(&remote, None, "half").await,
-        None,
-        "never closed"
+        server_file(&remote, None, "half").await.unwrap(),
+        b"\n",
+        "created, so it exists; never closed, so it is empty"
     );
+    assert!(server_type(&remote, None, "half")
+        .await
+        .starts_with("inode/x-empty;"));
     assert_eq!(core.pending_uploads(), 0);
 }
 
@@ -430,7 +453,7 @@ async fn rename_refuses_a_folder_into_itself_noreplace_and_kind_mismatches() {
 }
 
 #[tokio::test]
-async fn times_and_mode_set_locally_are_shown_and_kept_across_a_remount() {
+async fn times_and_mode_set_through_the_mount_are_shown_by_a_fresh_mount() {
     let remote = Arc::new(MemoryRemote::new());
     remote.add_file(None, "f", "x");
     let dir = tempfile::tempdir().unwrap();
@@ -447,7 +470,8 @@ async fn times_and_mode_set_locally_are_shown_and_kept_across_a_remount() {
         assert_eq!((attr.perm, attr.mtime), (0o600, when));
     }
     let infos = remote.calls().get(Op::FileInfo);
-    let core = core_in(&remote, dir.path());
+    let fresh = tempfile::tempdir().unwrap();
+    let core = core_in(&remote, fresh.path());
     let attr = core.lookup(ROOT_INO, "f").await.unwrap();
     assert_eq!((attr.perm, attr.mtime), (0o600, when));
     assert_eq!(

@@ -7,7 +7,12 @@ use std::path::Path;
 use super::client::{Client, FileEdit, FolderEdit};
 use super::error::{ApiError, Result};
 use super::model::{limit, to_epoch, File, FileInfo, Folder};
-use crate::remote::{ByteStream, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote};
+use crate::remote::{
+    ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
+};
+
+/// The `fileType` every upload gets, whatever the file (NOTES.md).
+const UPLOADED_TYPE: &str = "application/octet-stream";
 
 impl Client {
     /// A listing's folder as the filesystem sees it.
@@ -37,6 +42,7 @@ fn file_entry(file: File) -> FileEntry {
         short_url: file.short_url,
         url: file.url_file,
         downloads: file.downloads,
+        file_type: file.file_type.unwrap_or_default(),
     }
 }
 
@@ -88,12 +94,14 @@ impl Remote for Client {
             url: stored.url,
             downloads: 0,
             trashed: false,
+            file_type: UPLOADED_TYPE.to_owned(),
         })
     }
 
-    async fn rename_file(&self, id: u64, name: &str) -> Result<FileEntry> {
+    async fn edit_file(&self, id: u64, change: FileChange<'_>) -> Result<FileEntry> {
         let edit = FileEdit {
-            filename: Some(name),
+            filename: change.name,
+            file_type: change.file_type,
             ..FileEdit::default()
         };
         self.file_edit(id, &edit).await.map(info_entry)

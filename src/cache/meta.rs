@@ -12,7 +12,8 @@ use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::CacheError;
-use crate::remote::{FileEntry, FolderEntry, Listing};
+use super::sqlite::add_missing_columns;
+use crate::remote::{FileEntry, FileKind, FolderEntry, Listing};
 
 const FILE_NAME: &str = "meta.sqlite";
 
@@ -33,6 +34,9 @@ CREATE TABLE IF NOT EXISTS overlay (
     atime_secs INTEGER,
     atime_nanos INTEGER,
     mode INTEGER,
+    uid INTEGER,
+    gid INTEGER,
+    file_kind INTEGER,
     PRIMARY KEY (kind, id)
 );
 CREATE TABLE IF NOT EXISTS listed (
@@ -57,9 +61,36 @@ CREATE TABLE IF NOT EXISTS listed_file (
     short_url TEXT NOT NULL,
     url TEXT,
     downloads INTEGER NOT NULL,
+    file_type TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (folder, id)
 );
 ";
+
+/// Columns added since the first version of the store.
+const ADDED_COLUMNS: [(&str, &str, &str); 4] = [
+    ("overlay", "uid", "INTEGER"),
+    ("overlay", "gid", "INTEGER"),
+    ("overlay", "file_kind", "INTEGER"),
+    ("listed_file", "file_type", "TEXT NOT NULL DEFAULT ''"),
+];
+
+/// How a file kind is kept in the `file_kind` column.
+fn kind_column(kind: Option<FileKind>) -> Option<i64> {
+    kind.map(|kind| match kind {
+        FileKind::Regular => 0,
+        FileKind::Empty => 1,
+        FileKind::Symlink => 2,
+    })
+}
+
+fn kind_of_column(value: Option<i64>) -> Option<FileKind> {
+    match value? {
+        0 => Some(FileKind::Regular),
+        1 => Some(FileKind::Empty),
+        2 => Some(FileKind::Symlink),
+        _ => None,
+    }
+}
 
 /// The key of a folder in the listing tables: its id, 0 for the root (server ids start at 1).
 fn folder_key(folder: Option<u64>) -> i64 {
@@ -95,7 +126,9 @@ impl ItemKey {
     }
 }
 
-/// Attributes set locally on an item; `None` means "as the server says".
+/// Attributes kept on this machine only; `None` means "as the server says". Folders have no
+/// field on the server to carry them; files carry theirs in `fileType` and have an overlay only
+/// on a server that does not keep that field.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Overlay {
     /// Modification time set with `utimens`.
@@ -104,6 +137,12 @@ pub struct Overlay {
     pub atime: Option<SystemTime>,
     /// Permission bits set with `chmod`.
     pub mode: Option<u32>,
+    /// Owner set with `chown`.
+    pub uid: Option<u32>,
+    /// Group set with `chown`.
+    pub gid: Option<u32>,
+    /// What a file is (empty, symlink) when the server could not be told.
+    pub kind: Option<FileKind>,
 }
 
 /// The persistent store of upload times and local attributes; thread-safe, every call short.
@@ -146,6 +185,7 @@ impl MetaStore {
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn, &ADDED_COLUMNS)?;
         Ok(MetaStore {
             conn: Mutex::new(conn),
             memo: Mutex::new(Memo::new()),
@@ -210,7 +250,7 @@ impl MetaStore {
         let conn = self.conn();
         let read = conn
             .query_row(
-                "SELECT mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode
+                "SELECT mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode, uid, gid, file_kind
                  FROM overlay WHERE kind = ?1 AND id = ?2",
                 params![kind, id],
                 |row| {
@@ -218,6 +258,9 @@ impl MetaStore {
                         mtime: time_from_columns(row.get(0)?, row.get(1)?),
                         atime: time_from_columns(row.get(2)?, row.get(3)?),
                         mode: row.get(4)?,
+                        uid: row.get(5)?,
+                        gid: row.get(6)?,
+                        kind: kind_of_column(row.get(7)?),
                     })
                 },
             )
@@ -241,12 +284,14 @@ impl MetaStore {
         let (atime_secs, atime_nanos) = time_to_columns(overlay.atime);
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO overlay (kind, id, mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO overlay (kind, id, mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode,
+                                  uid, gid, file_kind)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (kind, id) DO UPDATE SET
                 mtime_secs = excluded.mtime_secs, mtime_nanos = excluded.mtime_nanos,
                 atime_secs = excluded.atime_secs, atime_nanos = excluded.atime_nanos,
-                mode = excluded.mode",
+                mode = excluded.mode, uid = excluded.uid, gid = excluded.gid,
+                file_kind = excluded.file_kind",
             params![
                 kind,
                 id,
@@ -254,7 +299,10 @@ impl MetaStore {
                 mtime_nanos,
                 atime_secs,
                 atime_nanos,
-                overlay.mode
+                overlay.mode,
+                overlay.uid,
+                overlay.gid,
+                kind_column(overlay.kind)
             ],
         )?;
         self.memo().overlay.put(key, Some(overlay));
@@ -293,8 +341,8 @@ impl MetaStore {
             }
             let mut add_file = tx.prepare(
                 "INSERT OR REPLACE INTO listed_file
-                 (folder, id, name, size, short_url, url, downloads)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (folder, id, name, size, short_url, url, downloads, file_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for f in listing.files.iter().filter(|f| !f.trashed) {
                 add_file.execute(params![
@@ -304,7 +352,8 @@ impl MetaStore {
                     f.size as i64,
                     f.short_url,
                     f.url,
-                    f.downloads as i64
+                    f.downloads as i64,
+                    f.file_type
                 ])?;
             }
         }
@@ -361,7 +410,7 @@ impl MetaStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut files = conn.prepare(
-            "SELECT id, name, size, short_url, url, downloads FROM listed_file
+            "SELECT id, name, size, short_url, url, downloads, file_type FROM listed_file
              WHERE folder = ?1 ORDER BY id",
         )?;
         let files = files
@@ -375,6 +424,7 @@ impl MetaStore {
                     url: row.get(4)?,
                     downloads: row.get::<_, i64>(5)? as u64,
                     trashed: false,
+                    file_type: row.get(6)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
@@ -520,8 +570,11 @@ mod tests {
         let store = MetaStore::open(None).unwrap();
         let overlay = Overlay {
             mtime: Some(at(1_600_000_000, 123_456_789)),
-            atime: None,
             mode: Some(0o600),
+            uid: Some(0),
+            gid: Some(u32::MAX),
+            kind: Some(FileKind::Symlink),
+            ..Overlay::default()
         };
         store.set_overlay(ItemKey::File(3), overlay).unwrap();
         assert_eq!(store.overlay(ItemKey::File(3)), Some(overlay));
@@ -567,6 +620,7 @@ mod tests {
             mtime: Some(at(1_234, 5)),
             atime: Some(at(99, 0)),
             mode: Some(0o640),
+            ..Overlay::default()
         };
         {
             let store = MetaStore::open(Some(dir.path())).unwrap();
@@ -576,6 +630,42 @@ mod tests {
         let store = MetaStore::open(Some(dir.path())).unwrap();
         assert_eq!(store.uploaded(11), Some(1_500_000_000));
         assert_eq!(store.overlay(ItemKey::Folder(12)), Some(overlay));
+    }
+
+    #[test]
+    fn a_store_made_before_file_types_and_owners_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE overlay (kind INTEGER NOT NULL, id INTEGER NOT NULL,
+                    mtime_secs INTEGER, mtime_nanos INTEGER, atime_secs INTEGER,
+                    atime_nanos INTEGER, mode INTEGER, PRIMARY KEY (kind, id));
+                 INSERT INTO overlay VALUES (1, 9, 100, 0, NULL, NULL, 448);
+                 CREATE TABLE listed_file (folder INTEGER NOT NULL, id INTEGER NOT NULL,
+                    name TEXT NOT NULL, size INTEGER NOT NULL, short_url TEXT NOT NULL,
+                    url TEXT, downloads INTEGER NOT NULL, PRIMARY KEY (folder, id));
+                 INSERT INTO listed_file VALUES (0, 3, 'old.txt', 5, 'x', NULL, 0);
+                 CREATE TABLE listed (folder INTEGER PRIMARY KEY, fetched_secs INTEGER NOT NULL);
+                 INSERT INTO listed VALUES (0, 50);",
+            )
+            .unwrap();
+        }
+        let store = MetaStore::open(Some(dir.path())).unwrap();
+        let overlay = store.overlay(ItemKey::Folder(9)).unwrap();
+        assert_eq!((overlay.mode, overlay.uid), (Some(0o700), None));
+        let (listing, _) = store.listing(None).unwrap();
+        assert_eq!(listing.files[0].file_type, "");
+        store
+            .set_overlay(
+                ItemKey::Folder(9),
+                Overlay {
+                    uid: Some(5),
+                    ..overlay
+                },
+            )
+            .unwrap();
+        assert_eq!(store.overlay(ItemKey::Folder(9)).unwrap().uid, Some(5));
     }
 
     #[test]
@@ -619,6 +709,7 @@ mod tests {
                     url: None,
                     downloads: 3,
                     trashed: false,
+                    file_type: "inode/x-empty; yetifs=1".into(),
                 },
                 FileEntry {
                     id: 42,
@@ -629,6 +720,7 @@ mod tests {
                     url: None,
                     downloads: 0,
                     trashed: true,
+                    file_type: String::new(),
                 },
             ],
         }

@@ -6,6 +6,7 @@ mod disk;
 pub mod error;
 mod memory;
 pub mod meta;
+pub(crate) mod sqlite;
 
 pub use blocks::{BlockCache, BlockCacheConfig, CacheStats};
 pub use budget::MemoryBudget;

@@ -4,24 +4,38 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::inode::Ino;
 use crate::cache::Overlay;
-use crate::remote::{FileEntry, FolderEntry};
+use crate::remote::{FileEntry, FileKind, FolderEntry};
 
 /// Mode bits of every file.
 pub const FILE_PERM: u16 = 0o644;
 /// Mode bits of every directory.
 pub const DIR_PERM: u16 = 0o755;
+/// Mode bits of a symbolic link (Linux ignores them and shows these).
+pub const LINK_PERM: u16 = 0o777;
 /// The I/O size `stat` suggests: large, since every request to the server is costly. 1 MiB,
 /// the mount's largest read and write, so that `cp` and friends (which size their buffer from
 /// `st_blksize`) send one FUSE request per MiB instead of eight.
 pub const BLOCK_SIZE: u32 = 1024 * 1024;
 
-/// Directory or regular file: the only two kinds a remote item can be.
+/// What an inode is: a folder, or a file that stands for a regular file or a symbolic link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A directory (a folder, or the root).
     Dir,
     /// A regular file.
     File,
+    /// A symbolic link (a file holding its target).
+    Symlink,
+}
+
+impl Kind {
+    /// The inode kind of a file of kind `kind`.
+    pub fn of_file(kind: FileKind) -> Kind {
+        match kind {
+            FileKind::Symlink => Kind::Symlink,
+            FileKind::Regular | FileKind::Empty => Kind::File,
+        }
+    }
 }
 
 /// Who owns every item of the mount (the server has no owners).
@@ -69,18 +83,30 @@ pub fn epoch_seconds(seconds: Option<i64>) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
-/// The attributes of a file, modified at its upload time.
-pub fn file_attr(ino: Ino, entry: &FileEntry, uploaded: Option<i64>, owner: Owner) -> Attr {
+/// The attributes of a file of kind `kind`, modified at its upload time, before what it
+/// carries and what is set locally are applied.
+pub fn file_attr(
+    ino: Ino,
+    entry: &FileEntry,
+    kind: FileKind,
+    uploaded: Option<i64>,
+    owner: Owner,
+) -> Attr {
     let time = epoch_seconds(uploaded);
+    let kind = Kind::of_file(kind);
     Attr {
         ino,
-        kind: Kind::File,
+        kind,
         size: entry.size,
         blocks: entry.size.div_ceil(512),
         atime: time,
         mtime: time,
         ctime: time,
-        perm: FILE_PERM,
+        perm: if kind == Kind::Symlink {
+            LINK_PERM
+        } else {
+            FILE_PERM
+        },
         nlink: 1,
         uid: owner.uid,
         gid: owner.gid,
@@ -88,18 +114,18 @@ pub fn file_attr(ino: Ino, entry: &FileEntry, uploaded: Option<i64>, owner: Owne
     }
 }
 
-/// The attributes of a file the server does not have yet, before its times and mode are
-/// applied.
-pub fn local_file_attr(ino: Ino, size: u64, owner: Owner) -> Attr {
+/// The attributes of a file the server does not have yet (or not as it is now), before its
+/// times and mode are applied.
+pub fn local_file_attr(ino: Ino, size: u64, symlink: bool, owner: Owner) -> Attr {
     Attr {
         ino,
-        kind: Kind::File,
+        kind: if symlink { Kind::Symlink } else { Kind::File },
         size,
         blocks: size.div_ceil(512),
         atime: UNIX_EPOCH,
         mtime: UNIX_EPOCH,
         ctime: UNIX_EPOCH,
-        perm: FILE_PERM,
+        perm: if symlink { LINK_PERM } else { FILE_PERM },
         nlink: 1,
         uid: owner.uid,
         gid: owner.gid,
@@ -135,7 +161,8 @@ pub fn dir_attr(
 }
 
 impl Attr {
-    /// These attributes with the times and permission bits set locally (`utimens`, `chmod`).
+    /// These attributes with the times, permission bits and owner set through a mount
+    /// (`utimens`, `chmod`, `chown`).
     pub fn with_overlay(mut self, overlay: &Overlay) -> Self {
         if let Some(mtime) = overlay.mtime {
             self.mtime = mtime;
@@ -144,8 +171,14 @@ impl Attr {
         if let Some(atime) = overlay.atime {
             self.atime = atime;
         }
-        if let Some(mode) = overlay.mode {
+        if let Some(mode) = overlay.mode.filter(|_| self.kind != Kind::Symlink) {
             self.perm = (mode & 0o7777) as u16;
+        }
+        if let Some(uid) = overlay.uid {
+            self.uid = uid;
+        }
+        if let Some(gid) = overlay.gid {
+            self.gid = gid;
         }
         self
     }
@@ -189,12 +222,19 @@ mod tests {
             url: None,
             downloads: 0,
             trashed: false,
+            file_type: String::new(),
         }
     }
 
     #[test]
     fn a_file_is_0644_owned_by_the_mount_owner_and_dated_by_its_upload() {
-        let attr = file_attr(5, &entry(1025), Some(1_700_000_000), OWNER);
+        let attr = file_attr(
+            5,
+            &entry(1025),
+            FileKind::Regular,
+            Some(1_700_000_000),
+            OWNER,
+        );
         assert_eq!((attr.kind, attr.perm, attr.nlink), (Kind::File, 0o644, 1));
         assert_eq!((attr.uid, attr.gid), (1000, 100));
         assert_eq!((attr.size, attr.blocks), (1025, 3));
@@ -223,19 +263,32 @@ mod tests {
 
     #[test]
     fn local_times_and_mode_override_the_servers() {
-        let attr = file_attr(5, &entry(1), Some(100), OWNER);
+        let attr = file_attr(5, &entry(1), FileKind::Regular, Some(100), OWNER);
         let set = UNIX_EPOCH + Duration::new(1_234, 5);
         let overlay = Overlay {
             mtime: Some(set),
-            atime: None,
             mode: Some(0o100_600),
+            uid: Some(0),
+            ..Overlay::default()
         };
         let shown = attr.with_overlay(&overlay);
         assert_eq!(
             (shown.mtime, shown.atime, shown.perm),
             (set, attr.atime, 0o600)
         );
+        assert_eq!((shown.uid, shown.gid), (0, OWNER.gid));
         assert_eq!(attr.with_overlay(&Overlay::default()), attr);
+    }
+
+    #[test]
+    fn a_symlink_is_0777_whatever_mode_it_was_given() {
+        let attr = file_attr(5, &entry(9), FileKind::Symlink, None, OWNER);
+        assert_eq!((attr.kind, attr.perm, attr.size), (Kind::Symlink, 0o777, 9));
+        let overlay = Overlay {
+            mode: Some(0o600),
+            ..Overlay::default()
+        };
+        assert_eq!(attr.with_overlay(&overlay).perm, 0o777);
     }
 
     #[test]
@@ -246,7 +299,7 @@ mod tests {
 
     #[test]
     fn permission_bits_decide_access_for_owner_group_and_others() {
-        let attr = file_attr(5, &entry(1), None, OWNER);
+        let attr = file_attr(5, &entry(1), FileKind::Regular, None, OWNER);
         assert!(attr.permits(1000, 1, libc::R_OK | libc::W_OK));
         assert!(!attr.permits(1000, 1, libc::X_OK));
         assert!(attr.permits(2000, 100, libc::R_OK));

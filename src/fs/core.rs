@@ -6,6 +6,7 @@
 //! short, synchronous work, never across a server call. Server calls are single-flight per
 //! folder (listings) and per file (`file/info`).
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -213,6 +214,8 @@ pub struct Core<R: Remote> {
     pub(super) refresh: tokio::sync::mpsc::UnboundedSender<Ino>,
     /// The receiving end of `refresh`, taken by the watcher.
     pub(super) refresh_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Ino>>>,
+    /// Whether the mount has said that the server does not keep `fileType`.
+    pub(super) said_file_type_lost: AtomicBool,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
@@ -268,6 +271,7 @@ impl<R: Remote> Core<R> {
             link: Connectivity::default(),
             refresh,
             refresh_queue: Mutex::new(Some(refresh_queue)),
+            said_file_type_lost: AtomicBool::new(false),
         }
     }
 
@@ -371,20 +375,20 @@ impl<R: Remote> Core<R> {
                 return Ok(staged.attr(ino, owner));
             }
         }
-        let overlay = self.stored_overlay(data);
         let attr = match data {
             NodeData::Root => attr::dir_attr(ino, None, self.started, owner),
             NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner),
             NodeData::File(file) => {
-                let uploaded = match overlay.mtime {
+                let (kind, carried) = self.file_carried(file);
+                let uploaded = match carried.mtime {
                     Some(_) => None,
                     None => self.uploaded(file.id).await?,
                 };
-                attr::file_attr(ino, file, uploaded, owner)
+                return Ok(attr::file_attr(ino, file, kind, uploaded, owner).with_overlay(&carried));
             }
-            NodeData::Local(local) => self.local_attr(ino, local),
+            NodeData::Local(local) => return Ok(self.local_attr(ino, local)),
         };
-        Ok(attr.with_overlay(&overlay))
+        Ok(attr.with_overlay(&self.stored_overlay(data)))
     }
 
     /// The attributes of a local file nothing is staged for: from its journal entry.
@@ -397,9 +401,13 @@ impl<R: Remote> Core<R> {
         let overlay = Overlay {
             mtime: Some(time),
             atime: Some(time),
-            mode: entry.and_then(|e| e.mode),
+            mode: entry.as_ref().and_then(|e| e.mode),
+            uid: entry.as_ref().and_then(|e| e.uid),
+            gid: entry.as_ref().and_then(|e| e.gid),
+            kind: None,
         };
-        attr::local_file_attr(ino, local.size, self.options.owner).with_overlay(&overlay)
+        attr::local_file_attr(ino, local.size, local.symlink, self.options.owner)
+            .with_overlay(&overlay)
     }
 
     /// The folder id directory `dir` stands for (`None`: the root).
@@ -512,12 +520,14 @@ impl<R: Remote> Core<R> {
             let files = listing
                 .files
                 .into_iter()
-                .filter(|f| !f.trashed && !hidden.names.contains(&f.name));
+                .filter(|f| !f.trashed && !hidden.names.contains(&f.name))
+                .map(|f| self.presented(f));
             let locals = locals.into_iter().map(|e| LocalFile {
                 key: e.key,
                 folder: e.folder,
                 name: e.name,
                 size: e.size,
+                symlink: e.symlink,
             });
             folders
                 .map(NodeData::Folder)
@@ -536,7 +546,7 @@ impl<R: Remote> Core<R> {
                 NodeData::File(f) => Some(NameRequest {
                     kind: ItemKind::File,
                     id: f.id,
-                    name: &f.name,
+                    name: names::link_stem(f).unwrap_or(&f.name),
                 }),
                 NodeData::Local(l) => Some(NameRequest {
                     kind: ItemKind::File,
@@ -547,12 +557,13 @@ impl<R: Remote> Core<R> {
             })
             .collect();
         let shown = names::assign(&requests);
+        let kinds: Vec<Kind> = items.iter().map(|data| self.kind_of(data)).collect();
         let mut state = lock(&self.state);
         let children: Vec<Child> = items
             .drain(..)
             .zip(shown)
-            .map(|(data, name)| {
-                let kind = if data.is_dir() { Kind::Dir } else { Kind::File };
+            .zip(kinds)
+            .map(|((data, name), kind)| {
                 let ino = state.inodes.upsert(dir, name.clone(), data);
                 Child { name, ino, kind }
             })
@@ -801,14 +812,19 @@ impl<R: Remote> Core<R> {
         let data = self.node_data(ino)?;
         let owner = self.options.owner;
         let attr = match &data {
-            NodeData::File(file) => attr::file_attr(ino, file, None, owner),
-            NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner),
-            NodeData::Root => attr::dir_attr(ino, None, self.started, owner),
-            NodeData::Local(local) => attr::local_file_attr(ino, local.size, owner),
+            NodeData::File(file) => {
+                let (kind, carried) = self.file_carried(file);
+                attr::file_attr(ino, file, kind, None, owner).with_overlay(&carried)
+            }
+            NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner)
+                .with_overlay(&self.stored_overlay(&data)),
+            NodeData::Root => attr::dir_attr(ino, None, self.started, owner)
+                .with_overlay(&self.stored_overlay(&data)),
+            NodeData::Local(local) => attr::local_file_attr(ino, local.size, local.symlink, owner),
         };
         let attr = match self.staged_of(ino) {
             Some(staged) if !data.is_dir() => staged.attr(ino, owner),
-            _ => attr.with_overlay(&self.stored_overlay(&data)),
+            _ => attr,
         };
         if attr.permits(uid, gid, mask) {
             Ok(())

@@ -15,7 +15,7 @@ use super::error::FsError;
 use super::handles::Handle;
 use super::inode::{Ino, NodeData};
 use crate::cache::{ItemKey, Overlay};
-use crate::remote::{ApiError, Remote};
+use crate::remote::{ApiError, FileKind, Remote};
 use crate::staging::StagedFile;
 
 /// Bytes asked of the read path at once when a file's server content is copied in.
@@ -38,6 +38,8 @@ pub(super) struct StagedState {
     pub(super) overlay: Overlay,
     /// The file was deleted: nothing is uploaded any more.
     pub(super) unlinked: bool,
+    /// A symbolic link: the bytes are its target.
+    pub(super) symlink: bool,
 }
 
 /// A file with local content: its staged bytes and their state.
@@ -86,7 +88,7 @@ impl Staged {
     /// The attributes of the staged file.
     pub(super) fn attr(&self, ino: Ino, owner: Owner) -> Attr {
         let st = self.state();
-        let mut attr = attr::local_file_attr(ino, st.size, owner);
+        let mut attr = attr::local_file_attr(ino, st.size, st.symlink, owner);
         attr.mtime = st.written;
         attr.atime = st.written;
         attr.ctime = st.written;
@@ -101,6 +103,10 @@ pub struct SetAttr {
     pub size: Option<u64>,
     /// New mode; only the permission bits are kept.
     pub mode: Option<u32>,
+    /// New owner.
+    pub uid: Option<u32>,
+    /// New group.
+    pub gid: Option<u32>,
     /// New access time.
     pub atime: Option<SystemTime>,
     /// New modification time.
@@ -124,6 +130,7 @@ impl<R: Remote> Core<R> {
         let (file, state) = match &data {
             NodeData::File(f) => {
                 let shown = self.attr_of_data(ino, &data).await?;
+                let (kind, carried) = self.file_carried(f);
                 let key = self.staging.new_key();
                 let state = StagedState {
                     size: f.size,
@@ -131,8 +138,9 @@ impl<R: Remote> Core<R> {
                     dirty: false,
                     version: 0,
                     written: shown.mtime,
-                    overlay: self.stored_overlay(&data),
+                    overlay: carried,
                     unlinked: false,
+                    symlink: kind == FileKind::Symlink,
                 };
                 (self.staging.create(key)?, state)
             }
@@ -142,15 +150,18 @@ impl<R: Remote> Core<R> {
                 let state = StagedState {
                     size: local.size,
                     base: None,
-                    dirty: local.size > 0,
+                    dirty: true,
                     version: 0,
                     written: mtime.unwrap_or(self.started),
                     overlay: Overlay {
                         mtime,
-                        atime: None,
-                        mode: entry.and_then(|e| e.mode),
+                        mode: entry.as_ref().and_then(|e| e.mode),
+                        uid: entry.as_ref().and_then(|e| e.uid),
+                        gid: entry.as_ref().and_then(|e| e.gid),
+                        ..Overlay::default()
                     },
                     unlinked: false,
+                    symlink: local.symlink,
                 };
                 (self.staging.reopen(local.key)?, state)
             }
@@ -407,8 +418,10 @@ impl<R: Remote> Core<R> {
         self.truncate_staged(&staged, end).await
     }
 
-    /// Changes size, mode and times of `ino`. Times and mode go to the metadata overlay; a
-    /// size change without an open handle (`truncate(2)`) is uploaded at once.
+    /// Changes size, mode, owner and times of `ino`. A file the server has gets the new
+    /// attributes with one `file/edit` (a file with an upload pending takes them into it);
+    /// folders keep theirs in the local overlay. A size change without an open handle
+    /// (`truncate(2)`) is uploaded at once. A `chown` to the owner shown already changes nothing.
     pub async fn setattr(&self, ino: Ino, changes: SetAttr) -> Result<Attr, FsError> {
         self.writable()?;
         let data = self.node_data(ino)?;
@@ -423,10 +436,20 @@ impl<R: Remote> Core<R> {
                 self.unstage_if_idle(ino);
             }
         }
-        if changes.mode.is_some() || changes.atime.is_some() || changes.mtime.is_some() {
-            self.set_overlay(ino, |overlay| {
+        let before = self.getattr(ino).await?;
+        let uid = changes.uid.filter(|&uid| uid != before.uid);
+        let gid = changes.gid.filter(|&gid| gid != before.gid);
+        let times = changes.atime.is_some() || changes.mtime.is_some();
+        if changes.mode.is_some() || uid.is_some() || gid.is_some() || times {
+            let change = |overlay: &mut Overlay| {
                 if let Some(mode) = changes.mode {
                     overlay.mode = Some(mode & 0o7777);
+                }
+                if uid.is_some() {
+                    overlay.uid = uid;
+                }
+                if gid.is_some() {
+                    overlay.gid = gid;
                 }
                 if let Some(atime) = changes.atime {
                     overlay.atime = Some(atime);
@@ -434,50 +457,84 @@ impl<R: Remote> Core<R> {
                 if let Some(mtime) = changes.mtime {
                     overlay.mtime = Some(mtime);
                 }
-            })?;
+            };
+            self.set_overlay(ino, before.mtime, change).await?;
         }
         self.getattr(ino).await
     }
 
-    /// Applies `change` to the times and mode set locally on `ino`, wherever they are kept:
-    /// the staged copy and its journal entry, and the metadata store for server items.
-    fn set_overlay(&self, ino: Ino, change: impl Fn(&mut Overlay)) -> Result<(), FsError> {
+    /// Applies `change` to the times, mode and owner of `ino`, wherever they are kept: on the
+    /// server for a file it has in its current state, in the staged copy and its journal entry
+    /// for a file with an upload pending, in the metadata store for folders. `mtime` is what
+    /// `ino` shows now.
+    async fn set_overlay(
+        &self,
+        ino: Ino,
+        mtime: SystemTime,
+        change: impl Fn(&mut Overlay),
+    ) -> Result<(), FsError> {
         let data = self.node_data(ino)?;
-        let journal = self.staging.journal();
+        let staged = self.staged_of(ino).filter(|_| !data.is_dir());
         let key = match &data {
             NodeData::Root => Some(ItemKey::Folder(0)),
             NodeData::Folder(f) => Some(ItemKey::Folder(f.id)),
-            NodeData::File(f) => Some(ItemKey::File(f.id)),
-            NodeData::Local(_) => None,
+            NodeData::File(_) | NodeData::Local(_) => None,
         };
         if let Some(key) = key {
             let mut overlay = self.meta.overlay(key).unwrap_or_default();
             change(&mut overlay);
             self.meta.set_overlay(key, overlay)?;
+            return Ok(());
         }
-        let staged = self.staged_of(ino).filter(|_| !data.is_dir());
-        let (journal_key, overlay, written) = match (&staged, &data) {
-            (Some(staged), _) => {
-                let mut st = staged.state();
-                change(&mut st.overlay);
-                (staged.file.key(), st.overlay, Some(st.written))
-            }
-            (None, NodeData::Local(local)) => (local.key, Overlay::default(), None),
-            (None, _) => return Ok(()),
-        };
-        if let Some(mut entry) = journal.get(journal_key)? {
-            let mut current = Overlay {
-                mtime: entry.mtime,
-                atime: None,
-                mode: entry.mode,
+        if let Some(staged) = &staged {
+            let _turn = staged.turn.lock().await;
+            change(&mut staged.state().overlay);
+            let (dirty, overlay, written) = {
+                let st = staged.state();
+                (st.dirty, st.overlay, st.written)
             };
-            if staged.is_some() {
-                current = overlay;
-            } else {
-                change(&mut current);
+            if dirty {
+                return self.journal_overlay(staged.file.key(), overlay, written);
             }
-            entry.mtime = current.mtime.or(written).or(entry.mtime);
-            entry.mode = current.mode;
+        }
+        match self.node_data(ino)? {
+            NodeData::File(file) => self.retag(ino, &file, mtime, change).await,
+            NodeData::Local(local) => {
+                let journal = self.staging.journal();
+                if let Some(mut entry) = journal.get(local.key)? {
+                    let mut overlay = Overlay {
+                        mtime: entry.mtime,
+                        mode: entry.mode,
+                        uid: entry.uid,
+                        gid: entry.gid,
+                        ..Overlay::default()
+                    };
+                    change(&mut overlay);
+                    entry.mtime = overlay.mtime.or(entry.mtime);
+                    entry.mode = overlay.mode;
+                    entry.uid = overlay.uid;
+                    entry.gid = overlay.gid;
+                    journal.upsert(&entry)?;
+                }
+                Ok(())
+            }
+            NodeData::Root | NodeData::Folder(_) => Ok(()),
+        }
+    }
+
+    /// Writes the attributes of a staged file into its journal entry, if it has one yet.
+    fn journal_overlay(
+        &self,
+        key: u64,
+        overlay: Overlay,
+        written: SystemTime,
+    ) -> Result<(), FsError> {
+        let journal = self.staging.journal();
+        if let Some(mut entry) = journal.get(key)? {
+            entry.mtime = overlay.mtime.or(Some(written));
+            entry.mode = overlay.mode;
+            entry.uid = overlay.uid;
+            entry.gid = overlay.gid;
             journal.upsert(&entry)?;
         }
         Ok(())

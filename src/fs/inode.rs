@@ -25,8 +25,7 @@ pub enum RemoteKey {
     Local(u64),
 }
 
-/// A file the server does not have yet: empty (the server refuses empty files) or waiting for
-/// its first upload. Its staging key names its journal entry and staged bytes.
+/// A file the server does not have yet: waiting for its first upload. Its staging key names its journal entry and staged bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalFile {
     /// The staging key.
@@ -37,6 +36,8 @@ pub struct LocalFile {
     pub name: String,
     /// Its size when last written down.
     pub size: u64,
+    /// A symbolic link: its content is the target.
+    pub symlink: bool,
 }
 
 /// What the server last said about an item.
@@ -261,6 +262,7 @@ mod tests {
             url: None,
             downloads: 0,
             trashed: false,
+            file_type: String::new(),
         })
     }
 
@@ -333,6 +335,7 @@ mod tests {
             folder: None,
             name: "a".into(),
             size: 0,
+            symlink: false,
         });
         assert_eq!(table.rekey(ino, local), None);
         assert!(!table.get(ino).unwrap().data.is_dir());

@@ -1,6 +1,7 @@
 //! The filesystem core, free of fuser types: inodes, names, directory cache, attributes,
 //! handles and the operations over them (`Core`). `crate::fuse` adapts it to the kernel.
 pub mod attr;
+mod carried;
 pub mod connectivity;
 pub mod core;
 pub mod dir_cache;
@@ -8,6 +9,7 @@ pub mod error;
 mod files;
 pub mod handles;
 pub mod inode;
+mod links;
 pub mod names;
 mod namespace;
 mod upload;

@@ -17,6 +17,9 @@
 //! Items are always resolved through the names these rules produce, never by undoing them, so
 //! every item stays reachable whatever its server name.
 
+use crate::remote::file_meta::RCLONE_LINK_SUFFIX;
+use crate::remote::{FileEntry, FileMeta};
+
 /// What `/` in a server name is shown as.
 pub const SLASH_ESCAPE: char = '\u{2215}';
 /// What NUL in a server name is shown as.
@@ -59,6 +62,15 @@ pub fn escape(server_name: &str) -> String {
 /// The server name for a name typed by a user: the stand-in for `/` becomes `/` again.
 pub fn unescape(shown: &str) -> String {
     shown.replace(SLASH_ESCAPE, "/")
+}
+
+/// The name an rclone link (`NAME.rclonelink`, see `remote::file_meta`) is shown under, before
+/// the other rules; `None` for any other file.
+pub fn link_stem(file: &FileEntry) -> Option<&str> {
+    let (_, rclone_link) = FileMeta::of_file(&file.name, &file.file_type);
+    rclone_link
+        .then(|| file.name.strip_suffix(RCLONE_LINK_SUFFIX))
+        .flatten()
 }
 
 /// Names starting with this are yetifs's own: folders deleted on servers that would bring them

@@ -12,6 +12,7 @@ use super::files::{Staged, StagedState};
 use super::inode::{Ino, LocalFile, NodeData, ROOT_INO};
 use super::names::{self, Unstorable};
 use crate::cache::{ItemKey, Overlay};
+use crate::remote::file_meta::RCLONE_LINK_SUFFIX;
 use crate::remote::{ApiError, FolderEntry, Remote};
 use crate::staging::Entry;
 
@@ -63,7 +64,7 @@ impl<R: Remote> Core<R> {
     }
 
     /// Creates file `name` in `parent` and opens it with `flags`; counts one lookup. The file
-    /// is local (in the journal) until it has content to upload.
+    /// is uploaded when it is closed, empty or not.
     pub async fn create(
         &self,
         parent: Ino,
@@ -72,8 +73,6 @@ impl<R: Remote> Core<R> {
         flags: i32,
     ) -> Result<(Attr, Opened), FsError> {
         self.writable()?;
-        let stored_name = server_name(name)?;
-        let folder = self.folder_of(parent)?;
         if let Some(child) = self.children(parent).await?.find(name).cloned() {
             if flags & libc::O_EXCL != 0 {
                 return Err(FsError::Exists);
@@ -83,11 +82,44 @@ impl<R: Remote> Core<R> {
             self.add_lookups(&[child.ino]);
             return Ok((attr, opened));
         }
+        let (ino, staged) = self.new_file(parent, name, mode, false).await?;
+        let opened = self.open(ino, flags & !libc::O_TRUNC).await?;
+        Ok((staged.attr(ino, self.options.owner), opened))
+    }
+
+    /// `mknod`: a regular file is created (and uploaded, empty) as by `open(O_CREAT)` and
+    /// `close`; fifos, sockets and devices cannot be stored (`EPERM`). Counts one lookup.
+    pub async fn mknod(&self, parent: Ino, name: &str, mode: u32) -> Result<Attr, FsError> {
+        if mode & libc::S_IFMT != libc::S_IFREG && mode & libc::S_IFMT != 0 {
+            return Err(FsError::NotPermitted);
+        }
+        self.writable()?;
+        if self.children(parent).await?.find(name).is_some() {
+            return Err(FsError::Exists);
+        }
+        let (ino, _) = self.new_file(parent, name, mode, false).await?;
+        self.flush_ino(ino).await?;
+        self.unstage_if_idle(ino);
+        self.getattr(ino).await
+    }
+
+    /// A new file `name` in `parent`, staged and journaled, not on the server yet, with one
+    /// lookup counted; `symlink` makes it a link whose target is still to be written.
+    pub(super) async fn new_file(
+        &self,
+        parent: Ino,
+        name: &str,
+        mode: u32,
+        symlink: bool,
+    ) -> Result<(Ino, Arc<Staged>), FsError> {
+        let stored_name = server_name(name)?;
+        let folder = self.folder_of(parent)?;
         let key = self.staging.new_key();
         let now = SystemTime::now();
         let mut entry = Entry::new(key, folder, stored_name.clone());
         entry.mtime = Some(now);
         entry.mode = Some(mode & 0o7777);
+        entry.symlink = symlink;
         let file = self.staging.create(key)?;
         self.staging.journal().upsert(&entry)?;
         let staged = Arc::new(Staged::new(
@@ -95,15 +127,15 @@ impl<R: Remote> Core<R> {
             StagedState {
                 size: 0,
                 base: None,
-                dirty: false,
+                dirty: true,
                 version: 0,
                 written: now,
                 overlay: Overlay {
-                    mtime: None,
-                    atime: None,
                     mode: entry.mode,
+                    ..Overlay::default()
                 },
                 unlinked: false,
+                symlink,
             },
         ));
         let local = LocalFile {
@@ -111,6 +143,7 @@ impl<R: Remote> Core<R> {
             folder,
             name: stored_name,
             size: 0,
+            symlink,
         };
         let ino = {
             let mut state = lock(&self.state);
@@ -121,14 +154,13 @@ impl<R: Remote> Core<R> {
             let child = Child {
                 name: name.to_owned(),
                 ino,
-                kind: Kind::File,
+                kind: if symlink { Kind::Symlink } else { Kind::File },
             };
             state.relist(parent, &[], Some(child));
             ino
         };
         lock(&self.staged).insert(ino, Arc::clone(&staged));
-        let opened = self.open(ino, flags & !libc::O_TRUNC).await?;
-        Ok((staged.attr(ino, self.options.owner), opened))
+        Ok((ino, staged))
     }
 
     /// Creates directory `name` in `parent` with `folder/create`; counts one lookup.
@@ -263,14 +295,18 @@ impl<R: Remote> Core<R> {
         };
         let data = match self.node_data(ino)? {
             NodeData::File(mut f) => {
+                let stored_name = match names::link_stem(&f) {
+                    Some(_) => format!("{stored_name}{RCLONE_LINK_SUFFIX}"),
+                    None => stored_name.to_owned(),
+                };
                 if from != folder {
                     self.remote.move_file(f.id, folder).await?;
                 }
                 if f.name != stored_name {
-                    self.remote.rename_file(f.id, stored_name).await?;
+                    self.remote.rename_file(f.id, &stored_name).await?;
                 }
                 f.folder = folder;
-                f.name = stored_name.to_owned();
+                f.name = stored_name;
                 NodeData::File(f)
             }
             NodeData::Local(mut l) => {

@@ -1,21 +1,38 @@
 //! Getting staged files to the server. An upload is journaled before it starts; then the file
-//! is uploaded, the name the server chose is fixed with `file/edit` (a leading dot dropped,
-//! quotes removed, ` (2)` added), and only then is the file it replaces deleted and the journal
-//! entry removed. A failure at any step leaves the entry, and `recover` (at the next mount, or
-//! before an unmount) completes it. Empty files cannot be uploaded: they stay in the journal as
-//! local files.
+//! is uploaded, one `file/edit` gives it its metadata (`remote::file_meta`) and fixes the name
+//! the server chose (a leading dot dropped, quotes removed, ` (2)` added), and only then is the
+//! file it replaces deleted and the journal entry removed. A failure at any step leaves the
+//! entry, and `recover` (at the next mount, or before an unmount) completes it. The server
+//! refuses empty files: an empty file is uploaded as one byte and marked empty.
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use super::attr::Kind;
 use super::connectivity::is_unreachable;
 use super::core::{lock, Core};
 use super::dir_cache::Child;
 use super::error::FsError;
-use super::inode::{Ino, LocalFile, NodeData};
-use crate::cache::{ItemKey, Overlay};
-use crate::remote::{ApiError, FileEntry, Remote};
+use super::inode::{Ino, NodeData};
+use crate::cache::ItemKey;
+use crate::remote::{ApiError, FileChange, FileEntry, FileKind, FileMeta, Remote};
 use crate::staging::Entry;
+
+/// The metadata the upload of `entry` gives its file.
+fn entry_meta(entry: &Entry) -> FileMeta {
+    let kind = if entry.size == 0 {
+        FileKind::Empty
+    } else if entry.symlink {
+        FileKind::Symlink
+    } else {
+        FileKind::Regular
+    };
+    FileMeta {
+        kind,
+        mtime: entry.mtime,
+        mode: entry.mode,
+        uid: entry.uid,
+        gid: entry.gid,
+    }
+}
 
 /// What `recover` did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,17 +74,14 @@ impl<R: Remote> Core<R> {
 
     /// Gives `ino` new data (a new file id, or local) and keeps it in its parent's listing.
     pub(super) fn became(&self, ino: Ino, data: NodeData) {
+        let kind = self.kind_of(&data);
         let mut state = lock(&self.state);
         let Some(node) = state.inodes.get(ino) else {
             return;
         };
         let (parent, name) = (node.parent, node.name.clone());
         let displaced: Vec<Ino> = state.inodes.rekey(ino, data).into_iter().collect();
-        let child = Child {
-            name,
-            ino,
-            kind: Kind::File,
-        };
+        let child = Child { name, ino, kind };
         state.relist(parent, &displaced, Some(child));
     }
 
@@ -99,17 +113,11 @@ impl<R: Remote> Core<R> {
             uploaded: None,
             mtime: Some(snapshot.overlay.mtime.unwrap_or(snapshot.written)),
             mode: snapshot.overlay.mode,
+            uid: snapshot.overlay.uid,
+            gid: snapshot.overlay.gid,
+            symlink: snapshot.symlink,
         };
-        if snapshot.size == 0 {
-            self.keep_empty(&mut entry).await?;
-            let local = LocalFile {
-                key,
-                folder,
-                name: entry.name.clone(),
-                size: 0,
-            };
-            self.became(ino, NodeData::Local(local));
-        } else {
+        {
             let limit = self.limits().await?.max_upload_size;
             if let Some(max) = limit.filter(|&max| snapshot.size > max) {
                 log::error!(
@@ -135,7 +143,8 @@ impl<R: Remote> Core<R> {
                 );
                 return Ok(());
             }
-            let upload = self.remote.upload(folder, &entry.name, staged.file.path());
+            let source = self.upload_source(&entry);
+            let upload = self.remote.upload(folder, &entry.name, &source);
             let (journaled, uploaded) = tokio::join!(journaled, upload);
             self.link.observe(&uploaded);
             match (&journaled, &uploaded) {
@@ -171,68 +180,68 @@ impl<R: Remote> Core<R> {
             shown.name.clone_from(&entry.name);
             shown.folder = folder;
             shown.size = entry.size;
+            shown.file_type = entry_meta(&entry).encode();
             self.became(ino, NodeData::File(shown));
             staged.settled(snapshot.version);
             let stored = self.settle(&mut entry, stored).await?;
             self.became(ino, NodeData::File(stored));
-            return Ok(());
         }
-        staged.settled(snapshot.version);
         Ok(())
     }
 
-    /// The last steps of an upload (or a server-side copy) that produced `stored`: fix its
-    /// name, delete the file it replaces, keep its times and mode, and close the journal entry.
+    /// The file an upload of `entry` sends: its staged bytes, or for an empty file the one
+    /// byte that stands for it.
+    fn upload_source(&self, entry: &Entry) -> std::path::PathBuf {
+        if entry.size == 0 {
+            self.staging.empty_stand_in().to_path_buf()
+        } else {
+            self.staging.path(entry.key)
+        }
+    }
+
+    /// The last steps of an upload (or a server-side copy) that produced `stored`: one
+    /// `file/edit` that gives it its metadata and fixes its name, the deletion of the file it
+    /// replaces, and the end of the journal entry.
     pub(super) async fn settle(
         &self,
         entry: &mut Entry,
-        mut stored: FileEntry,
+        stored: FileEntry,
     ) -> Result<FileEntry, FsError> {
         let journal = self.staging.journal();
         entry.uploaded = Some(stored.id);
         journal.upsert(entry)?;
-        if stored.name != entry.name {
-            stored = self
-                .remote
-                .rename_file(stored.id, &entry.name)
-                .await
-                .map_err(|e| {
-                    log::error!(
-                        "cannot give uploaded file {} its name {}: {e}",
-                        stored.id,
-                        entry.name
-                    );
-                    e
-                })?;
-        }
-        stored.name = entry.name.clone();
-        stored.folder = entry.folder;
-        stored.size = entry.size;
-        stored.trashed = false;
-        if let Some(old) = entry.replaces {
-            self.delete_server_file(old).await?;
-        }
-        let overlay = Overlay {
-            mtime: entry.mtime,
-            atime: None,
-            mode: entry.mode,
+        let meta = entry_meta(entry);
+        let wanted = meta.encode();
+        let change = FileChange {
+            name: (stored.name != entry.name).then_some(entry.name.as_str()),
+            file_type: Some(&wanted),
         };
-        self.meta.set_overlay(ItemKey::File(stored.id), overlay)?;
-        journal.remove(entry.key)?;
-        Ok(stored)
-    }
-
-    /// Records an empty file in the journal (the server refuses empty uploads) and deletes the
-    /// server file it replaces.
-    async fn keep_empty(&self, entry: &mut Entry) -> Result<(), FsError> {
-        let journal = self.staging.journal();
-        journal.upsert(entry)?;
+        let answer = self
+            .remote
+            .edit_file(stored.id, change)
+            .await
+            .map_err(|e| {
+                log::error!(
+                    "cannot give uploaded file {} its name {} and metadata: {e}",
+                    stored.id,
+                    entry.name
+                );
+                e
+            })?;
+        self.kept_or_local(stored.id, &wanted, &answer, &meta)?;
+        let stored = FileEntry {
+            name: entry.name.clone(),
+            folder: entry.folder,
+            size: entry.size,
+            trashed: false,
+            file_type: answer.file_type,
+            ..stored
+        };
         if let Some(old) = entry.replaces {
             self.delete_server_file(old).await?;
-            entry.replaces = None;
-            journal.upsert(entry)?;
         }
-        Ok(())
+        journal.remove(entry.key)?;
+        Ok(self.presented(stored))
     }
 
     /// Moves server file `id` to the trash; one already gone counts as deleted.
@@ -261,18 +270,16 @@ impl<R: Remote> Core<R> {
             }
         };
         if !self.link.is_online() {
-            let waiting = entries.iter().filter(|e| e.size > 0).count();
             return Recovery {
                 completed: 0,
-                failed: waiting,
+                failed: entries.len(),
             };
         }
         let busy: HashSet<u64> = lock(&self.staged).values().map(|s| s.file.key()).collect();
         let mut report = Recovery::default();
         for mut entry in entries.into_iter().filter(|e| !busy.contains(&e.key)) {
             match self.complete(&mut entry).await {
-                Ok(true) => report.completed += 1,
-                Ok(false) => {}
+                Ok(()) => report.completed += 1,
                 Err(e) => {
                     log::error!(
                         "cannot complete the upload of {} ({} bytes), kept for the next try: {e}",
@@ -286,17 +293,15 @@ impl<R: Remote> Core<R> {
         report
     }
 
-    /// Completes one journal entry; false when there was nothing to upload (an empty file).
-    async fn complete(&self, entry: &mut Entry) -> Result<bool, FsError> {
-        if entry.size == 0 {
-            self.keep_empty(entry).await?;
-            return Ok(false);
-        }
+    /// Completes one journal entry.
+    async fn complete(&self, entry: &mut Entry) -> Result<(), FsError> {
         let stored = match entry.uploaded {
-            Some(id) => self.remote.rename_file(id, &entry.name).await?,
+            Some(id) => self.remote.file_info(id).await?.entry,
             None => {
-                let path = self.staging.path(entry.key);
-                self.remote.upload(entry.folder, &entry.name, &path).await?
+                let source = self.upload_source(entry);
+                self.remote
+                    .upload(entry.folder, &entry.name, &source)
+                    .await?
             }
         };
         self.settle(entry, stored).await?;
@@ -306,7 +311,7 @@ impl<R: Remote> Core<R> {
             entry.name,
             entry.size
         );
-        Ok(true)
+        Ok(())
     }
 
     /// Uploads every changed file and completes the journal, logging progress; returns how
@@ -345,14 +350,7 @@ impl<R: Remote> Core<R> {
     /// The uploads not done yet, journaled ones first (in journal order), then changed files
     /// not journaled yet; for `yetifs status`.
     pub fn pending_upload_list(&self) -> Vec<PendingUpload> {
-        let journaled: Vec<Entry> = self
-            .staging
-            .journal()
-            .entries()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.size > 0)
-            .collect();
+        let journaled: Vec<Entry> = self.staging.journal().entries().unwrap_or_default();
         let keys: HashSet<u64> = journaled.iter().map(|e| e.key).collect();
         let changed: Vec<(Ino, u64)> = lock(&self.staged)
             .iter()
@@ -416,7 +414,7 @@ impl<R: Remote> Core<R> {
         let (folder, name, replaces) = self.destination(target)?;
         let copy = self.remote.copy_file(source.id, folder).await?;
         let now = SystemTime::now();
-        let mode = staged.state().overlay.mode;
+        let overlay = staged.state().overlay;
         let mut entry = Entry {
             key: staged.file.key(),
             folder,
@@ -425,7 +423,10 @@ impl<R: Remote> Core<R> {
             replaces,
             uploaded: None,
             mtime: Some(now),
-            mode,
+            mode: overlay.mode,
+            uid: overlay.uid,
+            gid: overlay.gid,
+            symlink: false,
         };
         let stored = self.settle(&mut entry, copy).await?;
         {

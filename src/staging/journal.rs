@@ -1,5 +1,5 @@
-//! The journal: one durable row per file whose latest content the server does not have yet, or
-//! that cannot live on the server at all (an empty file). Written before an upload starts and
+//! The journal: one durable row per file whose latest content or metadata the server does not
+//! have yet. Written before an upload starts and
 //! removed only when the upload, the name fix and the deletion of the replaced file are all
 //! done, so that every step can be completed after a failure or a crash. SQLite with full
 //! synchronous commits: a row that was committed survives `kill -9` and power loss.
@@ -8,6 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, Row};
+
+use crate::cache::sqlite::add_missing_columns;
 
 const FILE_NAME: &str = "journal.sqlite";
 
@@ -20,9 +22,19 @@ CREATE TABLE IF NOT EXISTS pending (
     replaces INTEGER,
     uploaded INTEGER,
     mtime_nanos INTEGER,
-    mode INTEGER
+    mode INTEGER,
+    uid INTEGER,
+    gid INTEGER,
+    symlink INTEGER NOT NULL DEFAULT 0
 );
 ";
+
+/// Columns added since the first version of the journal.
+const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
+    ("pending", "uid", "INTEGER"),
+    ("pending", "gid", "INTEGER"),
+    ("pending", "symlink", "INTEGER NOT NULL DEFAULT 0"),
+];
 
 /// The journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +50,7 @@ pub struct Entry {
     pub folder: Option<u64>,
     /// The name it must have on the server.
     pub name: String,
-    /// Its size; 0 for an empty file, which stays local.
+    /// Its size; 0 for an empty file (stored as one byte marked empty).
     pub size: u64,
     /// The server file it replaces, deleted once the new one is in place.
     pub replaces: Option<u64>,
@@ -48,6 +60,12 @@ pub struct Entry {
     pub mtime: Option<SystemTime>,
     /// Permission bits set locally.
     pub mode: Option<u32>,
+    /// Owner set locally.
+    pub uid: Option<u32>,
+    /// Group set locally.
+    pub gid: Option<u32>,
+    /// A symbolic link: the staged bytes are its target.
+    pub symlink: bool,
 }
 
 impl Entry {
@@ -62,6 +80,9 @@ impl Entry {
             uploaded: None,
             mtime: None,
             mode: None,
+            uid: None,
+            gid: None,
+            symlink: false,
         }
     }
 
@@ -84,6 +105,9 @@ impl Entry {
                 .and_then(|n| u64::try_from(n).ok())
                 .map(|n| UNIX_EPOCH + Duration::from_nanos(n)),
             mode: row.get(7)?,
+            uid: row.get(8)?,
+            gid: row.get(9)?,
+            symlink: row.get::<_, i64>(10)? != 0,
         })
     }
 }
@@ -93,7 +117,8 @@ pub struct Journal {
     conn: Mutex<Connection>,
 }
 
-const COLUMNS: &str = "key, folder, name, size, replaces, uploaded, mtime_nanos, mode";
+const COLUMNS: &str =
+    "key, folder, name, size, replaces, uploaded, mtime_nanos, mode, uid, gid, symlink";
 
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`, or one in memory.
@@ -109,6 +134,7 @@ impl Journal {
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn, &ADDED_COLUMNS)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -127,7 +153,7 @@ impl Journal {
                 .and_then(|d| i64::try_from(d.as_nanos()).ok())
         });
         self.conn().execute(
-            &format!("INSERT OR REPLACE INTO pending ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)"),
+            &format!("INSERT OR REPLACE INTO pending ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
             params![
                 entry.key as i64,
                 id(entry.folder),
@@ -136,7 +162,10 @@ impl Journal {
                 id(entry.replaces),
                 id(entry.uploaded),
                 mtime,
-                entry.mode
+                entry.mode,
+                entry.uid,
+                entry.gid,
+                i64::from(entry.symlink)
             ],
         )?;
         Ok(())
@@ -201,6 +230,8 @@ mod tests {
         e.replaces = Some(4);
         e.mtime = Some(UNIX_EPOCH + Duration::new(1_600_000_000, 5));
         e.mode = Some(0o600);
+        e.uid = Some(7);
+        e.symlink = true;
         journal.upsert(&e).unwrap();
         assert_eq!(journal.get(3).unwrap(), Some(e.clone()));
         e.uploaded = Some(77);

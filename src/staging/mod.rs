@@ -15,6 +15,8 @@ pub use journal::{Entry, Journal, JournalError};
 /// The directory, under a mount's account cache directory, that holds staged files.
 pub const DIR_NAME: &str = "staging";
 const DATA_SUFFIX: &str = ".data";
+/// The file uploaded for an empty file: the server refuses empty uploads.
+const EMPTY_STAND_IN: &str = "empty-file.byte";
 
 /// Why staging failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,7 @@ pub struct Staging {
     dir: PathBuf,
     journal: Journal,
     next_key: AtomicU64,
+    empty_stand_in: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -74,10 +77,16 @@ impl Staging {
         temp: Option<tempfile::TempDir>,
     ) -> Result<Self, StagingError> {
         let next = journal.max_key()?.map_or(1, |k| k + 1);
+        let empty_stand_in = dir.join(EMPTY_STAND_IN);
+        std::fs::write(&empty_stand_in, b"\n").map_err(|source| StagingError::Io {
+            path: empty_stand_in.clone(),
+            source,
+        })?;
         Ok(Self {
             dir,
             journal,
             next_key: AtomicU64::new(next),
+            empty_stand_in,
             _temp: temp,
         })
     }
@@ -102,6 +111,11 @@ impl Staging {
             }
         }
         Ok(())
+    }
+
+    /// The one-byte file uploaded in place of an empty file (the server refuses 0 bytes).
+    pub fn empty_stand_in(&self) -> &Path {
+        &self.empty_stand_in
     }
 
     /// The journal of pending work.

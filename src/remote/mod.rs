@@ -10,6 +10,10 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub mod file_meta;
+
+pub use self::file_meta::{FileKind, FileMeta};
+
 pub use crate::api::error::{ApiError, Result};
 
 /// A stream of file content; it ends when the asked range has been delivered in full, or yields
@@ -56,6 +60,18 @@ pub struct FileEntry {
     pub downloads: u64,
     /// In the trash.
     pub trashed: bool,
+    /// The file's free field: a MIME type, or the metadata a mount stored in it
+    /// (`fs::file_meta`). Empty when the server sends none.
+    pub file_type: String,
+}
+
+/// What `Remote::edit_file` changes on a file; `None` leaves a field as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileChange<'a> {
+    /// A new name.
+    pub name: Option<&'a str>,
+    /// A new `fileType` (see `FileEntry::file_type`).
+    pub file_type: Option<&'a str>,
 }
 
 /// One folder's whole content (the API has no pagination).
@@ -109,8 +125,23 @@ pub trait Remote: Send + Sync + 'static {
         name: &str,
         source: &Path,
     ) -> impl Future<Output = Result<FileEntry>> + Send;
+    /// Changes a file's name and free field in one request; returns the file as the server
+    /// then has it (which tells whether the server kept the field).
+    fn edit_file(
+        &self,
+        id: u64,
+        change: FileChange<'_>,
+    ) -> impl Future<Output = Result<FileEntry>> + Send;
     /// Renames a file in place.
-    fn rename_file(&self, id: u64, name: &str) -> impl Future<Output = Result<FileEntry>> + Send;
+    fn rename_file(&self, id: u64, name: &str) -> impl Future<Output = Result<FileEntry>> + Send {
+        self.edit_file(
+            id,
+            FileChange {
+                name: Some(name),
+                file_type: None,
+            },
+        )
+    }
     /// Moves a file to another folder (`None`: the root).
     fn move_file(&self, id: u64, folder: Option<u64>) -> impl Future<Output = Result<()>> + Send;
     /// Copies a file on the server into `folder`; returns the new entry.
