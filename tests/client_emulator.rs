@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use yetifs::api::{Client, ClientConfig, Credentials, RetryPolicy};
+use yetifs::api::{Client, ClientConfig, Credentials, FileEdit, RetryPolicy};
 use yetifs::emulator::{Emulator, HostKind, Profile, RangeMode, ServeArgs};
 use yetifs::remote::{ApiError, FileEntry, Remote};
 
@@ -212,6 +212,94 @@ async fn every_operation_works_on_a_5x_server_of_every_host_with_correct_ranges(
     for host in HOSTS {
         round_trip(Profile::V5, host, RangeMode::Correct).await;
     }
+}
+
+/// A symlink as yetifs describes it in `fileType`.
+const SYMLINK_TYPE: &str = "inode/symlink; yetifs=1; mtime=1700000000.123456789; mode=0755";
+
+/// `fileType` through the client: `file_edit` sets it, and `FileInfo.file_type` (edit, info,
+/// move and copy replies) and `File.file_type` (listings) read it back, kept by renames, moves
+/// and copies, unchanged by a blank value; a value past 140 characters comes back cut in the
+/// edit reply, so a caller sees what the server kept.
+async fn file_type_round_trip(profile: Profile) {
+    let emu = Emulator::start(args(profile, HostKind::Zippyshare, RangeMode::Naive))
+        .await
+        .unwrap();
+    let client = client(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let links = client.folder_create(None, "Links", None).await.unwrap().id;
+    let other = client.folder_create(None, "Other", None).await.unwrap().id;
+    let id = upload(&client, dir.path(), Some(links), "link", b"target")
+        .await
+        .id;
+    let octet_stream = Some("application/octet-stream".to_owned());
+    let symlink = Some(SYMLINK_TYPE.to_owned());
+    assert_eq!(
+        client.file_info(id).await.unwrap().file.file_type,
+        octet_stream
+    );
+
+    let set = FileEdit {
+        file_type: Some(SYMLINK_TYPE),
+        ..FileEdit::default()
+    };
+    let edited = client.file_edit(id, &set).await.unwrap();
+    assert_eq!(edited.file.file_type, symlink, "{profile:?}: edit reply");
+    assert_eq!(client.file_info(id).await.unwrap().file.file_type, symlink);
+    let listed = client.folder_listing(Some(links)).await.unwrap();
+    let entry = listed.files.iter().find(|f| f.id == id).unwrap();
+    assert_eq!(entry.file_type, symlink, "{profile:?}: listing");
+
+    let rename = FileEdit {
+        filename: Some("renamed"),
+        ..FileEdit::default()
+    };
+    let renamed = client.file_edit(id, &rename).await.unwrap();
+    assert_eq!(renamed.file.file_type, symlink, "{profile:?}: rename");
+    let blank = FileEdit {
+        file_type: Some("  "),
+        ..FileEdit::default()
+    };
+    let unchanged = client.file_edit(id, &blank).await.unwrap();
+    assert_eq!(unchanged.file.file_type, symlink, "{profile:?}: blank");
+    let moved = client.file_move(id, Some(other)).await.unwrap();
+    assert_eq!(moved.file.file_type, symlink, "{profile:?}: move");
+    let copy = client.file_copy(id, Some(links)).await.unwrap();
+    assert_eq!(copy.original_file.file.file_type, symlink, "{profile:?}");
+    assert_eq!(copy.new_file.file.file_type, symlink, "{profile:?}: copy");
+    let copy_id = copy.new_file.file.id;
+    assert_eq!(
+        client.file_info(copy_id).await.unwrap().file.file_type,
+        symlink
+    );
+
+    let long = "é".repeat(200);
+    let too_long = FileEdit {
+        file_type: Some(&long),
+        ..FileEdit::default()
+    };
+    let cut = client
+        .file_edit(id, &too_long)
+        .await
+        .unwrap()
+        .file
+        .file_type;
+    assert_eq!(
+        cut,
+        Some("é".repeat(140)),
+        "{profile:?}: the reply shows the cut"
+    );
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_type_round_trips_through_the_client_on_a_4x_server() {
+    file_type_round_trip(Profile::V4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_type_round_trips_through_the_client_on_a_5x_server() {
+    file_type_round_trip(Profile::V5).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

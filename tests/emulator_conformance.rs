@@ -1,9 +1,12 @@
 //! The emulator answers like the real 4.x server: each step replays the request of a
 //! transcript in `tests/fixtures/transcripts/` (on equivalent state) and compares status, keys,
-//! JSON types and messages with what the real server sent.
+//! JSON types and messages with what the real server sent. Facts NOTES.md records without a
+//! transcript (`fileType`) are checked by value, on both profiles.
 mod common;
 
 use common::{args, client, conforms, conforms_download, Api, Resp};
+use serde_json::Value;
+use yetifs::emulator::{Profile, ServeArgs};
 
 const HELLO: &[u8] = b"Hello from the yetifs conformance set\n";
 const BASHRC: &[u8] = b"export PATH=$HOME/bin:$PATH # rc\n";
@@ -1212,4 +1215,366 @@ async fn a_20_mib_file_uploads_and_downloads_like_on_the_real_server() {
             .len(),
         data.len()
     );
+}
+
+// `fileType`, the one free-text field of a file (NOTES.md, "Mutations"). No transcript holds a
+// `fileType` edit, so values are checked directly; on 4.x the replies are also compared with
+// the real server's replies of the same actions.
+
+/// A symlink as yetifs describes it; the real 4.x server gave it back verbatim in the listing.
+const SYMLINK_TYPE: &str = "inode/symlink; yetifs=1; mtime=1700000000.123456789; mode=0755";
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+const PROFILES: [Profile; 2] = [Profile::V4, Profile::V5];
+
+fn on(profile: Profile) -> ServeArgs {
+    ServeArgs { profile, ..args() }
+}
+
+/// A database value as text: a string on 4.x, a number on 5.x.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Compares a reply with the real server's reply to the same action, where there is one (4.x).
+fn conforms_on(profile: Profile, prefix: &str, ours: &Resp) {
+    if profile == Profile::V4 {
+        conforms(prefix, ours);
+    }
+}
+
+/// `file/edit` of file `id` with `fileType=value` only.
+async fn set_type(api: &Api, id: &str, value: &str) -> Resp {
+    api.call("file/edit", &[("file_id", id), ("fileType", value)])
+        .await
+}
+
+/// The type `file/edit`, `file/move` or `file/info` reports in `data`.
+fn reported_type(reply: &Resp) -> String {
+    let v = reply.json();
+    v["data"]["fileType"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no fileType in {v}"))
+        .to_string()
+}
+
+/// Asserts that `file/info` and the listing of `folder` (`""`: the root) both show file `id`
+/// with type `expected`; `case` names the profile and the step that looked.
+async fn assert_stored(api: &Api, folder: &str, id: &str, expected: &str, case: (Profile, &str)) {
+    let case = format!("{:?}: {}", case.0, case.1);
+    let info = api.call("file/info", &[("file_id", id)]).await;
+    assert_eq!(reported_type(&info), expected, "{case}: file/info");
+    let listing = api
+        .call("folder/listing", &[("parent_folder_id", folder)])
+        .await
+        .json();
+    let listed = listing["data"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| text(&f["id"]) == id)
+        .unwrap_or_else(|| panic!("{case}: file {id} not listed in {folder:?}: {listing}"));
+    assert_eq!(listed["fileType"], expected, "{case}: folder/listing");
+}
+
+/// A new folder's id and a file uploaded into it.
+async fn folder_with_file(api: &Api, folder: &str) -> (String, String) {
+    let folder = Api::data_id(&api.call("folder/create", &[("folder_name", folder)]).await);
+    let file = Api::file_id(
+        &api.upload("hello.txt", HELLO, &[("folder_id", &folder)])
+            .await,
+    );
+    (folder, file)
+}
+
+#[tokio::test]
+async fn a_file_type_set_by_edit_comes_back_verbatim_in_the_edit_reply_listing_and_info() {
+    for profile in PROFILES {
+        let api = Api::start(on(profile)).await;
+        let (folder, id) = folder_with_file(&api, "Documents").await;
+        assert_stored(&api, &folder, &id, OCTET_STREAM, (profile, "uploaded")).await;
+
+        let edited = set_type(&api, &id, SYMLINK_TYPE).await;
+        conforms_on(profile, "102", &edited);
+        assert_eq!(
+            reported_type(&edited),
+            SYMLINK_TYPE,
+            "{profile:?}: edit reply"
+        );
+        assert_stored(&api, &folder, &id, SYMLINK_TYPE, (profile, "set")).await;
+        conforms_on(
+            profile,
+            "94",
+            &api.call("folder/listing", &[("parent_folder_id", &folder)])
+                .await,
+        );
+        conforms_on(
+            profile,
+            "90",
+            &api.call("file/info", &[("file_id", &id)]).await,
+        );
+
+        let replaced = set_type(&api, &id, "text/plain").await;
+        assert_eq!(
+            reported_type(&replaced),
+            "text/plain",
+            "{profile:?}: a new value replaces it"
+        );
+        assert_stored(&api, &folder, &id, "text/plain", (profile, "replaced")).await;
+        api.emu.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_file_type_is_cut_silently_at_140_characters_not_bytes() {
+    let a140 = "a".repeat(140);
+    let cases = [
+        ("exactly 140 ASCII characters", a140.clone(), a140.clone()),
+        ("141 ASCII characters", "a".repeat(141), a140.clone()),
+        ("2-byte characters", "é".repeat(150), "é".repeat(140)),
+        ("3-byte characters", "日".repeat(141), "日".repeat(140)),
+        (
+            "a cut between multi-byte characters",
+            format!("{}日本", "x".repeat(139)),
+            format!("{}日", "x".repeat(139)),
+        ),
+        (
+            "stripped tags do not count",
+            format!("<b>{a140}</b>"),
+            a140.clone(),
+        ),
+        (
+            "trimmed white space does not count",
+            format!("   {a140}   "),
+            a140.clone(),
+        ),
+        (
+            "a character outside the BMP is four characters once stored",
+            format!("{}🚀", "x".repeat(138)),
+            format!("{}??", "x".repeat(138)),
+        ),
+    ];
+    for profile in PROFILES {
+        let api = Api::start(on(profile)).await;
+        let (folder, id) = folder_with_file(&api, "Documents").await;
+        for (case, sent, kept) in &cases {
+            let edited = set_type(&api, &id, sent).await;
+            assert_eq!(
+                edited.json()["_status"],
+                "success",
+                "{profile:?}, {case}: no error"
+            );
+            assert_eq!(
+                &reported_type(&edited),
+                kept,
+                "{profile:?}, {case}: edit reply"
+            );
+            assert_stored(&api, &folder, &id, kept, (profile, case)).await;
+        }
+        api.emu.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_file_type_is_trimmed_and_tag_stripped_but_keeps_quotes() {
+    let cases = [
+        ("  text/plain \n", "text/plain"),
+        ("<b>image</b>/png", "image/png"),
+        ("a <i>b</i> c", "a b c"),
+        (
+            "text/plain; charset=\"utf-8\"; name='a b'",
+            "text/plain; charset=\"utf-8\"; name='a b'",
+        ),
+        ("type é 日本 🚀", "type é 日本 ????"),
+    ];
+    for profile in PROFILES {
+        let api = Api::start(on(profile)).await;
+        let (folder, id) = folder_with_file(&api, "Documents").await;
+        for (sent, kept) in cases {
+            assert_eq!(
+                reported_type(&set_type(&api, &id, sent).await),
+                kept,
+                "{profile:?}: {sent:?}"
+            );
+            assert_stored(&api, &folder, &id, kept, (profile, sent)).await;
+        }
+        api.emu.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_blank_file_type_leaves_the_stored_one_unchanged() {
+    for profile in PROFILES {
+        let api = Api::start(on(profile)).await;
+        let (folder, id) = folder_with_file(&api, "Documents").await;
+        set_type(&api, &id, SYMLINK_TYPE).await;
+        for blank in ["", "   ", "\t\r\n", "<b></b>", " <i> </i> "] {
+            let edited = set_type(&api, &id, blank).await;
+            assert_eq!(
+                edited.json()["_status"],
+                "success",
+                "{profile:?}: {blank:?}"
+            );
+            assert_eq!(
+                reported_type(&edited),
+                SYMLINK_TYPE,
+                "{profile:?}: {blank:?}"
+            );
+        }
+        assert_stored(&api, &folder, &id, SYMLINK_TYPE, (profile, "after blanks")).await;
+        api.emu.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn renames_moves_and_copies_keep_the_file_type() {
+    for profile in PROFILES {
+        let api = Api::start(on(profile)).await;
+        let (from, id) = folder_with_file(&api, "From").await;
+        let to = Api::data_id(&api.call("folder/create", &[("folder_name", "To")]).await);
+        set_type(&api, &id, SYMLINK_TYPE).await;
+
+        let renamed = api
+            .call(
+                "file/edit",
+                &[("file_id", &id), ("filename", "renamed.txt")],
+            )
+            .await;
+        assert_eq!(reported_type(&renamed), SYMLINK_TYPE, "{profile:?}: rename");
+        assert_stored(&api, &from, &id, SYMLINK_TYPE, (profile, "renamed")).await;
+
+        let moved = api
+            .call(
+                "file/move",
+                &[("file_id", &id), ("new_parent_folder_id", &to)],
+            )
+            .await;
+        conforms_on(profile, "110", &moved);
+        assert_eq!(
+            reported_type(&moved),
+            SYMLINK_TYPE,
+            "{profile:?}: file/move"
+        );
+        assert_stored(&api, &to, &id, SYMLINK_TYPE, (profile, "moved")).await;
+
+        let copied = api
+            .call(
+                "file/copy",
+                &[("file_id", &id), ("copy_to_folder_id", &from)],
+            )
+            .await;
+        conforms_on(profile, "121", &copied);
+        let reply = copied.json();
+        let (original, copy) = (&reply["original_file"]["data"], &reply["new_file"]["data"]);
+        assert_eq!(
+            original["fileType"], SYMLINK_TYPE,
+            "{profile:?}: copy reply, original"
+        );
+        assert_eq!(
+            copy["fileType"], SYMLINK_TYPE,
+            "{profile:?}: copy reply, copy"
+        );
+        let copy = text(&copy["id"]);
+        assert_ne!(copy, id, "{profile:?}: the copy is a new file");
+        assert_stored(&api, &to, &id, SYMLINK_TYPE, (profile, "original")).await;
+        assert_stored(&api, &from, &copy, SYMLINK_TYPE, (profile, "copy")).await;
+
+        let to_root = api
+            .call("file/edit", &[("file_id", &id), ("folder_id", "null")])
+            .await;
+        assert_eq!(
+            reported_type(&to_root),
+            SYMLINK_TYPE,
+            "{profile:?}: edit to the root"
+        );
+        assert_stored(&api, "", &id, SYMLINK_TYPE, (profile, "at the root")).await;
+        api.emu.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn uploads_store_application_octet_stream_whatever_type_the_part_declares() {
+    let served = axum::Router::new().route(
+        "/picture.png",
+        axum::routing::get(|| async { ([("content-type", "image/png")], HELLO) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, served).await });
+
+    for profile in PROFILES {
+        let api = Api::start(on(profile)).await;
+        for declared in ["text/plain", "image/png", SYMLINK_TYPE] {
+            let part = reqwest::multipart::Part::bytes(declared.as_bytes().to_vec())
+                .file_name("declared.bin")
+                .mime_str(declared)
+                .unwrap();
+            let form = reqwest::multipart::Form::new()
+                .text("access_token", api.token.clone())
+                .text("account_id", api.account.clone())
+                .part("upload_file", part);
+            let up = api
+                .send(api.http.post(api.url("file/upload")).multipart(form))
+                .await;
+            conforms_on(profile, "77", &up);
+            assert_eq!(
+                up.json()["data"][0]["type"],
+                OCTET_STREAM,
+                "{profile:?}: {declared}"
+            );
+            let id = Api::file_id(&up);
+            assert_stored(&api, "", &id, OCTET_STREAM, (profile, declared)).await;
+        }
+
+        // A URL upload ignores the Content-Type the fetched server sends.
+        use base64::Engine;
+        let url = base64::engine::general_purpose::STANDARD.encode(format!("{origin}/picture.png"));
+        let added = api
+            .call("file/url_upload_add", &[("file_url_base64", &url)])
+            .await
+            .json();
+        let item = text(&added["data"]["scheduled_item_id"]);
+        let mut status = Value::Null;
+        for _ in 0..100 {
+            status = api
+                .call("file/url_upload_status", &[("scheduled_item_id", &item)])
+                .await
+                .json();
+            if status["data"]["status"] == "complete" || status["data"]["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            status["data"]["status"], "complete",
+            "{profile:?}: {status}"
+        );
+        let id = text(&status["data"]["downloaded_file"]["file_id"]);
+        assert_stored(&api, "", &id, OCTET_STREAM, (profile, "URL upload")).await;
+        api.emu.shutdown().await.unwrap();
+    }
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_file_type_survives_a_restart_of_the_emulator() {
+    for profile in PROFILES {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = ServeArgs {
+            data: Some(dir.path().to_path_buf()),
+            ..on(profile)
+        };
+        let api = Api::start(kept.clone()).await;
+        let (folder, id) = folder_with_file(&api, "Documents").await;
+        set_type(&api, &id, SYMLINK_TYPE).await;
+        api.emu.shutdown().await.unwrap();
+
+        let api = Api::start(kept).await;
+        assert_stored(&api, &folder, &id, SYMLINK_TYPE, (profile, "restarted")).await;
+        api.emu.shutdown().await.unwrap();
+    }
 }

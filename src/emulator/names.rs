@@ -31,6 +31,17 @@ pub fn stored_form(name: &str) -> String {
     out
 }
 
+/// Characters the `fileType` column holds (a MySQL `varchar(140)`): the server cuts longer
+/// values silently, by characters, not bytes.
+const FILE_TYPE_CHARS: usize = 140;
+
+/// What the `fileType` column keeps of a cleaned `file/edit` value: the same utf8 column rules
+/// as names (text outside the BMP becomes `?`s), then the first 140 characters, so multi-byte
+/// text is never split inside a character.
+pub fn stored_file_type(value: &str) -> String {
+    stored_form(value).chars().take(FILE_TYPE_CHARS).collect()
+}
+
 /// The part of a multipart filename after the last `/` or `\` (PHP drops the path).
 pub fn base_name(raw: &str) -> &str {
     raw.rsplit(['/', '\\']).next().unwrap_or(raw)
@@ -119,6 +130,21 @@ mod tests {
     #[test]
     fn characters_outside_the_bmp_are_stored_as_question_marks() {
         assert_eq!(stored_form("é 日本 🚀.md"), "é 日本 ????.md");
+    }
+
+    #[test]
+    fn file_types_are_cut_at_140_characters_not_bytes() {
+        let ascii = "a".repeat(141);
+        assert_eq!(stored_file_type(&ascii), ascii[..140]);
+        assert_eq!(stored_file_type(&"é".repeat(150)), "é".repeat(140));
+        assert_eq!(stored_file_type(&"日".repeat(141)), "日".repeat(140));
+        assert_eq!(stored_file_type("inode/symlink"), "inode/symlink");
+    }
+
+    #[test]
+    fn file_types_outside_the_bmp_become_question_marks_before_the_cut() {
+        assert_eq!(stored_file_type("x 🚀"), "x ????");
+        assert_eq!(stored_file_type(&"🚀".repeat(40)), "?".repeat(140));
     }
 
     #[test]

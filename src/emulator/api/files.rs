@@ -6,7 +6,7 @@ use super::{unknown_action, Ctx, Outcome, Reply};
 use crate::emulator::blobs::random_hex;
 use crate::emulator::config::{Profile, Quirk};
 use crate::emulator::ingest::{store_file, IngestError};
-use crate::emulator::names::{clean_input, extension_of, stored_form};
+use crate::emulator::names::{clean_input, extension_of, stored_file_type, stored_form};
 use crate::emulator::reply::now_string;
 use crate::emulator::state::unix_now;
 use crate::emulator::store::{FileRow, NewFile};
@@ -210,8 +210,9 @@ fn edit(ctx: &Ctx, account: i64) -> Outcome {
         file.name = stored_form(name);
         file.extension = extension_of(&file.name);
     }
+    // Blank (or blank once cleaned) leaves the type as it is.
     if let Some(kind) = ctx.params.non_empty("fileType") {
-        file.file_type = kind.to_string();
+        file.file_type = stored_file_type(kind);
     }
     match ctx.params.non_empty("folder_id") {
         None => {}
