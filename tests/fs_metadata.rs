@@ -62,7 +62,11 @@ async fn an_upload_costs_one_upload_and_one_edit_that_stores_mtime_and_mode() {
     let shown = b.lookup(ROOT_INO, "notes.txt").await.unwrap();
     assert_eq!((shown.size, shown.perm), (5, 0o640));
     assert_eq!(Some(shown.mtime), meta.mtime);
-    assert_eq!(remote.calls().get(Op::FileInfo), 0, "the listing has the mtime");
+    assert_eq!(
+        remote.calls().get(Op::FileInfo),
+        0,
+        "the listing has the mtime"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +118,11 @@ async fn a_chown_to_the_owner_shown_already_sends_nothing() {
     a.setattr(ino, same).await.unwrap();
     assert_eq!(remote.calls().get(Op::EditFile), edits);
     let meta = FileMeta::parse(&server_entry(&remote, "f").await.file_type).unwrap();
-    assert_eq!((meta.uid, meta.gid), (None, None), "another machine keeps its own owner");
+    assert_eq!(
+        (meta.uid, meta.gid),
+        (None, None),
+        "another machine keeps its own owner"
+    );
 }
 
 #[tokio::test]
@@ -187,8 +195,14 @@ async fn bad_metadata_from_another_client_is_a_plain_file() {
 async fn a_symlink_is_a_file_holding_its_target_and_another_machine_reads_it_back() {
     let remote = Arc::new(MemoryRemote::new());
     let a = machine(&remote);
-    let link = a.symlink(ROOT_INO, "latest", b"releases/v2.tar").await.unwrap();
-    assert_eq!((link.kind, link.size, link.perm), (Kind::Symlink, 15, 0o777));
+    let link = a
+        .symlink(ROOT_INO, "latest", b"releases/v2.tar")
+        .await
+        .unwrap();
+    assert_eq!(
+        (link.kind, link.size, link.perm),
+        (Kind::Symlink, 15, 0o777)
+    );
     assert_eq!(&a.readlink(link.ino).await.unwrap()[..], b"releases/v2.tar");
     let stored = server_entry(&remote, "latest").await;
     assert!(stored.file_type.starts_with("inode/symlink;"));
@@ -241,13 +255,19 @@ async fn rclone_links_show_as_symlinks_under_their_own_name_and_keep_the_suffix(
     let link = a.lookup(ROOT_INO, "docs").await.unwrap();
     assert_eq!((link.kind, link.size), (Kind::Symlink, 9));
     assert_eq!(&a.readlink(link.ino).await.unwrap()[..], b"/srv/docs");
-    assert_eq!(errno(a.lookup(ROOT_INO, "docs.rclonelink").await), libc::ENOENT);
+    assert_eq!(
+        errno(a.lookup(ROOT_INO, "docs.rclonelink").await),
+        libc::ENOENT
+    );
     a.rename(ROOT_INO, "docs", ROOT_INO, "manual", 0)
         .await
         .unwrap();
     server_entry(&remote, "manual.rclonelink").await;
     let b = machine(&remote);
-    assert_eq!(b.lookup(ROOT_INO, "manual").await.unwrap().kind, Kind::Symlink);
+    assert_eq!(
+        b.lookup(ROOT_INO, "manual").await.unwrap().kind,
+        Kind::Symlink
+    );
 }
 
 #[tokio::test]
@@ -261,7 +281,10 @@ async fn mknod_makes_regular_files_and_refuses_every_other_kind() {
     assert_eq!((made.kind, made.size, made.perm), (Kind::File, 0, 0o600));
     assert_eq!(remote.calls().get(Op::Upload), 1);
     for kind in [libc::S_IFIFO, libc::S_IFSOCK, libc::S_IFCHR, libc::S_IFBLK] {
-        assert_eq!(errno(a.mknod(ROOT_INO, "odd", kind | 0o600).await), libc::EPERM);
+        assert_eq!(
+            errno(a.mknod(ROOT_INO, "odd", kind | 0o600).await),
+            libc::EPERM
+        );
     }
     let b = machine(&remote);
     assert_eq!(b.lookup(ROOT_INO, "plain").await.unwrap().size, 0);

@@ -368,8 +368,8 @@ fn errnos_of_overwrite_append_truncate_rename_rmdir_and_unlink() {
         errno(fs::hard_link(&f, point.join("h")).unwrap_err()),
         libc::EPERM
     );
-    let fifo = std::ffi::CString::new(point.join("fifo").into_os_string().into_encoded_bytes())
-        .unwrap();
+    let fifo =
+        std::ffi::CString::new(point.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, -1);
     assert_eq!(io::Error::last_os_error().raw_os_error(), Some(libc::EPERM));
     assert_eq!(
