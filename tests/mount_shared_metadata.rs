@@ -282,3 +282,43 @@ fn bad_metadata_from_another_client_shows_a_plain_file() {
     assert_eq!(fs::read(m.path().join("report.pdf")).unwrap(), b"%PDF-1.4");
     m.unmount();
 }
+
+/// Runs `line` as user and group `id` with no supplementary groups; its exit status.
+fn as_user(id: u32, dir: &Path, line: &str) -> bool {
+    std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={id}"),
+            &format!("--regid={id}"),
+            "--clear-groups",
+            "sh",
+            "-c",
+            line,
+        ])
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn chown_is_kept_with_the_file_and_enforced_by_the_kernel() {
+    let server = Server::start(Profile::V4, RangeMode::Naive);
+    let work = tempfile::tempdir().unwrap();
+    let options = ["--dir-ttl", TTL, "-o", "allow_other,default_permissions"];
+    let a = Mount::start_with_cache(&server, &work.path().join("cache-a"), &options);
+    let file = a.path().join("private.txt");
+    fs::write(&file, "for 4242 only\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&file, Some(4242), Some(4242)).unwrap();
+    let meta = fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o777), (4242, 4242, 0o600));
+    assert!(as_user(4242, a.path(), "cat private.txt > /dev/null"));
+    assert!(!as_user(4343, a.path(), "cat private.txt 2> /dev/null"));
+
+    let b = Mount::start_with_cache(&server, &work.path().join("cache-b"), &options);
+    let seen = fs::metadata(b.path().join("private.txt")).unwrap();
+    assert_eq!((seen.uid(), seen.gid(), seen.mode() & 0o777), (4242, 4242, 0o600));
+    assert!(!as_user(4343, b.path(), "cat private.txt 2> /dev/null"));
+    b.unmount();
+    a.unmount();
+}
