@@ -199,7 +199,7 @@ impl<R: Remote> Core<R> {
         let key = entry.file.key();
         staged.remove(&ino);
         let needed = match self.staging.journal().get(key) {
-            Ok(entry) => entry.is_some_and(|e| e.size > 0),
+            Ok(entry) => entry.is_some(),
             Err(e) => {
                 log::warn!("cannot read the journal: {e}");
                 true

@@ -2,6 +2,8 @@
 //! cannot hold (`/`, NUL, `.`/`..`, empty names, names over 255 bytes, two items of one name),
 //! so every folder listing is turned into a set of distinct, valid names by pure rules:
 //!
+//! 0. rclone links: a file `NAME.rclonelink` that stands for a symlink (see
+//!    `remote::file_meta`) goes by `NAME`; the rules below apply to that name.
 //! 1. Escaping: `/` is shown as `∕` (U+2215 DIVISION SLASH) and NUL as `␀` (U+2400). The
 //!    reverse (`∕` → `/`) is what the write side sends to the server for a name a user typed.
 //!    A server name that already holds a literal `∕` shows the same as its `/` twin; rule 3
