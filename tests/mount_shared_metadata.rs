@@ -311,13 +311,19 @@ fn chown_is_kept_with_the_file_and_enforced_by_the_kernel() {
     fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
     std::os::unix::fs::chown(&file, Some(4242), Some(4242)).unwrap();
     let meta = fs::metadata(&file).unwrap();
-    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o777), (4242, 4242, 0o600));
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (4242, 4242, 0o600)
+    );
     assert!(as_user(4242, a.path(), "cat private.txt > /dev/null"));
     assert!(!as_user(4343, a.path(), "cat private.txt 2> /dev/null"));
 
     let b = Mount::start_with_cache(&server, &work.path().join("cache-b"), &options);
     let seen = fs::metadata(b.path().join("private.txt")).unwrap();
-    assert_eq!((seen.uid(), seen.gid(), seen.mode() & 0o777), (4242, 4242, 0o600));
+    assert_eq!(
+        (seen.uid(), seen.gid(), seen.mode() & 0o777),
+        (4242, 4242, 0o600)
+    );
     assert!(!as_user(4343, b.path(), "cat private.txt 2> /dev/null"));
     b.unmount();
     a.unmount();
