@@ -63,6 +63,8 @@ pub struct RemoteEntry {
     pub memory_limit: Option<String>,
     /// Mount options as with `-o`.
     pub options: Option<String>,
+    /// Seconds a connection to the server may take to open.
+    pub connect_timeout: Option<u64>,
 }
 
 impl fmt::Debug for RemoteEntry {
@@ -76,6 +78,7 @@ impl fmt::Debug for RemoteEntry {
             .field("dir_ttl", &self.dir_ttl)
             .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -154,8 +157,11 @@ pub struct MountOptions {
     pub read_only: bool,
     /// Let other users see the mount.
     pub allow_other: bool,
-    /// Let the kernel check permissions from the mode bits.
+    /// Let the kernel check permissions from the mode bits and owners: asked for, or implied
+    /// by `allow_other` (unless `no_default_permissions` says otherwise).
     pub default_permissions: bool,
+    /// Mount over a directory that is not empty, hiding what it holds.
+    pub nonempty: bool,
     /// Owner shown for every item.
     pub uid: Option<u32>,
     /// Group shown for every item.
@@ -166,8 +172,13 @@ impl MountOptions {
     /// Parses comma-separated options, possibly from several `-o` flags. Options that only
     /// matter to `mount(8)`, fstab or systemd (`_netdev`, `noauto`, `x-systemd.*`, ...) are
     /// accepted and ignored so that fstab lines work; anything else unknown is refused.
+    ///
+    /// `allow_other` implies `default_permissions`: without it, any local user could read a
+    /// `0600` file of the mounting user and change the owner's directories. `-o
+    /// allow_other,no_default_permissions` turns that off for those who check access otherwise.
     pub fn parse<'a>(groups: impl IntoIterator<Item = &'a str>) -> Result<Self, ConfigError> {
         let mut opts = Self::default();
+        let mut unchecked = false;
         for option in groups.into_iter().flat_map(|g| g.split(',')) {
             let option = option.trim();
             let (key, value) = match option.split_once('=') {
@@ -187,16 +198,24 @@ impl MountOptions {
                 "ro" => opts.read_only = true,
                 "allow_other" => opts.allow_other = true,
                 "default_permissions" => opts.default_permissions = true,
+                "no_default_permissions" => unchecked = true,
+                "nonempty" => opts.nonempty = true,
                 "uid" => opts.uid = Some(number(value)?),
                 "gid" => opts.gid = Some(number(value)?),
                 _ => {
                     return Err(ConfigError::Invalid(format!(
                         "unknown mount option {option:?} (known: ro, allow_other, \
-                         default_permissions, uid=N, gid=N)"
+                         default_permissions, no_default_permissions, nonempty, uid=N, gid=N)"
                     )))
                 }
             }
         }
+        if unchecked && opts.default_permissions {
+            return Err(ConfigError::Invalid(
+                "-o default_permissions and no_default_permissions contradict each other".into(),
+            ));
+        }
+        opts.default_permissions |= opts.allow_other && !unchecked;
         Ok(opts)
     }
 }
@@ -222,6 +241,8 @@ pub struct MountSettings {
     pub memory_limit: Option<u64>,
     /// The `-o` options.
     pub options: MountOptions,
+    /// How long opening a connection to the server may take.
+    pub connect_timeout: Duration,
 }
 
 impl fmt::Debug for MountSettings {
@@ -236,6 +257,7 @@ impl fmt::Debug for MountSettings {
             .field("dir_ttl", &self.dir_ttl)
             .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -259,8 +281,11 @@ pub struct MountFlags {
     pub dir_ttl: Option<u64>,
     /// `--memory-limit`.
     pub memory_limit: Option<String>,
-    /// Every `-o` group.
+    /// Every `-o` group, with the long flags that stand for options (`--read-only`,
+    /// `--allow-other`, `--allow-non-empty`) added as groups of their own.
     pub options: Vec<String>,
+    /// `--connect-timeout`, in seconds.
+    pub connect_timeout: Option<u64>,
 }
 
 /// Default disk cache bound.
@@ -269,6 +294,8 @@ pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
 pub const DEFAULT_MEMORY_CACHE: u64 = 256 << 20;
 /// Default directory cache lifetime.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
+/// Default time a connection to the server may take to open.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl MountFlags {
     /// Settles the flags over the named remote (if any) and the defaults.
@@ -313,6 +340,15 @@ impl MountFlags {
         groups.extend(named.options);
         groups.extend(self.options);
         let options = MountOptions::parse(groups.iter().map(String::as_str))?;
+        let connect_timeout = match self.connect_timeout.or(named.connect_timeout) {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "--connect-timeout must be at least 1 second".into(),
+                ))
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => DEFAULT_CONNECT_TIMEOUT,
+        };
         Ok(MountSettings {
             api_url,
             key1,
@@ -326,6 +362,7 @@ impl MountFlags {
             dir_ttl,
             memory_limit,
             options,
+            connect_timeout,
         })
     }
 }
@@ -428,11 +465,24 @@ mod tests {
             MountOptions {
                 read_only: true,
                 allow_other: true,
-                default_permissions: false,
+                default_permissions: true,
+                nonempty: false,
                 uid: Some(1000),
                 gid: Some(100),
             }
         );
+    }
+
+    #[test]
+    fn allow_other_implies_default_permissions_unless_explicitly_turned_off() {
+        let checked = MountOptions::parse(["allow_other"]).unwrap();
+        assert!(checked.default_permissions);
+        let unchecked = MountOptions::parse(["allow_other,no_default_permissions"]).unwrap();
+        assert!(unchecked.allow_other && !unchecked.default_permissions);
+        let alone = MountOptions::parse(["rw"]).unwrap();
+        assert!(!alone.default_permissions);
+        assert!(MountOptions::parse(["default_permissions,no_default_permissions"]).is_err());
+        assert!(MountOptions::parse(["nonempty"]).unwrap().nonempty);
     }
 
     #[test]

@@ -30,17 +30,19 @@ fn arguments() -> Option<Vec<OsString>> {
 }
 
 fn main() {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,fuser::mnt=error"),
-    )
-    .init();
-    if !yetifs::malloc::keep_large_buffers() {
-        log::debug!("the allocator keeps its default thresholds");
-    }
     let Some(args) = arguments() else {
         return;
     };
     let cli = Cli::parse_from(&args);
+    let detaching =
+        matches!(&cli.command, Command::Mount(m) if m.daemon) && yetifs::daemon::is_child();
+    if let Err(e) = yetifs::logging::init(&cli.log_options(), cli.default_level(), detaching) {
+        eprintln!("yetifs: cannot open the log file {e}");
+        std::process::exit(1);
+    }
+    if !yetifs::malloc::keep_large_buffers() {
+        log::debug!("the allocator keeps its default thresholds");
+    }
     if let Command::Mount(mount) = &cli.command {
         if mount.daemon && !yetifs::daemon::is_child() {
             match yetifs::daemon::spawn_and_wait(&args[1..]) {

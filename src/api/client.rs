@@ -85,6 +85,9 @@ type Params = Vec<(&'static str, String)>;
 
 /// A folder reference as the move and copy endpoints want it: the id, or the literal `null`
 /// for the root (`0` and the empty string are refused).
+/// What an API URL looks like, for messages about a wrong one.
+const EXAMPLE_URL: &str = "https://www.example.com/api/v2/";
+
 fn folder_param(folder: Option<u64>) -> String {
     folder.map_or_else(|| "null".to_owned(), |id| id.to_string())
 }
@@ -94,12 +97,15 @@ impl Client {
     /// call.
     pub fn new(config: ClientConfig) -> Result<Client> {
         let mut base = Url::parse(config.base_url.trim()).map_err(|e| {
-            ApiError::InvalidInput(format!("API URL {:?}: {e}", redact(&config.base_url)))
+            ApiError::InvalidInput(format!(
+                "{:?} is not a URL ({e}); the API URL looks like {EXAMPLE_URL}",
+                redact(&config.base_url)
+            ))
         })?;
-        if !matches!(base.scheme(), "http" | "https") {
+        if !matches!(base.scheme(), "http" | "https") || !base.has_host() {
             return Err(ApiError::InvalidInput(format!(
-                "API URL must be http or https, not {}",
-                base.scheme()
+                "{:?} is not an http or https URL; the API URL looks like {EXAMPLE_URL}",
+                redact(&config.base_url)
             )));
         }
         if !base.path().ends_with('/') {
@@ -642,7 +648,10 @@ fn send_failure(e: &reqwest::Error) -> Failure {
 
 /// A `reqwest` error as a redacted transport error, with its causes.
 pub(crate) fn transport(e: &reqwest::Error) -> ApiError {
-    let text = describe(e);
+    let mut text = describe(e);
+    if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        text.push_str(" (the server speaks plain http on this port: use an http:// URL)");
+    }
     if e.is_connect() {
         ApiError::Unreachable(text)
     } else if e.is_timeout() {

@@ -38,6 +38,8 @@ const INFO_CONCURRENCY: usize = 16;
 const READDIR_BATCH: usize = 256;
 /// What `statfs` reports as the total size when the package sets no storage limit.
 const UNLIMITED_STORAGE: u64 = 1 << 50;
+/// The free inodes `statfs` reports: the server sets no limit on the number of files.
+const FREE_INODES: u64 = u32::MAX as u64;
 /// The block size `statfs` reports.
 const STATFS_BLOCK: u64 = 4096;
 
@@ -101,7 +103,7 @@ pub struct StatFs {
     pub bfree: u64,
     /// Free blocks for unprivileged users (the same).
     pub bavail: u64,
-    /// Inodes in use.
+    /// Inodes in all: those in use and the free ones, so that `df -i` shows the use right.
     pub files: u64,
     /// Inodes free (no real limit).
     pub ffree: u64,
@@ -774,8 +776,8 @@ impl<R: Remote> Core<R> {
             blocks,
             bfree: free,
             bavail: free,
-            files,
-            ffree: u64::from(u32::MAX),
+            files: files + FREE_INODES,
+            ffree: FREE_INODES,
             bsize: STATFS_BLOCK as u32,
             namelen: names::NAME_MAX as u32,
         })
