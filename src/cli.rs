@@ -14,14 +14,21 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Log more: -v debug, -vv trace (RUST_LOG, when set, wins: e.g. RUST_LOG=yetifs=trace)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 100)]
     pub verbose: u8,
     /// Log less: -q warnings and errors only, -qq errors only
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = clap::ArgAction::Count,
+        conflicts_with = "verbose",
+        display_order = 101
+    )]
     pub quiet: u8,
     /// Append log lines to FILE instead of the terminal (for --daemon: instead of
     /// CACHE_DIR/yetifs.log)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", display_order = 102)]
     pub log_file: Option<std::path::PathBuf>,
 }
 
