@@ -1,13 +1,14 @@
 //! The client: one pooled `reqwest` client with a cookie jar, the base URL, the shared session,
 //! and one typed method per API v2 endpoint. Every call goes through the same path: take the
-//! shared token, send, decode; on a dead token renew it once and resend; on transient trouble
-//! retry as the endpoint's safety allows.
+//! shared token, send, decode; on a dead token renew it and resend until the token policy's
+//! deadline (another client of the account may keep taking it); on transient trouble retry as
+//! the endpoint's safety allows.
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::{TryFutureExt, TryStreamExt};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
@@ -20,7 +21,7 @@ use tokio_util::io::ReaderStream;
 use super::config::ClientConfig;
 use super::download::LinkCache;
 use super::error::{ApiError, Result};
-use super::metrics::Metrics;
+use super::metrics::{takeover_summary, Metrics};
 use super::model::{
     Account, Authorization, CopyReply, DownloadLink, FileInfo, Folder, FolderListing, Package,
     UploadedFile, UrlUploadScheduled, UrlUploadStatus,
@@ -28,7 +29,7 @@ use super::model::{
 use super::redact::redact;
 use super::reply::{self, Context, Payload, RawReply};
 use super::retry::{self, parse_retry_after, Failure, Safety};
-use super::session::{Session, Token};
+use super::session::{Refusal, Renewed, Session, Token};
 
 /// Bytes read from a staged file per chunk of an upload body.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -117,12 +118,13 @@ impl Client {
             .build()
             .map_err(|e| ApiError::InvalidInput(format!("HTTP client: {}", describe(&e))))?;
         let links = LinkCache::new(config.download_url_cache, config.download_url_ttl);
+        let session = Session::new(config.token.clone());
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base,
                 config,
-                session: Session::default(),
+                session,
                 links,
                 metrics: Metrics::default(),
             }),
@@ -444,35 +446,104 @@ impl Client {
         .await
     }
 
-    /// One attempt of a call: `send` with the current token; if the server says the token is
-    /// dead, one single-flight renewal and one resend.
+    /// One attempt of a call: `send` with the current token; while the server says the token
+    /// is dead, a single-flight renewal (paced: another client may be taking the token) and a
+    /// resend, until the token policy's deadline. The server refuses a dead token before it
+    /// acts, so even a one-shot request (an upload) may be resent.
     pub(crate) async fn authorized<T, F, Fut>(&self, send: F) -> Result<T, Failure>
     where
         F: Fn(Arc<Token>) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let token = self.token().await.map_err(Failure::not_sent)?;
-        match send(Arc::clone(&token)).await {
-            Err(Failure {
-                error: ApiError::Token(message),
-                ..
-            }) => {
-                log::info!("access token rejected ({message}); authorizing again");
-                let fresh = self
-                    .inner
-                    .session
-                    .renew(Some(token.generation), || self.authorize_request())
-                    .await
-                    .map_err(Failure::not_sent)?;
-                send(fresh).await
+        let mut token = self.token().await.map_err(Failure::not_sent)?;
+        let mut give_up = None;
+        loop {
+            let idle = token.sending();
+            let message = match send(Arc::clone(&token)).await {
+                Ok(value) => {
+                    token.accepted();
+                    return Ok(value);
+                }
+                Err(Failure {
+                    error: ApiError::Token(message),
+                    ..
+                }) => message,
+                Err(other) => return Err(other),
+            };
+            self.note_refusal(&token, idle);
+            let deadline = self.inner.config.token.refused_deadline;
+            let give_up = *give_up.get_or_insert_with(|| Instant::now() + deadline);
+            match self.renew(Some(token.generation), Some(give_up)).await {
+                Ok(Renewed::Token(fresh)) => token = fresh,
+                Ok(Renewed::TooLate) => {
+                    log::warn!(
+                        "no access token lasted long enough for a request within {deadline:?} \
+                         ({message}); giving up on it"
+                    );
+                    return Err(Failure::from(ApiError::Token(message)));
+                }
+                Err(error) => return Err(Failure::not_sent(error)),
             }
-            other => other,
+        }
+    }
+
+    /// Records a refusal of `token` (unused for `idle` before the request): counted and logged
+    /// when another client took it.
+    fn note_refusal(&self, token: &Token, idle: Duration) {
+        match self
+            .inner
+            .session
+            .refused(token, idle, rand::random::<f64>())
+        {
+            Refusal::Known => {}
+            Refusal::Expired => {
+                log::info!("the access token expired after {idle:?} unused; authorizing again");
+            }
+            Refusal::Taken { holdoff } => {
+                if let Some(count) = self.inner.metrics.token_taken() {
+                    log::warn!(
+                        "{} (the server keeps one token per account, and several mounts or \
+                         programs use this account)",
+                        takeover_summary(count)
+                    );
+                }
+                log::debug!("access token taken; authorizing again in {holdoff:?}");
+            }
         }
     }
 
     /// The shared token, authorizing if there is none.
     async fn token(&self) -> Result<Arc<Token>> {
-        self.inner.session.token(|| self.authorize_request()).await
+        if let Some(token) = self.inner.session.current()? {
+            return Ok(token);
+        }
+        match self.renew(None, None).await? {
+            Renewed::Token(token) => Ok(token),
+            Renewed::TooLate => Err(ApiError::Token(
+                "no access token could be had in time".to_owned(),
+            )),
+        }
+    }
+
+    /// A token newer than generation `dead` (any, with `None`), or `TooLate` if the next
+    /// `/authorize` may not go before `give_up`. Runs as a task of its own, so that a caller
+    /// that gives up (a timeout, an interrupted read) never leaves a token issued and unknown:
+    /// that would take the token from the account's other clients for nothing.
+    async fn renew(&self, dead: Option<u64>, give_up: Option<Instant>) -> Result<Renewed> {
+        let _waiting = self.inner.metrics.waiting_for_token();
+        let client = self.clone();
+        tokio::spawn(async move {
+            let session = &client.inner.session;
+            session
+                .renew(dead, give_up, || client.authorize_request())
+                .await
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(ApiError::Transport(format!(
+                "renewing the access token failed: {e}"
+            )))
+        })
     }
 
     /// One `/authorize` request with the configured credentials.
