@@ -407,6 +407,53 @@ async fn three_busy_clients_of_one_account_take_turns_with_the_token_and_nothing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_longer_than_a_turn_gets_through_while_another_client_keeps_taking_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let emu = Emulator::start(ServeArgs {
+        faults: "bandwidth=8MB/s".parse().unwrap(),
+        access_log: Some(log.clone()),
+        ..args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive)
+    })
+    .await
+    .unwrap();
+    let contender = |emu: &Emulator| {
+        Client::new(ClientConfig::new(
+            emu.base_url(),
+            Credentials::keys(emu.key1(), emu.key2()),
+        ))
+        .unwrap()
+    };
+    let (busy, uploader) = (contender(&emu), contender(&emu));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lister = {
+        let done = std::sync::Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut calls = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                busy.list_folder(None).await.unwrap();
+                calls += 1;
+            }
+            calls
+        })
+    };
+    // Five seconds of body at the capped rate: longer than any turn.
+    let data = sample(40_000_000, 3);
+    let file = upload(&uploader, dir.path(), None, "big.bin", &data).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(lister.await.unwrap() > 0);
+    assert_eq!(file.size, 40_000_000);
+    let sent = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("/file/upload"))
+        .count();
+    assert!(sent <= 2, "the upload was sent {sent} times");
+    assert!(uploader.metrics().snapshot().token.takeovers > 0);
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_on_a_killed_token_renew_it_with_one_login() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");

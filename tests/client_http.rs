@@ -353,6 +353,7 @@ type UploadReply = dyn Fn() -> Response + Send + Sync;
 #[derive(Default)]
 struct Received {
     fields: HashMap<String, String>,
+    order: Vec<String>,
     filename: Option<String>,
     content: Vec<u8>,
 }
@@ -364,6 +365,7 @@ async fn upload_handler(
     let mut got = Received::default();
     while let Some(field) = multipart.next_field().await.unwrap() {
         let name = field.name().unwrap_or_default().to_owned();
+        got.order.push(name.clone());
         if name == "upload_file" {
             got.filename = field.file_name().map(str::to_owned);
             got.content = field.bytes().await.unwrap().to_vec();
@@ -417,6 +419,11 @@ async fn an_upload_streams_the_file_and_returns_the_name_the_server_chose() {
     assert_eq!(got.filename.as_deref(), Some("hello.txt"));
     assert_eq!(got.fields["folder_id"], "7");
     assert_eq!(got.fields["access_token"], "T1");
+    assert_eq!(
+        got.order,
+        ["upload_file", "account_id", "folder_id", "access_token"],
+        "the server checks the token once the body is in: it goes last"
+    );
 }
 
 #[tokio::test]

@@ -84,6 +84,44 @@ pub struct FolderEdit<'a> {
 /// Form fields of one request.
 type Params = Vec<(&'static str, String)>;
 
+/// The token one attempt of a request carries, and how long it had been unused. An upload
+/// writes its token at the end of its body and may take a newer one than it was given, so the
+/// attempt records which one the server saw.
+#[derive(Clone)]
+pub(crate) struct Carried(Arc<std::sync::Mutex<(Arc<Token>, Duration)>>);
+
+impl Carried {
+    /// `token`, about to be sent.
+    fn new(token: Arc<Token>) -> Self {
+        let idle = token.sending();
+        Carried(Arc::new(std::sync::Mutex::new((token, idle))))
+    }
+
+    /// The token carried.
+    pub fn token(&self) -> Arc<Token> {
+        Arc::clone(&self.lock().0)
+    }
+
+    /// The token carried and how long it had been unused before this request.
+    fn used(&self) -> (Arc<Token>, Duration) {
+        let carried = self.lock();
+        (Arc::clone(&carried.0), carried.1)
+    }
+
+    /// Carries `token` instead.
+    fn set(&self, token: Arc<Token>) {
+        let idle = token.sending();
+        *self.lock() = (token, idle);
+    }
+
+    /// The pair, even if a panicking task poisoned the lock (it holds no invariant).
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Arc<Token>, Duration)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A folder reference as the move and copy endpoints want it: the id, or the literal `null`
 /// for the root (`0` and the empty string are refused).
 fn folder_param(folder: Option<u64>) -> String {
@@ -358,8 +396,10 @@ impl Client {
 
     /// `file/upload`: streams the local file `source` into `folder` as `name`. Returns what the
     /// server stored, whose name may differ (servers drop a leading dot, quotes, path parts, and
-    /// number duplicates). Retried only when the server cannot have stored it. Empty files are
-    /// refused here, as every server refuses them.
+    /// number duplicates). Retried only when the server cannot have stored it — a refused token
+    /// is such a case: the file is opened and sent again in full. The token goes at the end of
+    /// the body, where the server reads it. Empty files are refused here, as every server
+    /// refuses them.
     pub async fn file_upload(
         &self,
         folder: Option<u64>,
@@ -379,7 +419,7 @@ impl Client {
         let url = self.endpoint("file/upload")?;
         let progress = self.inner.metrics.upload_started(name, length);
         let payload = retry::run(&self.inner.config.retry, Safety::Once, || {
-            self.authorized(|token| {
+            self.authorized(|carried| {
                 let url = url.clone();
                 let filename = filename.clone();
                 let sent = progress.sent();
@@ -399,14 +439,30 @@ impl Client {
                         .file_name(filename)
                         .mime_str("application/octet-stream")
                         .map_err(|e| Failure::not_sent(transport(&e)))?;
+                    let given = carried.token();
+                    // The server checks the token once the whole body is in, so it goes last,
+                    // taken when the file's bytes are sent: the token of that moment.
+                    let token_field = {
+                        let client = self.clone();
+                        let carried = carried.clone();
+                        let body_started = Instant::now();
+                        futures_util::stream::once(async move {
+                            let token = client.token_at_end_of_upload(&carried, body_started).await;
+                            Ok::<_, std::io::Error>(token.access_token.expose().to_owned())
+                        })
+                    };
+                    let token_length = given.access_token.expose().len() as u64;
                     let form = Form::new()
-                        .text("access_token", token.access_token.expose().to_owned())
-                        .text("account_id", token.account_id.to_string())
+                        .part("upload_file", part)
+                        .text("account_id", given.account_id.to_string())
                         .text(
                             "folder_id",
                             folder.map(|f| f.to_string()).unwrap_or_default(),
                         )
-                        .part("upload_file", part);
+                        .part(
+                            "access_token",
+                            Part::stream_with_length(Body::wrap_stream(token_field), token_length),
+                        );
                     let response = self
                         .inner
                         .http
@@ -438,8 +494,8 @@ impl Client {
     /// as `safety` allows.
     async fn call(&self, path: &'static str, params: Params, safety: Safety) -> Result<Payload> {
         retry::run(&self.inner.config.retry, safety, || {
-            self.authorized(|token| {
-                let form = with_token(&token, params.clone());
+            self.authorized(|carried| {
+                let form = with_token(&carried.token(), params.clone());
                 async move { self.send_form(path, &form).await }
             })
         })
@@ -452,16 +508,16 @@ impl Client {
     /// acts, so even a one-shot request (an upload) may be resent.
     pub(crate) async fn authorized<T, F, Fut>(&self, send: F) -> Result<T, Failure>
     where
-        F: Fn(Arc<Token>) -> Fut,
+        F: Fn(Carried) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
         let mut token = self.token().await.map_err(Failure::not_sent)?;
         let mut give_up = None;
         loop {
-            let idle = token.sending();
-            let message = match send(Arc::clone(&token)).await {
+            let carried = Carried::new(token);
+            let message = match send(carried.clone()).await {
                 Ok(value) => {
-                    token.accepted();
+                    carried.token().accepted();
                     return Ok(value);
                 }
                 Err(Failure {
@@ -470,10 +526,11 @@ impl Client {
                 }) => message,
                 Err(other) => return Err(other),
             };
-            self.note_refusal(&token, idle);
+            let (used, idle) = carried.used();
+            self.note_refusal(&used, idle);
             let deadline = self.inner.config.token.refused_deadline;
             let give_up = *give_up.get_or_insert_with(|| Instant::now() + deadline);
-            match self.renew(Some(token.generation), Some(give_up)).await {
+            match self.renew(Some(used.generation), Some(give_up)).await {
                 Ok(Renewed::Token(fresh)) => token = fresh,
                 Ok(Renewed::TooLate) => {
                     log::warn!(
@@ -484,6 +541,41 @@ impl Client {
                 }
                 Err(error) => return Err(Failure::not_sent(error)),
             }
+        }
+    }
+
+    /// The token to write at the end of an upload's body, which was given `carried` and began
+    /// at `body_started`: the newest this client has. If other clients have been taking the
+    /// token and the body took a while, the token is taken back first (paced like any
+    /// `/authorize`), so that it is still alive when the server checks it a moment later; a
+    /// long upload would otherwise fail whenever another client is busy. The token used is
+    /// recorded in `carried`; one of another length than was given cannot be used.
+    async fn token_at_end_of_upload(&self, carried: &Carried, body_started: Instant) -> Arc<Token> {
+        let given = carried.token();
+        let session = &self.inner.session;
+        let policy = &self.inner.config.token;
+        let young = policy.first_holdoff / 2;
+        let newest = match session.current() {
+            Ok(Some(current))
+                if body_started.elapsed() >= young
+                    && current.age() >= young
+                    && session.contested_since(body_started) =>
+            {
+                self.renew(Some(current.generation), None).await.ok()
+            }
+            Ok(Some(current)) => Some(Renewed::Token(current)),
+            Ok(None) => self.renew(None, None).await.ok(),
+            Err(_) => None,
+        };
+        match newest {
+            Some(Renewed::Token(token))
+                if token.generation != given.generation
+                    && token.access_token.expose().len() == given.access_token.expose().len() =>
+            {
+                carried.set(Arc::clone(&token));
+                token
+            }
+            _ => given,
         }
     }
 

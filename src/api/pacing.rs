@@ -29,6 +29,8 @@ pub(crate) struct Pacing {
     turns: u32,
     /// Young tokens taken in a row before they served anything.
     barren: u32,
+    /// When a token was last taken.
+    last_loss: Option<Instant>,
 }
 
 impl Pacing {
@@ -40,6 +42,7 @@ impl Pacing {
             hold_until: None,
             turns: 0,
             barren: 0,
+            last_loss: None,
         }
     }
 
@@ -63,7 +66,15 @@ impl Pacing {
         };
         let holdoff = self.holdoff(steps, jitter);
         self.hold_until = Some(now + holdoff);
+        self.last_loss = Some(now);
         holdoff
+    }
+
+    /// Whether another client took a token after `since`, or during the calm period before
+    /// it: then a token held for a while is likely taken already.
+    pub fn contested_since(&self, since: Instant) -> bool {
+        self.last_loss
+            .is_some_and(|at| at + self.policy.calm >= since)
     }
 
     /// The wait after `steps` young tokens lost in a row.
@@ -199,6 +210,17 @@ mod tests {
         assert_eq!(pacing.next_authorize(), Some(t0 + ms(501)));
         pacing.authorizing(t0 + ms(501));
         assert_eq!(pacing.next_authorize(), Some(t0 + ms(1001)));
+    }
+
+    #[test]
+    fn the_account_is_contested_from_a_loss_until_a_calm_period_has_passed() {
+        let t0 = Instant::now();
+        let mut pacing = Pacing::new(policy());
+        assert!(!pacing.contested_since(t0));
+        pacing.lost(t0, true, t0 + ms(10), 0.5);
+        assert!(pacing.contested_since(t0));
+        assert!(pacing.contested_since(t0 + Duration::from_secs(15)));
+        assert!(!pacing.contested_since(t0 + Duration::from_secs(16)));
     }
 
     mod simulated_contest {

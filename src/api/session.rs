@@ -61,6 +61,11 @@ impl Token {
     pub fn accepted(&self) {
         self.served.store(true, Ordering::Relaxed);
     }
+
+    /// How long ago it was issued.
+    pub fn age(&self) -> Duration {
+        self.issued.elapsed()
+    }
 }
 
 /// What a refused token means.
@@ -186,6 +191,11 @@ impl Session {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Whether another client took a token of this one after `since`, or shortly before.
+    pub fn contested_since(&self, since: Instant) -> bool {
+        self.lock().pacing.contested_since(since)
     }
 
     /// Forgets the current token (after `/disable_access_token`).
