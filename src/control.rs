@@ -239,6 +239,7 @@ mod tests {
             uploads: vec![],
             cache: CacheUse::default(),
             traffic: TrafficStats::default(),
+            token: Default::default(),
             api: vec![],
         }
     }

@@ -224,6 +224,7 @@ impl Sources {
                 bytes_written: self.traffic.bytes_written(),
                 bytes_fetched: self.content.stats().bytes_fetched,
             },
+            token: metrics.token,
             api: metrics.endpoints,
         }
     }

@@ -9,6 +9,7 @@ pub mod error;
 mod fixtures;
 pub mod metrics;
 pub mod model;
+mod pacing;
 mod redact;
 mod remote_impl;
 mod reply;
@@ -16,7 +17,7 @@ mod retry;
 mod session;
 
 pub use client::{Client, FileEdit, FolderEdit};
-pub use config::{ClientConfig, Credentials, Timeouts};
+pub use config::{ClientConfig, Credentials, Timeouts, TokenPolicy};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use redact::{redact, Secret};
 pub use retry::RetryPolicy;
