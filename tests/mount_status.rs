@@ -199,13 +199,20 @@ fn a_signal_during_an_upload_flushes_it_with_plain_progress_lines_before_unmount
         std::thread::spawn(move || fs::write(path, content))
     };
     let started = Instant::now();
-    while status(mount.path(), runtime.path()).uploads.is_empty() {
+    let uploading = |report: StatusReport| {
+        report
+            .uploads
+            .iter()
+            .any(|u| u.state == UploadState::Uploading)
+    };
+    while !uploading(status(mount.path(), runtime.path())) {
         assert!(started.elapsed() < PATIENCE, "the upload never started");
         std::thread::sleep(Duration::from_millis(50));
     }
     mount.signal(libc::SIGTERM);
     writer.join().unwrap().unwrap();
-    assert!(mount.wait_exit().success());
+    let exit = mount.wait_exit();
+    assert!(exit.success(), "{exit}: {}", mount.stderr());
     assert!(!is_mounted(mount.path()));
     let stderr = mount.stderr();
     assert!(stderr.contains("flushing uploads: 1/1 done"), "{stderr}");

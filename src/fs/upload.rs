@@ -350,7 +350,24 @@ impl<R: Remote> Core<R> {
     /// The uploads not done yet, journaled ones first (in journal order), then changed files
     /// not journaled yet; for `yetifs status`.
     pub fn pending_upload_list(&self) -> Vec<PendingUpload> {
-        let journaled: Vec<Entry> = self.staging.journal().entries().unwrap_or_default();
+        let written: HashSet<u64> = lock(&self.staged)
+            .values()
+            .filter(|s| {
+                let st = s.state();
+                st.dirty && !st.unlinked
+            })
+            .map(|s| s.file.key())
+            .collect();
+        // A file being written has the entry `create` made for it, which stands for nothing
+        // closed yet: it is a changed file still open.
+        let journaled: Vec<Entry> = self
+            .staging
+            .journal()
+            .entries()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| !(e.size == 0 && e.uploaded.is_none() && written.contains(&e.key)))
+            .collect();
         let keys: HashSet<u64> = journaled.iter().map(|e| e.key).collect();
         let changed: Vec<(Ino, u64)> = lock(&self.staged)
             .iter()
