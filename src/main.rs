@@ -2,7 +2,7 @@
 //! `yetifs::mount_helper`).
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use yetifs::cli::{Cli, Command};
 use yetifs::mount_helper::{self, Invocation};
@@ -40,7 +40,14 @@ fn main() {
     let Some(args) = arguments() else {
         return;
     };
-    let cli = Cli::parse_from(&args);
+    let matches = Cli::command().get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(warning) = yetifs::config::typed_keys_warning(&matches) {
+        // The detached half of --daemon runs the same command line: warn once, in the first.
+        if !yetifs::daemon::is_child() {
+            eprintln!("yetifs: warning: {warning}");
+        }
+    }
     if let Command::Mount(mount) = &cli.command {
         if mount.daemon && !yetifs::daemon::is_child() {
             match yetifs::daemon::spawn_and_wait(&args[1..]) {
