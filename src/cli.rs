@@ -1,5 +1,6 @@
 //! The command line of `yetifs` (clap derive). Each subcommand's arguments live with the code
 //! that runs it.
+use crate::config_cmd::ConfigArgs;
 use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
 use crate::mount_cmd::MountArgs;
@@ -25,4 +26,6 @@ pub enum Command {
     Status(StatusArgs),
     /// Try yetifs without an account: an emulator with sample content, mounted.
     Demo(DemoArgs),
+    /// Named remotes in config.toml: add (keys checked, file kept private), list, show, remove.
+    Config(ConfigArgs),
 }

@@ -324,7 +324,7 @@ pub struct MountFlags {
     pub options: Vec<String>,
 }
 
-/// The warning owed when `yetifs mount` was given a key as a flag
+/// The warning owed when `yetifs mount` or `yetifs config add` was given a key as a flag
 /// typed on the command line (not read from `YETIFS_KEY1`/`YETIFS_KEY2`, which clap puts in the
 /// same field): every user of the machine can read a command line. `None` when no key was
 /// typed, and for commands whose keys are no account's (`yetifs serve`).
@@ -339,6 +339,10 @@ pub fn typed_keys_warning(matches: &clap::ArgMatches) -> Option<String> {
         ["mount"] => {
             "`yetifs config add NAME` keeps them in a file only you can read (then mount \
              NAME:), or set the YETIFS_KEY1 and YETIFS_KEY2 environment variables"
+        }
+        ["config", "add"] => {
+            "leave them out to be asked for them (not echoed), or set the YETIFS_KEY1 and \
+             YETIFS_KEY2 environment variables"
         }
         _ => return None,
     };
@@ -669,7 +673,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_typed_on_the_command_line_of_mount_are_warned_about() {
+    fn keys_typed_on_the_command_line_of_mount_or_config_add_are_warned_about() {
         let key = "k".repeat(64);
         let mount = warning_for(&["mount", "--key1", &key, "--key2", &key, "/mnt"]).unwrap();
         assert!(mount.contains("(--key1, --key2)"), "{mount}");
@@ -677,6 +681,9 @@ mod tests {
         assert!(mount.contains("yetifs config add NAME"), "{mount}");
         assert!(mount.contains("YETIFS_KEY1"), "{mount}");
         assert!(!mount.contains(&key), "{mount}");
+        let add = warning_for(&["config", "add", "work", "--key2", &key]).unwrap();
+        assert!(add.contains("(--key2)"), "{add}");
+        assert!(add.contains("asked for them"), "{add}");
     }
 
     #[test]
@@ -687,6 +694,7 @@ mod tests {
             warning_for(&["serve", "--key1", &key, "--key2", &key]),
             None
         );
+        assert_eq!(warning_for(&["config", "list"]), None);
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn main() {
                     Command::Mount(args) => yetifs::mount_cmd::run(args).await,
                     Command::Status(args) => yetifs::status_cmd::run(args).await,
                     Command::Demo(args) => yetifs::demo::run(args).await,
+                    Command::Config(args) => yetifs::config_cmd::run(args).await,
                 }
             })
         });
