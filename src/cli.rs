@@ -3,6 +3,7 @@
 use crate::config_cmd::ConfigArgs;
 use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
+use crate::logging::LogOptions;
 use crate::mount_cmd::MountArgs;
 use crate::status_cmd::StatusArgs;
 
@@ -13,6 +14,43 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log more: -v debug, -vv trace (RUST_LOG, when set, wins: e.g. RUST_LOG=yetifs=trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, display_order = 100)]
+    pub verbose: u8,
+    /// Log less: -q warnings and errors only, -qq errors only
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = clap::ArgAction::Count,
+        conflicts_with = "verbose",
+        display_order = 101
+    )]
+    pub quiet: u8,
+    /// Append log lines to FILE instead of the terminal (for --daemon: instead of
+    /// CACHE_DIR/yetifs.log)
+    #[arg(long, global = true, value_name = "FILE", display_order = 102)]
+    pub log_file: Option<std::path::PathBuf>,
+}
+
+impl Cli {
+    /// The logging the command line asks for.
+    pub fn log_options(&self) -> LogOptions {
+        LogOptions {
+            verbose: self.verbose,
+            quiet: self.quiet,
+            file: self.log_file.clone(),
+        }
+    }
+
+    /// The level a command logs at without `-v` or `-q`: what a person at a terminal needs.
+    /// `demo`, `status` and `config` speak for themselves, so only warnings show.
+    pub fn default_level(&self) -> log::LevelFilter {
+        match self.command {
+            Command::Demo(_) | Command::Status(_) | Command::Config(_) => log::LevelFilter::Warn,
+            _ => log::LevelFilter::Info,
+        }
+    }
 }
 
 /// The subcommands.

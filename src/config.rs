@@ -30,11 +30,22 @@ pub enum ConfigError {
         message: String,
     },
     /// `NAME:` was given but the file has no such remote.
-    #[error("no remote named {name:?} in {path}")]
+    #[error("no remote named {name:?} in {path}; add it with: yetifs config add {name}")]
     NoSuchRemote {
         /// The name asked for.
         name: String,
         /// The file searched.
+        path: PathBuf,
+    },
+    /// `NAME:` was given but there is no configuration file at all.
+    #[error(
+        "there is no configuration file {path}, so no remote named {name:?}; add it with: \
+         yetifs config add {name}"
+    )]
+    NoConfigFile {
+        /// The name asked for.
+        name: String,
+        /// The file that is missing.
         path: PathBuf,
     },
     /// A setting every mount needs is missing.
@@ -97,6 +108,8 @@ pub struct RemoteEntry {
     pub memory_limit: Option<String>,
     /// Mount options as with `-o`.
     pub options: Option<String>,
+    /// Seconds a connection to the server may take to open.
+    pub connect_timeout: Option<u64>,
 }
 
 impl fmt::Debug for RemoteEntry {
@@ -110,6 +123,7 @@ impl fmt::Debug for RemoteEntry {
             .field("dir_ttl", &self.dir_ttl)
             .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -171,13 +185,19 @@ impl ConfigFile {
 
     /// The remote called `name`.
     pub fn remote(&self, name: &str, path: &Path) -> Result<RemoteEntry, ConfigError> {
-        self.remotes
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ConfigError::NoSuchRemote {
+        if let Some(remote) = self.remotes.get(name) {
+            return Ok(remote.clone());
+        }
+        if !path.exists() {
+            return Err(ConfigError::NoConfigFile {
                 name: name.to_owned(),
                 path: path.to_owned(),
-            })
+            });
+        }
+        Err(ConfigError::NoSuchRemote {
+            name: name.to_owned(),
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -215,8 +235,11 @@ pub struct MountOptions {
     pub read_only: bool,
     /// Let other users see the mount.
     pub allow_other: bool,
-    /// Let the kernel check permissions from the mode bits.
+    /// Let the kernel check permissions from the mode bits and owners: asked for, or implied
+    /// by `allow_other` (unless `no_default_permissions` says otherwise).
     pub default_permissions: bool,
+    /// Mount over a directory that is not empty, hiding what it holds.
+    pub nonempty: bool,
     /// Owner shown for every item.
     pub uid: Option<u32>,
     /// Group shown for every item.
@@ -227,8 +250,13 @@ impl MountOptions {
     /// Parses comma-separated options, possibly from several `-o` flags. Options that only
     /// matter to `mount(8)`, fstab or systemd (`_netdev`, `noauto`, `x-systemd.*`, ...) are
     /// accepted and ignored so that fstab lines work; anything else unknown is refused.
+    ///
+    /// `allow_other` implies `default_permissions`: without it, any local user could read a
+    /// `0600` file of the mounting user and change the owner's directories. `-o
+    /// allow_other,no_default_permissions` turns that off for those who check access otherwise.
     pub fn parse<'a>(groups: impl IntoIterator<Item = &'a str>) -> Result<Self, ConfigError> {
         let mut opts = Self::default();
+        let mut unchecked = false;
         for option in groups.into_iter().flat_map(|g| g.split(',')) {
             let option = option.trim();
             let (key, value) = match option.split_once('=') {
@@ -248,16 +276,24 @@ impl MountOptions {
                 "ro" => opts.read_only = true,
                 "allow_other" => opts.allow_other = true,
                 "default_permissions" => opts.default_permissions = true,
+                "no_default_permissions" => unchecked = true,
+                "nonempty" => opts.nonempty = true,
                 "uid" => opts.uid = Some(number(value)?),
                 "gid" => opts.gid = Some(number(value)?),
                 _ => {
                     return Err(ConfigError::Invalid(format!(
                         "unknown mount option {option:?} (known: ro, allow_other, \
-                         default_permissions, uid=N, gid=N)"
+                         default_permissions, no_default_permissions, nonempty, uid=N, gid=N)"
                     )))
                 }
             }
         }
+        if unchecked && opts.default_permissions {
+            return Err(ConfigError::Invalid(
+                "-o default_permissions and no_default_permissions contradict each other".into(),
+            ));
+        }
+        opts.default_permissions |= opts.allow_other && !unchecked;
         Ok(opts)
     }
 }
@@ -283,6 +319,8 @@ pub struct MountSettings {
     pub memory_limit: Option<u64>,
     /// The `-o` options.
     pub options: MountOptions,
+    /// How long opening a connection to the server may take.
+    pub connect_timeout: Duration,
 }
 
 impl fmt::Debug for MountSettings {
@@ -297,6 +335,7 @@ impl fmt::Debug for MountSettings {
             .field("dir_ttl", &self.dir_ttl)
             .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -320,8 +359,11 @@ pub struct MountFlags {
     pub dir_ttl: Option<u64>,
     /// `--memory-limit`.
     pub memory_limit: Option<String>,
-    /// Every `-o` group.
+    /// Every `-o` group, with the long flags that stand for options (`--read-only`,
+    /// `--allow-other`, `--allow-non-empty`) added as groups of their own.
     pub options: Vec<String>,
+    /// `--connect-timeout`, in seconds.
+    pub connect_timeout: Option<u64>,
 }
 
 /// The warning owed when `yetifs mount` or `yetifs config add` was given a key as a flag
@@ -370,6 +412,8 @@ pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
 pub const DEFAULT_MEMORY_CACHE: u64 = 256 << 20;
 /// Default directory cache lifetime.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
+/// Default time a connection to the server may take to open.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl MountFlags {
     /// Settles the flags over the named remote (if any) and the defaults.
@@ -415,6 +459,15 @@ impl MountFlags {
         groups.extend(named.options);
         groups.extend(self.options);
         let options = MountOptions::parse(groups.iter().map(String::as_str))?;
+        let connect_timeout = match self.connect_timeout.or(named.connect_timeout) {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "--connect-timeout must be at least 1 second".into(),
+                ))
+            }
+            Some(secs) => Duration::from_secs(secs),
+            None => DEFAULT_CONNECT_TIMEOUT,
+        };
         Ok(MountSettings {
             api_url,
             key1,
@@ -428,6 +481,7 @@ impl MountFlags {
             dir_ttl,
             memory_limit,
             options,
+            connect_timeout,
         })
     }
 }
@@ -435,6 +489,18 @@ impl MountFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_remote_without_a_config_file_says_the_file_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let err = ConfigFile::load(&path)
+            .unwrap()
+            .remote("work", &path)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::NoConfigFile { .. }), "{err}");
+        assert!(err.to_string().contains("yetifs config add work"), "{err}");
+    }
 
     fn flags_with_keys() -> MountFlags {
         MountFlags {
@@ -530,11 +596,24 @@ mod tests {
             MountOptions {
                 read_only: true,
                 allow_other: true,
-                default_permissions: false,
+                default_permissions: true,
+                nonempty: false,
                 uid: Some(1000),
                 gid: Some(100),
             }
         );
+    }
+
+    #[test]
+    fn allow_other_implies_default_permissions_unless_explicitly_turned_off() {
+        let checked = MountOptions::parse(["allow_other"]).unwrap();
+        assert!(checked.default_permissions);
+        let unchecked = MountOptions::parse(["allow_other,no_default_permissions"]).unwrap();
+        assert!(unchecked.allow_other && !unchecked.default_permissions);
+        let alone = MountOptions::parse(["rw"]).unwrap();
+        assert!(!alone.default_permissions);
+        assert!(MountOptions::parse(["default_permissions,no_default_permissions"]).is_err());
+        assert!(MountOptions::parse(["nonempty"]).unwrap().nonempty);
     }
 
     #[test]

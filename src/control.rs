@@ -36,12 +36,12 @@ pub enum ControlError {
         looked: String,
     },
     /// The mountpoint cannot be resolved.
-    #[error("{path}: {source}")]
+    #[error("{path}: {reason}")]
     Mountpoint {
         /// The path given.
         path: String,
-        /// Why.
-        source: io::Error,
+        /// Why (not a `source`: the message says it once).
+        reason: io::Error,
     },
     /// The socket answered but the exchange failed.
     #[error("the mount's control socket {path} failed: {message}")]
@@ -176,9 +176,9 @@ async fn answer(stream: UnixStream, report: Reporter) -> io::Result<()> {
 pub async fn query(mountpoint: &Path) -> Result<StatusReport, ControlError> {
     let canonical = mountpoint
         .canonicalize()
-        .map_err(|source| ControlError::Mountpoint {
+        .map_err(|reason| ControlError::Mountpoint {
             path: mountpoint.display().to_string(),
-            source,
+            reason,
         })?;
     let name = socket_name(&canonical);
     let candidates: Vec<PathBuf> = socket_dirs().into_iter().map(|d| d.join(&name)).collect();
@@ -239,6 +239,7 @@ mod tests {
             uploads: vec![],
             cache: CacheUse::default(),
             traffic: TrafficStats::default(),
+            token: Default::default(),
             api: vec![],
         }
     }

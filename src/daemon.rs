@@ -57,7 +57,8 @@ pub fn is_child() -> bool {
 }
 
 /// In the detached child: tells the waiting parent the mount is live, then sends standard
-/// output and error to `log` (appended), so nothing writes to the terminal the user got back.
+/// output and error to `log` (appended), so nothing writes to the terminal the user got back;
+/// the log lines of the start-up go there first.
 pub fn announce_ready(log: &Path) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{READY_LINE}")?;
@@ -73,5 +74,5 @@ pub fn announce_ready(log: &Path) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok(())
+    crate::logging::detached()
 }

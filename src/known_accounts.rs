@@ -4,7 +4,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-const DIR_NAME: &str = "accounts";
+/// The directory of the cache directory that holds the records.
+pub const DIR_NAME: &str = "accounts";
 
 /// FNV-1a over the URL and the keys: stable across releases and platforms, unlike std's
 /// hasher, so that a record written by one build is found by the next.

@@ -30,18 +30,20 @@ fn arguments() -> Option<Vec<OsString>> {
 }
 
 fn main() {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,fuser::mnt=error"),
-    )
-    .init();
-    if !yetifs::malloc::keep_large_buffers() {
-        log::debug!("the allocator keeps its default thresholds");
-    }
     let Some(args) = arguments() else {
         return;
     };
     let matches = Cli::command().get_matches_from(&args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let detaching =
+        matches!(&cli.command, Command::Mount(m) if m.daemon) && yetifs::daemon::is_child();
+    if let Err(e) = yetifs::logging::init(&cli.log_options(), cli.default_level(), detaching) {
+        eprintln!("yetifs: cannot open the log file {e}");
+        std::process::exit(1);
+    }
+    if !yetifs::malloc::keep_large_buffers() {
+        log::debug!("the allocator keeps its default thresholds");
+    }
     if let Some(warning) = yetifs::config::typed_keys_warning(&matches) {
         // The detached half of --daemon runs the same command line: warn once, in the first.
         if !yetifs::daemon::is_child() {

@@ -194,6 +194,7 @@ pub struct MemoryRemote {
     latency: Mutex<HashMap<Op, Duration>>,
     /// Acts as a modified host whose `file/edit` ignores `fileType`.
     drops_file_type: AtomicBool,
+    listing_transit: Mutex<Option<Duration>>,
 }
 
 /// Locks a mutex, carrying on if a panicking test thread poisoned it (the data stays usable).
@@ -260,6 +261,13 @@ impl MemoryRemote {
         lock(&self.latency).insert(op, delay);
     }
 
+    /// Makes every later listing take `transit` between the moment the account is read and
+    /// the answer: what changes meanwhile is missing from it, as with a real server's reply on
+    /// its way.
+    pub fn set_listing_transit(&self, transit: Duration) {
+        *lock(&self.listing_transit) = Some(transit);
+    }
+
     /// Counts the call, waits the configured latency, then fails if a failure is queued.
     async fn enter(&self, op: Op) -> Result<()> {
         *lock(&self.calls).entry(op).or_default() += 1;
@@ -280,23 +288,30 @@ impl MemoryRemote {
 impl Remote for MemoryRemote {
     async fn list_folder(&self, folder: Option<u64>) -> Result<Listing> {
         self.enter(Op::ListFolder).await?;
-        let account = lock(&self.account);
-        account.folder_exists(folder)?;
-        let mut folders: Vec<FolderEntry> = account
-            .folders
-            .values()
-            .filter(|f| f.parent == folder)
-            .cloned()
-            .collect();
-        folders.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        let mut files: Vec<FileEntry> = account
-            .files
-            .values()
-            .filter(|f| f.entry.folder == folder)
-            .map(|f| f.entry.clone())
-            .collect();
-        files.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        Ok(Listing { folders, files })
+        let listing = {
+            let account = lock(&self.account);
+            account.folder_exists(folder)?;
+            let mut folders: Vec<FolderEntry> = account
+                .folders
+                .values()
+                .filter(|f| f.parent == folder)
+                .cloned()
+                .collect();
+            folders.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+            let mut files: Vec<FileEntry> = account
+                .files
+                .values()
+                .filter(|f| f.entry.folder == folder)
+                .map(|f| f.entry.clone())
+                .collect();
+            files.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+            Listing { folders, files }
+        };
+        let transit = *lock(&self.listing_transit);
+        if let Some(transit) = transit {
+            tokio::time::sleep(transit).await;
+        }
+        Ok(listing)
     }
 
     async fn file_info(&self, id: u64) -> Result<FileDetails> {

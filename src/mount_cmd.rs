@@ -20,6 +20,7 @@ use crate::fs::{Core, FsOptions, Owner, Recovery};
 use crate::fuse::{self, MountHandle, Traffic};
 use crate::known_accounts;
 use crate::pid_file::PidFile;
+use crate::private_files;
 use crate::progress::Progress;
 use crate::remote::ApiError;
 use crate::staging::{self, Staging};
@@ -30,6 +31,8 @@ const BLOCK_SIZE: u64 = 1 << 20;
 /// Ranged reads a sequential reader's read-ahead runs at once: one connection does not carry
 /// what the FUSE side can take, on loopback nor over a long round trip.
 const READ_STREAMS: usize = 4;
+/// The log of a mount started with `--daemon`, in the cache directory.
+pub const LOG_FILE: &str = "yetifs.log";
 /// How long the first contact with the server may take before the mount gives up.
 const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -51,22 +54,37 @@ pub struct MountArgs {
     /// The configuration file with named remotes (default `~/.config/yetifs/config.toml`).
     #[arg(long, env = "YETIFS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Where cached content and metadata are kept (default `~/.cache/yetifs`).
-    #[arg(long)]
+    /// Where cached content and metadata are kept [default: ~/.cache/yetifs, or
+    /// $XDG_CACHE_HOME/yetifs]
+    #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Bound of the disk cache, e.g. `10GiB`.
-    #[arg(long)]
+    /// Bound of the disk cache, e.g. `20GiB`; 0 keeps no content on disk [default: 10GiB]
+    #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
-    /// Bound of the memory cache, e.g. `256MiB`.
-    #[arg(long)]
+    /// Bound of the memory cache, e.g. `512MiB` [default: 256MiB]
+    #[arg(long, value_name = "SIZE")]
     pub memory_cache: Option<String>,
-    /// Seconds a directory listing is trusted before it is fetched again.
-    #[arg(long)]
+    /// Seconds a directory listing is trusted before it is fetched again [default: 30]
+    #[arg(long, value_name = "SECS")]
     pub dir_ttl: Option<u64>,
-    /// Bound of memory caches and buffers together, e.g. `128MiB`.
-    #[arg(long)]
+    /// Bound of memory caches and buffers together, e.g. `128MiB` [default: none]
+    #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<String>,
-    /// Mount options: ro, allow_other, default_permissions, uid=N, gid=N.
+    /// Seconds opening a connection to the server may take [default: 15]
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout: Option<u64>,
+    /// Mount read-only (as `-o ro`)
+    #[arg(long)]
+    pub read_only: bool,
+    /// Let other local users use the mount (as `-o allow_other`; implies
+    /// default_permissions: the kernel checks modes and owners)
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Mount over a directory that is not empty, hiding its files (as `-o nonempty`)
+    #[arg(long)]
+    pub allow_non_empty: bool,
+    /// Mount options: ro, allow_other, default_permissions, no_default_permissions, nonempty,
+    /// uid=N, gid=N (fstab-only options such as _netdev and x-systemd.* are accepted)
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Return once the mount is live and keep serving in the background.
@@ -88,6 +106,23 @@ impl MountArgs {
             },
             _ => bail!("expected [NAME:] MOUNTPOINT"),
         }
+    }
+
+    /// The `-o` groups, with the long flags that stand for mount options added.
+    fn options_with_flags(&self) -> Vec<String> {
+        let mut groups = self.options.clone();
+        let flags = [
+            (self.read_only, "ro"),
+            (self.allow_other, "allow_other"),
+            (self.allow_non_empty, "nonempty"),
+        ];
+        groups.extend(
+            flags
+                .into_iter()
+                .filter(|(given, _)| *given)
+                .map(|(_, option)| option.to_owned()),
+        );
+        groups
     }
 
     /// Settles flags, environment and the named remote into the mount's settings.
@@ -113,7 +148,8 @@ impl MountArgs {
             memory_cache: self.memory_cache.clone(),
             dir_ttl: self.dir_ttl,
             memory_limit: self.memory_limit.clone(),
-            options: self.options.clone(),
+            options: self.options_with_flags(),
+            connect_timeout: self.connect_timeout,
         };
         Ok((flags.resolve(named.as_ref())?, mountpoint.to_path_buf()))
     }
@@ -189,6 +225,7 @@ impl Sources {
                 bytes_written: self.traffic.bytes_written(),
                 bytes_fetched: self.content.stats().bytes_fetched,
             },
+            token: metrics.token,
             api: metrics.endpoints,
         }
     }
@@ -196,13 +233,18 @@ impl Sources {
 
 /// Checks the mountpoint and the server, builds the stack and mounts it.
 pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Result<Mounted> {
-    let canonical = check_mountpoint(mountpoint)?;
+    let canonical = check_mountpoint(mountpoint, settings.options.nonempty)?;
+    private_files::private_umask();
     let credentials = Credentials::Keys {
         key1: Secret::new(settings.key1.clone()),
         key2: Secret::new(settings.key2.clone()),
     };
-    let client = Client::new(ClientConfig::new(settings.api_url.clone(), credentials))
-        .with_context(|| format!("cannot use API URL {}", settings.api_url))?;
+    let mut config = ClientConfig::new(settings.api_url.clone(), credentials);
+    config.timeouts.connect = settings.connect_timeout;
+    let client = Client::new(config).map_err(|e| match e {
+        ApiError::InvalidInput(message) => anyhow::anyhow!(message),
+        other => anyhow::anyhow!("cannot use the API URL: {other}"),
+    })?;
     let (account, offline) = match preflight(&client, &settings.api_url).await? {
         Reach::Account(account) => {
             let (url, k1, k2) = (&settings.api_url, &settings.key1, &settings.key2);
@@ -230,9 +272,26 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         None => (settings.memory_cache, None),
     };
 
-    let account_dir = settings
-        .cache_dir
-        .join(cache_key(&settings.api_url, account));
+    let account_key = cache_key(&settings.api_url, account);
+    let account_dir = settings.cache_dir.join(&account_key);
+    let cache_dir = settings.cache_dir.clone();
+    let tightened = tokio::task::spawn_blocking(move || {
+        let accounts = [account_key.as_str(), known_accounts::DIR_NAME];
+        private_files::tighten_cache(&cache_dir, &accounts, &[LOG_FILE])
+    })
+    .await?;
+    match tightened {
+        Ok(0) => {}
+        Ok(n) => log::warn!(
+            "{n} file(s) and folder(s) of the cache in {} could be read by other users; they \
+             are private now",
+            settings.cache_dir.display()
+        ),
+        Err(e) => bail!(
+            "cannot make the cache in {} private to its owner: {e}",
+            settings.cache_dir.display()
+        ),
+    }
     let cache = Arc::new(
         BlockCache::open(BlockCacheConfig {
             block_size: BLOCK_SIZE,
@@ -324,7 +383,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     };
     let control = match ControlServer::start(&canonical, Arc::new(move || sources.report())) {
         Ok(control) => {
-            log::info!("control socket: {}", control.path().display());
+            log::debug!("control socket: {}", control.path().display());
             Some(control)
         }
         Err(e) => {
@@ -391,8 +450,9 @@ async fn finish_uploads(core: &Core<Client>) {
 /// Serves until `umount` from outside, SIGINT or SIGTERM; then unmounts cleanly.
 pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> anyhow::Result<()> {
     if crate::daemon::is_child() {
-        crate::daemon::announce_ready(&settings.cache_dir.join("yetifs.log"))
-            .context("cannot detach from the terminal")?;
+        let log = crate::logging::log_file()
+            .map_or_else(|| settings.cache_dir.join(LOG_FILE), Path::to_path_buf);
+        crate::daemon::announce_ready(&log).context("cannot detach from the terminal")?;
     }
     crate::notify::ready(&format!("mounted on {}", mounted.mountpoint.display()));
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -437,18 +497,32 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
 
 /// Refuses a mountpoint that is missing, not a directory, or already a mount; returns its
 /// canonical path.
-fn check_mountpoint(mountpoint: &Path) -> anyhow::Result<PathBuf> {
-    let meta = std::fs::metadata(mountpoint)
-        .with_context(|| format!("mountpoint {} is not usable", mountpoint.display()))?;
+fn check_mountpoint(mountpoint: &Path, nonempty: bool) -> anyhow::Result<PathBuf> {
+    let shown = mountpoint.display();
+    let meta = match std::fs::metadata(mountpoint) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("mountpoint {shown} does not exist: create it with mkdir -p {shown}")
+        }
+        Err(e) => return Err(e).with_context(|| format!("mountpoint {shown} is not usable")),
+    };
     if !meta.is_dir() {
-        bail!("mountpoint {} is not a directory", mountpoint.display());
+        bail!("mountpoint {shown} is not a directory");
     }
     let canonical = mountpoint.canonicalize()?;
     if is_mount_point(&canonical)? {
-        bail!(
-            "mountpoint {} is busy: something is already mounted there",
-            mountpoint.display()
-        );
+        bail!("mountpoint {shown} is busy: something is already mounted there");
+    }
+    if !nonempty {
+        let entries = std::fs::read_dir(&canonical)
+            .with_context(|| format!("mountpoint {shown} cannot be read"))?
+            .count();
+        if entries > 0 {
+            bail!(
+                "mountpoint {shown} is not empty ({entries} entries): the mount would hide them; \
+                 use an empty directory, or pass --allow-non-empty (-o nonempty)"
+            );
+        }
     }
     Ok(canonical)
 }
@@ -564,23 +638,30 @@ mod tests {
         assert!(!is_mount_point(&dir.path().canonicalize().unwrap()).unwrap());
     }
 
+    fn mount_args(line: &[&str]) -> MountArgs {
+        use clap::Parser;
+        let argv = ["yetifs", "mount"].iter().chain(line);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Mount(args) => args,
+            other => panic!("not a mount: {other:?}"),
+        }
+    }
+
     #[test]
     fn named_remote_needs_its_colon() {
-        let args = MountArgs {
-            targets: vec!["work".into(), "/mnt".into()],
-            api_url: None,
-            key1: None,
-            key2: None,
-            config: None,
-            cache_dir: None,
-            cache_size: None,
-            memory_cache: None,
-            dir_ttl: None,
-            memory_limit: None,
-            options: vec![],
-            daemon: false,
-            pid_file: None,
-        };
-        assert!(args.split_targets().is_err());
+        assert!(mount_args(&["work", "/mnt"]).split_targets().is_err());
+        let named = mount_args(&["work:", "/mnt"]);
+        assert_eq!(named.split_targets().unwrap().0, Some("work"));
+    }
+
+    #[test]
+    fn long_flags_stand_for_mount_options() {
+        let args = mount_args(&["--read-only", "--allow-other", "--allow-non-empty", "/mnt"]);
+        let options = crate::config::MountOptions::parse(
+            args.options_with_flags().iter().map(String::as_str),
+        )
+        .unwrap();
+        assert!(options.read_only && options.allow_other && options.nonempty);
+        assert!(options.default_permissions, "allow_other implies it");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{HumanBytes, HumanDuration};
 use serde::{Deserialize, Serialize};
 
-use crate::api::metrics::{EndpointStats, Failure, MetricsSnapshot};
+use crate::api::metrics::{takeover_summary, EndpointStats, Failure, MetricsSnapshot, TokenStats};
 use crate::fs::PendingUpload;
 
 /// Everything `yetifs status` shows.
@@ -31,6 +31,9 @@ pub struct StatusReport {
     pub cache: CacheUse,
     /// Bytes through the mount and from the server.
     pub traffic: TrafficStats,
+    /// How often another client of the account took the access token: why requests wait.
+    #[serde(default)]
+    pub token: TokenStats,
     /// Requests and failures by endpoint.
     pub api: Vec<EndpointStats>,
 }
@@ -154,6 +157,30 @@ fn ago(now_ms: u64, at_ms: u64) -> String {
     }
 }
 
+/// What people are told about other clients taking the token; nothing if none ever did.
+fn token_line(token: &TokenStats, now_ms: u64) -> Option<String> {
+    if token.takeovers_last_minute > 0 {
+        let waiting = match token.waiting {
+            0 => String::new(),
+            n => format!(" ({n} waiting now)"),
+        };
+        return Some(format!(
+            "{}{waiting}",
+            takeover_summary(token.takeovers_last_minute)
+        ));
+    }
+    let last = token.last_takeover_ms?;
+    let times = match token.takeovers {
+        1 => "once".to_owned(),
+        n => format!("{n} times"),
+    };
+    Some(format!(
+        "another client of this account took the access token {times} since the mount \
+         started, the last time {}",
+        ago(now_ms, last)
+    ))
+}
+
 impl StatusReport {
     /// The report as people read it.
     pub fn render(&self) -> String {
@@ -184,6 +211,9 @@ impl StatusReport {
                 f.endpoint,
                 f.error
             );
+        }
+        if let Some(line) = token_line(&self.token, self.now_ms) {
+            let _ = writeln!(out, "token:    {line}");
         }
         let failed = self
             .uploads
@@ -336,6 +366,12 @@ mod tests {
                 ..CacheUse::default()
             },
             traffic: TrafficStats::default(),
+            token: TokenStats {
+                takeovers_last_minute: 14,
+                takeovers: 40,
+                last_takeover_ms: Some(59_000),
+                waiting: 3,
+            },
             api: vec![EndpointStats {
                 endpoint: "folder/listing".into(),
                 requests: 12,
@@ -350,11 +386,29 @@ mod tests {
             "1.00 GiB",
             "folder/listing",
             "transport: refused",
+            "another client of this account took the access token 14 times in the last minute; \
+             requests wait for a fresh token (3 waiting now)",
         ] {
             assert!(
                 text.contains(expected),
                 "{expected:?} missing from:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn the_token_line_tells_a_past_contest_from_a_running_one_and_is_absent_without_one() {
+        assert_eq!(token_line(&TokenStats::default(), 1_000), None);
+        let past = TokenStats {
+            takeovers_last_minute: 0,
+            takeovers: 9,
+            last_takeover_ms: Some(0),
+            waiting: 0,
+        };
+        assert_eq!(
+            token_line(&past, 300_000).unwrap(),
+            "another client of this account took the access token 9 times since the mount \
+             started, the last time 5 minutes ago"
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! The client against the emulator (`yetifs serve` in process): every endpoint, on both server
 //! generations, every host's endpoint set, both range modes, and with faults injected.
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use yetifs::api::{Client, ClientConfig, Credentials, FileEdit, RetryPolicy};
+use yetifs::api::{Client, ClientConfig, Credentials, FileEdit, RetryPolicy, TokenPolicy};
 use yetifs::emulator::{Emulator, HostKind, Profile, RangeMode, ServeArgs};
 use yetifs::remote::{ApiError, FileEntry, Remote};
 
@@ -369,6 +369,175 @@ async fn two_clients_sharing_keys_keep_working_though_each_login_kills_the_other
         a.list_folder(None).await.unwrap();
         b.list_folder(None).await.unwrap();
     }
+    emu.shutdown().await.unwrap();
+}
+
+/// Token waits a tenth of the defaults: the same contest, ten times faster.
+fn brisk() -> TokenPolicy {
+    TokenPolicy {
+        refused_deadline: Duration::from_secs(60),
+        min_spacing: Duration::from_millis(50),
+        first_holdoff: Duration::from_millis(50),
+        max_holdoff: Duration::from_millis(300),
+        calm: Duration::from_millis(1500),
+    }
+}
+
+/// Workers per client, and the rounds of calls each does.
+const WORKERS: usize = 8;
+const ROUNDS: usize = 10;
+
+/// `count` clients of one account, each with [`WORKERS`] workers that upload, list, look up and
+/// read back their own files: every call succeeds, every file is then read back right by every
+/// client, and the logins stay within what the minimum spacing allows.
+async fn busy_clients_share_one_account(count: usize) {
+    let emu = Emulator::start(args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive))
+        .await
+        .unwrap();
+    let clients: Vec<Client> = (0..count)
+        .map(|_| {
+            let mut config =
+                ClientConfig::new(emu.base_url(), Credentials::keys(emu.key1(), emu.key2()));
+            config.token = brisk();
+            Client::new(config).unwrap()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for (c, client) in clients.iter().enumerate() {
+        for w in 0..WORKERS {
+            let client = client.clone();
+            let dir = dir.path().to_owned();
+            workers.push(tokio::spawn(async move {
+                let mut written = Vec::new();
+                for round in 0..ROUNDS {
+                    let name = format!("c{c}-w{w}-{round}.bin");
+                    let data = sample(1000 + 37 * round, (16 * c + w) as u8);
+                    let source = dir.join(&name);
+                    tokio::fs::write(&source, &data).await.unwrap();
+                    let file = client.upload(None, &name, &source).await.unwrap();
+                    assert_eq!(file.name, name);
+                    client.list_folder(None).await.unwrap();
+                    Remote::file_info(&client, file.id).await.unwrap();
+                    assert_eq!(read(&client, &file, 0..file.size).await, data);
+                    written.push((file, data));
+                }
+                written
+            }));
+        }
+    }
+    let mut written = Vec::new();
+    for worker in workers {
+        written.extend(worker.await.unwrap());
+    }
+    let readers: Vec<_> = clients
+        .iter()
+        .map(|client| {
+            let client = client.clone();
+            let written = written.clone();
+            tokio::spawn(async move {
+                let listed = client.list_folder(None).await.unwrap();
+                for (file, data) in &written {
+                    assert!(
+                        listed.files.iter().any(|f| f.id == file.id),
+                        "{}",
+                        file.name
+                    );
+                    assert_eq!(
+                        &read(&client, file, 0..file.size).await,
+                        data,
+                        "{}",
+                        file.name
+                    );
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let spaced = 1 + (elapsed.as_millis() / brisk().min_spacing.as_millis()) as u64;
+    let mut takeovers = 0;
+    for (c, client) in clients.iter().enumerate() {
+        let metrics = client.metrics().snapshot();
+        let logins = metrics
+            .endpoints
+            .iter()
+            .find(|e| e.endpoint == "authorize")
+            .map_or(0, |e| e.requests);
+        eprintln!(
+            "client {c} of {count}: {logins} logins, {} takeovers in {elapsed:?}",
+            metrics.token.takeovers
+        );
+        assert!(
+            logins <= spaced,
+            "client {c}: {logins} logins in {elapsed:?}, never closer than the minimum spacing"
+        );
+        takeovers += metrics.token.takeovers;
+    }
+    assert!(
+        takeovers > 0,
+        "the clients did take the token from each other"
+    );
+    emu.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_busy_clients_of_one_account_take_turns_with_the_token_and_nothing_fails() {
+    busy_clients_share_one_account(2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_busy_clients_of_one_account_take_turns_with_the_token_and_nothing_fails() {
+    busy_clients_share_one_account(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_longer_than_a_turn_gets_through_while_another_client_keeps_taking_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let emu = Emulator::start(ServeArgs {
+        faults: "bandwidth=8MB/s".parse().unwrap(),
+        access_log: Some(log.clone()),
+        ..args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive)
+    })
+    .await
+    .unwrap();
+    let contender = |emu: &Emulator| {
+        Client::new(ClientConfig::new(
+            emu.base_url(),
+            Credentials::keys(emu.key1(), emu.key2()),
+        ))
+        .unwrap()
+    };
+    let (busy, uploader) = (contender(&emu), contender(&emu));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lister = {
+        let done = std::sync::Arc::clone(&done);
+        tokio::spawn(async move {
+            let mut calls = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                busy.list_folder(None).await.unwrap();
+                calls += 1;
+            }
+            calls
+        })
+    };
+    // Five seconds of body at the capped rate: longer than any turn.
+    let data = sample(40_000_000, 3);
+    let file = upload(&uploader, dir.path(), None, "big.bin", &data).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(lister.await.unwrap() > 0);
+    assert_eq!(file.size, 40_000_000);
+    let sent = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("/file/upload"))
+        .count();
+    assert!(sent <= 2, "the upload was sent {sent} times");
+    assert!(uploader.metrics().snapshot().token.takeovers > 0);
     emu.shutdown().await.unwrap();
 }
 

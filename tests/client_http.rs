@@ -14,7 +14,7 @@ use axum::routing::{any, post};
 use axum::{Form, Json, Router};
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
-use yetifs::api::{Client, ClientConfig, Credentials, RetryPolicy};
+use yetifs::api::{Client, ClientConfig, Credentials, RetryPolicy, TokenPolicy};
 use yetifs::remote::ApiError;
 use yetifs::remote::Remote;
 
@@ -104,10 +104,22 @@ fn client(base: &str) -> Client {
         max_delay: Duration::from_millis(5),
         max_retry_after: Duration::from_secs(5),
     };
+    config.token = quick_token_policy();
     config.download_resumes = 3;
     config.timeouts.request = Duration::from_secs(10);
     config.timeouts.read_idle = Duration::from_secs(5);
     Client::new(config).unwrap()
+}
+
+/// Token waits short enough for tests, in the proportions of the defaults.
+fn quick_token_policy() -> TokenPolicy {
+    TokenPolicy {
+        refused_deadline: Duration::from_secs(1),
+        min_spacing: Duration::from_millis(10),
+        first_holdoff: Duration::from_millis(10),
+        max_holdoff: Duration::from_millis(40),
+        calm: Duration::from_secs(10),
+    }
 }
 
 fn success(data: Value) -> Response {
@@ -166,7 +178,7 @@ async fn a_storm_of_calls_on_a_dead_token_causes_exactly_one_new_authorization()
 }
 
 #[tokio::test]
-async fn a_token_rejected_again_after_renewal_is_a_token_error_without_more_logins() {
+async fn a_server_refusing_every_token_fails_the_call_at_the_deadline_with_logins_spaced() {
     let (server, base) = serve(
         |hit, n| match hit.path.as_str() {
             "authorize" => token(n),
@@ -175,10 +187,22 @@ async fn a_token_rejected_again_after_renewal_is_a_token_error_without_more_logi
         Router::new(),
     )
     .await;
+    let policy = quick_token_policy();
+    let started = Instant::now();
     let err = client(&base).list_folder(Some(3)).await.unwrap_err();
+    let elapsed = started.elapsed();
     assert!(matches!(err, ApiError::Token(_)), "{err:?}");
-    assert_eq!(server.count("authorize"), 2);
-    assert_eq!(server.count("folder/listing"), 2);
+    let logins = server.count("authorize");
+    let spaced = 1 + (elapsed.as_millis() / policy.min_spacing.as_millis()) as u32;
+    assert!(
+        (3..=spaced).contains(&logins),
+        "{logins} logins in {elapsed:?}: renewed, never closer than the minimum spacing"
+    );
+    assert_eq!(
+        server.count("folder/listing"),
+        logins,
+        "each token was tried once"
+    );
 }
 
 #[tokio::test]
@@ -329,6 +353,7 @@ type UploadReply = dyn Fn() -> Response + Send + Sync;
 #[derive(Default)]
 struct Received {
     fields: HashMap<String, String>,
+    order: Vec<String>,
     filename: Option<String>,
     content: Vec<u8>,
 }
@@ -340,6 +365,7 @@ async fn upload_handler(
     let mut got = Received::default();
     while let Some(field) = multipart.next_field().await.unwrap() {
         let name = field.name().unwrap_or_default().to_owned();
+        got.order.push(name.clone());
         if name == "upload_file" {
             got.filename = field.file_name().map(str::to_owned);
             got.content = field.bytes().await.unwrap().to_vec();
@@ -393,6 +419,38 @@ async fn an_upload_streams_the_file_and_returns_the_name_the_server_chose() {
     assert_eq!(got.filename.as_deref(), Some("hello.txt"));
     assert_eq!(got.fields["folder_id"], "7");
     assert_eq!(got.fields["access_token"], "T1");
+    assert_eq!(
+        got.order,
+        ["upload_file", "account_id", "folder_id", "access_token"],
+        "the server checks the token once the body is in: it goes last"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_refused_for_its_token_is_sent_again_in_full_with_each_fresh_token() {
+    let count = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&count);
+    let (received, base) = upload_server(move || {
+        // Three times another client takes the token before the upload arrives.
+        if seen.fetch_add(1, Ordering::SeqCst) < 3 {
+            return failure(TOKEN_ERROR);
+        }
+        success(json!([{"name": "a.bin", "size": 100_000, "file_id": "5", "short_url": "a"}]))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.bin");
+    let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let entry = client(&base).upload(None, "a.bin", &path).await.unwrap();
+    assert_eq!((entry.id, entry.size), (5, 100_000));
+    assert_eq!(count.load(Ordering::SeqCst), 4);
+    let got = received.lock().unwrap();
+    assert!(
+        got.content == content,
+        "the last attempt sent the whole file"
+    );
+    assert_eq!(got.fields["access_token"], "T4", "with the fourth token");
 }
 
 #[tokio::test]

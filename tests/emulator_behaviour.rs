@@ -1,6 +1,6 @@
 //! Emulator behaviour beyond the 4.x transcripts: the 5.x profile, each host's endpoint set,
 //! persistence across restarts, switches, faults, the access log, URL uploads, isolation
-//! between accounts and concurrent uploads.
+//! between accounts, concurrent uploads, and the one live token per account.
 mod common;
 
 use common::{args, Api};
@@ -436,5 +436,52 @@ async fn concurrent_uploads_all_arrive_intact() {
         assert_eq!(body.len(), content.len());
         assert!(body[..] == content[..]);
     }
+    api.emu.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_authorize_kills_every_earlier_token_and_a_killed_token_is_refused_before_acting() {
+    let mut api = Api::start(args()).await;
+    let first = api.token.clone();
+    // Another client (its own cookies) logs in to the same account twice.
+    let other = common::client();
+    let keys = [("key1", api.emu.key1()), ("key2", api.emu.key2())];
+    let mut tokens = vec![first];
+    for _ in 0..2 {
+        let reply = api
+            .send(other.post(api.url("authorize")).form(&keys))
+            .await
+            .json();
+        tokens.push(reply["data"]["access_token"].as_str().unwrap().to_owned());
+    }
+    let refusals = [
+        (
+            "account/info",
+            "Could not validate access_token, please reauthenticate or try again.",
+        ),
+        (
+            "folder/listing",
+            "Could not validate access_token and account_id, please reauthenticate or try again.",
+        ),
+    ];
+    for dead in &tokens[..2] {
+        api.token = dead.clone();
+        for (path, message) in refusals {
+            let reply = api.call(path, &[]).await.json();
+            assert_eq!(reply["response"], message, "{path}: {reply}");
+        }
+        let upload = api
+            .upload("sent-with-a-dead-token.txt", b"abc", &[])
+            .await
+            .json();
+        assert_eq!(upload["response"], refusals[1].1, "{upload}");
+    }
+    api.token = tokens[2].clone();
+    let listing = api.call("folder/listing", &[]).await.json();
+    assert_eq!(
+        listing["data"]["files"].as_array().unwrap().len(),
+        0,
+        "no upload with a dead token was stored: {listing}"
+    );
     api.emu.shutdown().await.unwrap();
 }

@@ -607,3 +607,31 @@ async fn unlinking_a_file_whose_upload_failed_drops_the_pending_upload() {
     assert_eq!(core.recover().await.completed, 0);
     assert_eq!(server_file(&remote, None, "gone").await, None);
 }
+
+#[tokio::test]
+async fn a_listing_read_before_an_upload_finished_but_arriving_after_does_not_hide_the_file() {
+    let remote = Arc::new(MemoryRemote::new());
+    let mut options = FsOptions::new(OWNER);
+    options.dir_ttl = Duration::from_millis(100);
+    let core = Arc::new(Core::new(Arc::clone(&remote), options).unwrap());
+    let (attr, opened) = core
+        .create(ROOT_INO, "new.txt", 0o644, libc::O_WRONLY | libc::O_CREAT)
+        .await
+        .unwrap();
+    core.write(opened.fh, 0, b"fresh").await.unwrap();
+    // Once the listing has aged, a readdir fetches it again; the server's answer is read
+    // before the upload and arrives after it.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    remote.set_listing_transit(Duration::from_millis(300));
+    let readdir = {
+        let core = Arc::clone(&core);
+        tokio::spawn(async move { names(&core, ROOT_INO).await })
+    };
+    tokio::task::yield_now().await;
+    core.flush(opened.fh).await.unwrap();
+    core.release(opened.fh).await.unwrap();
+    readdir.await.unwrap();
+    let found = core.lookup(ROOT_INO, "new.txt").await.unwrap();
+    assert_eq!(found.ino, attr.ino);
+    assert_eq!(read_all(&core, found.ino).await, b"fresh");
+}

@@ -98,7 +98,10 @@ fn a_missing_mountpoint_is_refused() {
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("is not usable"), "{stderr}");
+    assert!(
+        stderr.contains("does not exist: create it with mkdir -p"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! The client: one pooled `reqwest` client with a cookie jar, the base URL, the shared session,
 //! and one typed method per API v2 endpoint. Every call goes through the same path: take the
-//! shared token, send, decode; on a dead token renew it once and resend; on transient trouble
-//! retry as the endpoint's safety allows.
+//! shared token, send, decode; on a dead token renew it and resend until the token policy's
+//! deadline (another client of the account may keep taking it); on transient trouble retry as
+//! the endpoint's safety allows.
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::{TryFutureExt, TryStreamExt};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
@@ -20,7 +21,7 @@ use tokio_util::io::ReaderStream;
 use super::config::ClientConfig;
 use super::download::LinkCache;
 use super::error::{ApiError, Result};
-use super::metrics::Metrics;
+use super::metrics::{takeover_summary, Metrics};
 use super::model::{
     Account, Authorization, CopyReply, DownloadLink, FileInfo, Folder, FolderListing, Package,
     UploadedFile, UrlUploadScheduled, UrlUploadStatus,
@@ -28,7 +29,7 @@ use super::model::{
 use super::redact::redact;
 use super::reply::{self, Context, Payload, RawReply};
 use super::retry::{self, parse_retry_after, Failure, Safety};
-use super::session::{Session, Token};
+use super::session::{Refusal, Renewed, Session, Token};
 
 /// Bytes read from a staged file per chunk of an upload body.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -83,8 +84,49 @@ pub struct FolderEdit<'a> {
 /// Form fields of one request.
 type Params = Vec<(&'static str, String)>;
 
+/// The token one attempt of a request carries, and how long it had been unused. An upload
+/// writes its token at the end of its body and may take a newer one than it was given, so the
+/// attempt records which one the server saw.
+#[derive(Clone)]
+pub(crate) struct Carried(Arc<std::sync::Mutex<(Arc<Token>, Duration)>>);
+
+impl Carried {
+    /// `token`, about to be sent.
+    fn new(token: Arc<Token>) -> Self {
+        let idle = token.sending();
+        Carried(Arc::new(std::sync::Mutex::new((token, idle))))
+    }
+
+    /// The token carried.
+    pub fn token(&self) -> Arc<Token> {
+        Arc::clone(&self.lock().0)
+    }
+
+    /// The token carried and how long it had been unused before this request.
+    fn used(&self) -> (Arc<Token>, Duration) {
+        let carried = self.lock();
+        (Arc::clone(&carried.0), carried.1)
+    }
+
+    /// Carries `token` instead.
+    fn set(&self, token: Arc<Token>) {
+        let idle = token.sending();
+        *self.lock() = (token, idle);
+    }
+
+    /// The pair, even if a panicking task poisoned the lock (it holds no invariant).
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Arc<Token>, Duration)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A folder reference as the move and copy endpoints want it: the id, or the literal `null`
 /// for the root (`0` and the empty string are refused).
+/// What an API URL looks like, for messages about a wrong one.
+const EXAMPLE_URL: &str = "https://www.example.com/api/v2/";
+
 fn folder_param(folder: Option<u64>) -> String {
     folder.map_or_else(|| "null".to_owned(), |id| id.to_string())
 }
@@ -94,12 +136,15 @@ impl Client {
     /// call.
     pub fn new(config: ClientConfig) -> Result<Client> {
         let mut base = Url::parse(config.base_url.trim()).map_err(|e| {
-            ApiError::InvalidInput(format!("API URL {:?}: {e}", redact(&config.base_url)))
+            ApiError::InvalidInput(format!(
+                "{:?} is not a URL ({e}); the API URL looks like {EXAMPLE_URL}",
+                redact(&config.base_url)
+            ))
         })?;
-        if !matches!(base.scheme(), "http" | "https") {
+        if !matches!(base.scheme(), "http" | "https") || !base.has_host() {
             return Err(ApiError::InvalidInput(format!(
-                "API URL must be http or https, not {}",
-                base.scheme()
+                "{:?} is not an http or https URL; the API URL looks like {EXAMPLE_URL}",
+                redact(&config.base_url)
             )));
         }
         if !base.path().ends_with('/') {
@@ -117,12 +162,13 @@ impl Client {
             .build()
             .map_err(|e| ApiError::InvalidInput(format!("HTTP client: {}", describe(&e))))?;
         let links = LinkCache::new(config.download_url_cache, config.download_url_ttl);
+        let session = Session::new(config.token.clone());
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
                 base,
                 config,
-                session: Session::default(),
+                session,
                 links,
                 metrics: Metrics::default(),
             }),
@@ -356,8 +402,10 @@ impl Client {
 
     /// `file/upload`: streams the local file `source` into `folder` as `name`. Returns what the
     /// server stored, whose name may differ (servers drop a leading dot, quotes, path parts, and
-    /// number duplicates). Retried only when the server cannot have stored it. Empty files are
-    /// refused here, as every server refuses them.
+    /// number duplicates). Retried only when the server cannot have stored it — a refused token
+    /// is such a case: the file is opened and sent again in full. The token goes at the end of
+    /// the body, where the server reads it. Empty files are refused here, as every server
+    /// refuses them.
     pub async fn file_upload(
         &self,
         folder: Option<u64>,
@@ -377,7 +425,7 @@ impl Client {
         let url = self.endpoint("file/upload")?;
         let progress = self.inner.metrics.upload_started(name, length);
         let payload = retry::run(&self.inner.config.retry, Safety::Once, || {
-            self.authorized(|token| {
+            self.authorized(|carried| {
                 let url = url.clone();
                 let filename = filename.clone();
                 let sent = progress.sent();
@@ -397,14 +445,30 @@ impl Client {
                         .file_name(filename)
                         .mime_str("application/octet-stream")
                         .map_err(|e| Failure::not_sent(transport(&e)))?;
+                    let given = carried.token();
+                    // The server checks the token once the whole body is in, so it goes last,
+                    // taken when the file's bytes are sent: the token of that moment.
+                    let token_field = {
+                        let client = self.clone();
+                        let carried = carried.clone();
+                        let body_started = Instant::now();
+                        futures_util::stream::once(async move {
+                            let token = client.token_at_end_of_upload(&carried, body_started).await;
+                            Ok::<_, std::io::Error>(token.access_token.expose().to_owned())
+                        })
+                    };
+                    let token_length = given.access_token.expose().len() as u64;
                     let form = Form::new()
-                        .text("access_token", token.access_token.expose().to_owned())
-                        .text("account_id", token.account_id.to_string())
+                        .part("upload_file", part)
+                        .text("account_id", given.account_id.to_string())
                         .text(
                             "folder_id",
                             folder.map(|f| f.to_string()).unwrap_or_default(),
                         )
-                        .part("upload_file", part);
+                        .part(
+                            "access_token",
+                            Part::stream_with_length(Body::wrap_stream(token_field), token_length),
+                        );
                     let response = self
                         .inner
                         .http
@@ -436,43 +500,148 @@ impl Client {
     /// as `safety` allows.
     async fn call(&self, path: &'static str, params: Params, safety: Safety) -> Result<Payload> {
         retry::run(&self.inner.config.retry, safety, || {
-            self.authorized(|token| {
-                let form = with_token(&token, params.clone());
+            self.authorized(|carried| {
+                let form = with_token(&carried.token(), params.clone());
                 async move { self.send_form(path, &form).await }
             })
         })
         .await
     }
 
-    /// One attempt of a call: `send` with the current token; if the server says the token is
-    /// dead, one single-flight renewal and one resend.
+    /// One attempt of a call: `send` with the current token; while the server says the token
+    /// is dead, a single-flight renewal (paced: another client may be taking the token) and a
+    /// resend, until the token policy's deadline. The server refuses a dead token before it
+    /// acts, so even a one-shot request (an upload) may be resent.
     pub(crate) async fn authorized<T, F, Fut>(&self, send: F) -> Result<T, Failure>
     where
-        F: Fn(Arc<Token>) -> Fut,
+        F: Fn(Carried) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let token = self.token().await.map_err(Failure::not_sent)?;
-        match send(Arc::clone(&token)).await {
-            Err(Failure {
-                error: ApiError::Token(message),
-                ..
-            }) => {
-                log::info!("access token rejected ({message}); authorizing again");
-                let fresh = self
-                    .inner
-                    .session
-                    .renew(Some(token.generation), || self.authorize_request())
-                    .await
-                    .map_err(Failure::not_sent)?;
-                send(fresh).await
+        let mut token = self.token().await.map_err(Failure::not_sent)?;
+        let mut give_up = None;
+        loop {
+            let carried = Carried::new(token);
+            let message = match send(carried.clone()).await {
+                Ok(value) => {
+                    carried.token().accepted();
+                    return Ok(value);
+                }
+                Err(Failure {
+                    error: ApiError::Token(message),
+                    ..
+                }) => message,
+                Err(other) => return Err(other),
+            };
+            let (used, idle) = carried.used();
+            self.note_refusal(&used, idle);
+            let deadline = self.inner.config.token.refused_deadline;
+            let give_up = *give_up.get_or_insert_with(|| Instant::now() + deadline);
+            match self.renew(Some(used.generation), Some(give_up)).await {
+                Ok(Renewed::Token(fresh)) => token = fresh,
+                Ok(Renewed::TooLate) => {
+                    log::warn!(
+                        "no access token lasted long enough for a request within {deadline:?} \
+                         ({message}); giving up on it"
+                    );
+                    return Err(Failure::from(ApiError::Token(message)));
+                }
+                Err(error) => return Err(Failure::not_sent(error)),
             }
-            other => other,
+        }
+    }
+
+    /// The token to write at the end of an upload's body, which was given `carried` and began
+    /// at `body_started`: the newest this client has. If other clients have been taking the
+    /// token and the body took a while, the token is taken back first (paced like any
+    /// `/authorize`), so that it is still alive when the server checks it a moment later; a
+    /// long upload would otherwise fail whenever another client is busy. The token used is
+    /// recorded in `carried`; one of another length than was given cannot be used.
+    async fn token_at_end_of_upload(&self, carried: &Carried, body_started: Instant) -> Arc<Token> {
+        let given = carried.token();
+        let session = &self.inner.session;
+        let policy = &self.inner.config.token;
+        let young = policy.first_holdoff / 2;
+        let newest = match session.current() {
+            Ok(Some(current))
+                if body_started.elapsed() >= young
+                    && current.age() >= young
+                    && session.contested_since(body_started) =>
+            {
+                self.renew(Some(current.generation), None).await.ok()
+            }
+            Ok(Some(current)) => Some(Renewed::Token(current)),
+            Ok(None) => self.renew(None, None).await.ok(),
+            Err(_) => None,
+        };
+        match newest {
+            Some(Renewed::Token(token))
+                if token.generation != given.generation
+                    && token.access_token.expose().len() == given.access_token.expose().len() =>
+            {
+                carried.set(Arc::clone(&token));
+                token
+            }
+            _ => given,
+        }
+    }
+
+    /// Records a refusal of `token` (unused for `idle` before the request): counted and logged
+    /// when another client took it.
+    fn note_refusal(&self, token: &Token, idle: Duration) {
+        match self
+            .inner
+            .session
+            .refused(token, idle, rand::random::<f64>())
+        {
+            Refusal::Known => {}
+            Refusal::Expired => {
+                log::info!("the access token expired after {idle:?} unused; authorizing again");
+            }
+            Refusal::Taken { holdoff } => {
+                if let Some(count) = self.inner.metrics.token_taken() {
+                    log::warn!(
+                        "{} (the server keeps one token per account, and several mounts or \
+                         programs use this account)",
+                        takeover_summary(count)
+                    );
+                }
+                log::debug!("access token taken; authorizing again in {holdoff:?}");
+            }
         }
     }
 
     /// The shared token, authorizing if there is none.
     async fn token(&self) -> Result<Arc<Token>> {
-        self.inner.session.token(|| self.authorize_request()).await
+        if let Some(token) = self.inner.session.current()? {
+            return Ok(token);
+        }
+        match self.renew(None, None).await? {
+            Renewed::Token(token) => Ok(token),
+            Renewed::TooLate => Err(ApiError::Token(
+                "no access token could be had in time".to_owned(),
+            )),
+        }
+    }
+
+    /// A token newer than generation `dead` (any, with `None`), or `TooLate` if the next
+    /// `/authorize` may not go before `give_up`. Runs as a task of its own, so that a caller
+    /// that gives up (a timeout, an interrupted read) never leaves a token issued and unknown:
+    /// that would take the token from the account's other clients for nothing.
+    async fn renew(&self, dead: Option<u64>, give_up: Option<Instant>) -> Result<Renewed> {
+        let _waiting = self.inner.metrics.waiting_for_token();
+        let client = self.clone();
+        tokio::spawn(async move {
+            let session = &client.inner.session;
+            session
+                .renew(dead, give_up, || client.authorize_request())
+                .await
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(ApiError::Transport(format!(
+                "renewing the access token failed: {e}"
+            )))
+        })
     }
 
     /// One `/authorize` request with the configured credentials.
@@ -642,7 +811,10 @@ fn send_failure(e: &reqwest::Error) -> Failure {
 
 /// A `reqwest` error as a redacted transport error, with its causes.
 pub(crate) fn transport(e: &reqwest::Error) -> ApiError {
-    let text = describe(e);
+    let mut text = describe(e);
+    if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        text.push_str(" (the server speaks plain http on this port: use an http:// URL)");
+    }
     if e.is_connect() {
         ApiError::Unreachable(text)
     } else if e.is_timeout() {

@@ -89,6 +89,40 @@ impl Default for Timeouts {
     }
 }
 
+/// How a client shares its account's one access token with other clients of the account
+/// (other mounts, other programs): every `/authorize` kills the token the others hold, so a
+/// call refused for its token waits for a fresh one and is sent again, and the waits grow while
+/// the others keep taking the token, so that the clients take turns instead of thrashing.
+#[derive(Clone, Debug)]
+pub struct TokenPolicy {
+    /// How long one call keeps re-authorizing and resending after its token was first refused,
+    /// before it fails with [`super::error::ApiError::Token`]: long enough for a busy neighbour.
+    pub refused_deadline: Duration,
+    /// The least time between two `/authorize` of one client, whatever happens: bounds the
+    /// login rate even against a server that refuses every token.
+    pub min_spacing: Duration,
+    /// The wait before re-authorizing after a young token was taken (before jitter); it
+    /// doubles with each young token lost in a row.
+    pub first_holdoff: Duration,
+    /// The longest such wait: the longest turn this client leaves another one.
+    pub max_holdoff: Duration,
+    /// A token that lived this long before it was taken ends the contest: the next one taken
+    /// is replaced at once.
+    pub calm: Duration,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        TokenPolicy {
+            refused_deadline: Duration::from_secs(60),
+            min_spacing: Duration::from_millis(500),
+            first_holdoff: Duration::from_millis(500),
+            max_holdoff: Duration::from_secs(3),
+            calm: Duration::from_secs(15),
+        }
+    }
+}
+
 /// Everything that defines a client: server, login, limits, retries.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -100,6 +134,8 @@ pub struct ClientConfig {
     pub timeouts: Timeouts,
     /// Retries of calls that are safe to repeat.
     pub retry: RetryPolicy,
+    /// Sharing the account's one token with other clients.
+    pub token: TokenPolicy,
     /// How many times one download may resume after a short body or a dropped connection.
     pub download_resumes: u32,
     /// How long a download URL is reused before asking for a new one (servers keep them valid
@@ -124,6 +160,7 @@ impl ClientConfig {
             credentials,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            token: TokenPolicy::default(),
             download_resumes: 5,
             download_url_ttl: Duration::from_secs(12 * 3600),
             download_url_cache: 4096,

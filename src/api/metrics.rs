@@ -1,8 +1,9 @@
 //! What the client did, for `yetifs status`: requests and failures by endpoint, whether the
 //! server answered the last request (and the last failure, with its time), and the uploads in
-//! progress with the bytes sent so far. Counting is a few atomic additions per HTTP request; the
+//! progress with the bytes sent so far, and how often another client of the account took the
+//! access token (with how many calls wait for a fresh one now). Counting is a few atomic additions per HTTP request; the
 //! locks are taken once per request at most, never while waiting on the network.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,6 +41,9 @@ pub const ENDPOINTS: [&str; 21] = [
 /// The name under which requests to the file server (content downloads) are counted.
 pub const DOWNLOAD: &str = "download";
 
+/// The window of the takeover rate, and the least time between two log lines about it.
+const MINUTE_MS: u64 = 60_000;
+
 /// Requests and failures of one endpoint.
 #[derive(Default)]
 struct Counter {
@@ -65,6 +69,45 @@ pub struct Metrics {
     sending: Mutex<BTreeMap<u64, Sending>>,
     next_upload: AtomicU64,
     upload_errors: Mutex<BTreeMap<String, Failure>>,
+    takeovers: Mutex<Takeovers>,
+    waiting: Arc<AtomicU64>,
+}
+
+/// When another client took the token.
+#[derive(Default)]
+struct Takeovers {
+    /// Times of the takeovers of the last minute, oldest first.
+    recent: VecDeque<u64>,
+    /// All takeovers so far.
+    total: u64,
+    /// The latest one.
+    last_ms: Option<u64>,
+    /// When a line about them was last logged.
+    logged_ms: Option<u64>,
+}
+
+impl Takeovers {
+    /// Drops the times older than a minute before `now_ms`.
+    fn prune(&mut self, now_ms: u64) {
+        let since = now_ms.saturating_sub(MINUTE_MS);
+        while self.recent.front().is_some_and(|&at| at <= since) {
+            self.recent.pop_front();
+        }
+    }
+}
+
+/// Another client of the account taking the access token, as reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenStats {
+    /// Times another client took the token in the last minute: while this is above zero,
+    /// calls wait for fresh tokens and the mount is slower.
+    pub takeovers_last_minute: u64,
+    /// Times another client took the token since the client started.
+    pub takeovers: u64,
+    /// When it happened last, in milliseconds since the Unix epoch.
+    pub last_takeover_ms: Option<u64>,
+    /// Calls waiting for a fresh token now.
+    pub waiting: u64,
 }
 
 /// A failed request: what went wrong and when.
@@ -116,6 +159,21 @@ pub struct MetricsSnapshot {
     pub uploads: Vec<UploadProgress>,
     /// The last failure of each upload (by name) that has not succeeded since.
     pub upload_errors: BTreeMap<String, Failure>,
+    /// Other clients taking the access token.
+    pub token: TokenStats,
+}
+
+/// What `count` takeovers in the last minute mean to a user, for the log and `yetifs status`.
+pub fn takeover_summary(count: u64) -> String {
+    let times = if count == 1 {
+        "1 time".to_owned()
+    } else {
+        format!("{count} times")
+    };
+    format!(
+        "another client of this account took the access token {times} in the last minute; \
+         requests wait for a fresh token"
+    )
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -170,6 +228,15 @@ impl Drop for UploadGuard<'_> {
     }
 }
 
+/// Counts a call as waiting for a fresh token until dropped.
+pub struct WaitGuard(Arc<AtomicU64>);
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Metrics {
     /// Counts one HTTP request to `endpoint` and how it ended.
     pub fn record(&self, endpoint: &str, outcome: Result<(), &ApiError>) {
@@ -218,6 +285,47 @@ impl Metrics {
         }
     }
 
+    /// Counts another client taking the token now. Returns the takeovers of the last minute
+    /// when a line about them is due in the log (the first time, then at most once a minute).
+    pub fn token_taken(&self) -> Option<u64> {
+        self.token_taken_at(now_ms())
+    }
+
+    /// [`Metrics::token_taken`] at `at_ms`.
+    pub(crate) fn token_taken_at(&self, at_ms: u64) -> Option<u64> {
+        let mut takeovers = lock(&self.takeovers);
+        takeovers.total += 1;
+        takeovers.last_ms = Some(at_ms);
+        takeovers.recent.push_back(at_ms);
+        takeovers.prune(at_ms);
+        let due = takeovers
+            .logged_ms
+            .is_none_or(|logged| at_ms >= logged + MINUTE_MS);
+        if !due {
+            return None;
+        }
+        takeovers.logged_ms = Some(at_ms);
+        Some(takeovers.recent.len() as u64)
+    }
+
+    /// Counts a call as waiting for a fresh token while the guard lives.
+    pub fn waiting_for_token(&self) -> WaitGuard {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        WaitGuard(Arc::clone(&self.waiting))
+    }
+
+    /// The takeovers as of `now_ms`.
+    fn token_stats(&self, now_ms: u64) -> TokenStats {
+        let mut takeovers = lock(&self.takeovers);
+        takeovers.prune(now_ms);
+        TokenStats {
+            takeovers_last_minute: takeovers.recent.len() as u64,
+            takeovers: takeovers.total,
+            last_takeover_ms: takeovers.last_ms,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
     /// Everything counted so far.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let endpoints = ENDPOINTS
@@ -249,6 +357,7 @@ impl Metrics {
             last_failure: lock(&self.last_failure).clone(),
             uploads,
             upload_errors: lock(&self.upload_errors).clone(),
+            token: self.token_stats(now_ms()),
         }
     }
 }
@@ -324,5 +433,36 @@ mod tests {
         assert!(s.upload_errors["a.bin"].error.contains("reset"));
         m.upload_started("a.bin", 100).finish(Ok(()));
         assert!(m.snapshot().upload_errors.is_empty());
+    }
+
+    #[test]
+    fn takeovers_are_counted_over_the_last_minute_and_logged_at_most_once_a_minute() {
+        let m = Metrics::default();
+        let t0 = 1_000_000;
+        assert_eq!(m.token_taken_at(t0), Some(1), "the first one is logged");
+        let logged: Vec<_> = (1..=20).map(|i| m.token_taken_at(t0 + i * 4_000)).collect();
+        assert_eq!(
+            logged.iter().flatten().collect::<Vec<_>>(),
+            [&15],
+            "one line a minute later, with the minute's count: {logged:?}"
+        );
+        let stats = m.token_stats(t0 + 80_000);
+        assert_eq!(stats.takeovers, 21);
+        assert_eq!(stats.takeovers_last_minute, 15);
+        assert_eq!(stats.last_takeover_ms, Some(t0 + 80_000));
+        let quiet = m.token_stats(t0 + 200_000);
+        assert_eq!((quiet.takeovers_last_minute, quiet.takeovers), (0, 21));
+        assert_eq!(quiet.last_takeover_ms, Some(t0 + 80_000));
+    }
+
+    #[test]
+    fn calls_count_as_waiting_for_a_token_while_their_guard_lives() {
+        let m = Metrics::default();
+        let a = m.waiting_for_token();
+        let b = m.waiting_for_token();
+        assert_eq!(m.snapshot().token.waiting, 2);
+        drop(a);
+        drop(b);
+        assert_eq!(m.snapshot().token.waiting, 0);
     }
 }

@@ -10,6 +10,7 @@ mod fixtures;
 pub mod keys;
 pub mod metrics;
 pub mod model;
+mod pacing;
 mod redact;
 mod remote_impl;
 mod reply;
@@ -17,7 +18,7 @@ mod retry;
 mod session;
 
 pub use client::{Client, FileEdit, FolderEdit};
-pub use config::{ClientConfig, Credentials, Timeouts};
+pub use config::{ClientConfig, Credentials, Timeouts, TokenPolicy};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use redact::{redact, Secret};
 pub use retry::RetryPolicy;

@@ -141,9 +141,11 @@ impl Emulator {
             ),
             None => None,
         };
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
+        let listener = match args.faults.bandwidth {
+            Some(rate) => link_listener(args.listen, rate),
+            None => tokio::net::TcpListener::bind(args.listen).await,
+        }
+        .with_context(|| format!("binding {}", args.listen))?;
         let addr = listener.local_addr()?;
         let faults = Faults::new(args.faults.clone(), args.seed);
         let state = Arc::new(AppState {
@@ -250,6 +252,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     emu.shutdown().await
+}
+
+/// A listener whose connections buffer about 50 ms of `rate` bytes per second on the way in:
+/// with the bandwidth cap, a client can then get no further ahead of what the server has read
+/// than over a real link of that rate, rather than the megabytes the local kernel would buffer.
+fn link_listener(addr: SocketAddr, rate: u64) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    let window = (rate / 20).clamp(4096, 256 * 1024);
+    socket.set_recv_buffer_size(u32::try_from(window).unwrap_or(u32::MAX))?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 fn throttle(body: Body, rate: u64) -> Body {

@@ -38,6 +38,8 @@ const INFO_CONCURRENCY: usize = 16;
 const READDIR_BATCH: usize = 256;
 /// What `statfs` reports as the total size when the package sets no storage limit.
 const UNLIMITED_STORAGE: u64 = 1 << 50;
+/// The free inodes `statfs` reports: the server sets no limit on the number of files.
+const FREE_INODES: u64 = u32::MAX as u64;
 /// The block size `statfs` reports.
 const STATFS_BLOCK: u64 = 4096;
 
@@ -101,7 +103,7 @@ pub struct StatFs {
     pub bfree: u64,
     /// Free blocks for unprivileged users (the same).
     pub bavail: u64,
-    /// Inodes in use.
+    /// Inodes in all: those in use and the free ones, so that `df -i` shows the use right.
     pub files: u64,
     /// Inodes free (no real limit).
     pub ffree: u64,
@@ -134,6 +136,9 @@ pub enum SetupError {
 pub(super) struct State {
     pub(super) inodes: InodeTable,
     pub(super) listings: HashMap<Ino, Arc<Listed>>,
+    /// Local edits of each directory's listing so far: a listing fetched while one was made
+    /// may lack it, so it is not trusted.
+    pub(super) edits: HashMap<Ino, u64>,
     pub(super) handles: Handles,
     /// Where listings are kept across mounts; an edited listing is marked out of date there.
     pub(super) kept: Option<Arc<MetaStore>>,
@@ -144,6 +149,7 @@ impl State {
     /// and any entry named as `add`, then puts in `add`. Entries taken out are dropped from the
     /// inode table if nothing else refers to them.
     pub(super) fn relist(&mut self, dir: Ino, remove: &[Ino], add: Option<Child>) {
+        *self.edits.entry(dir).or_default() += 1;
         let Some(listed) = self.listings.get(&dir) else {
             return;
         };
@@ -445,6 +451,7 @@ impl<R: Remote> Core<R> {
             if !self.link.is_online() {
                 return self.stale(dir, folder);
             }
+            let edits = lock(&self.state).edits.get(&dir).copied();
             let fetched = self.remote.list_folder(folder).await;
             self.link.observe(&fetched);
             match fetched {
@@ -452,7 +459,19 @@ impl<R: Remote> Core<R> {
                     if let Err(e) = self.meta.save_listing(folder, &listing, SystemTime::now()) {
                         log::warn!("cannot keep the listing of folder {folder:?}: {e}");
                     }
-                    Ok(self.install(dir, folder, listing, Duration::ZERO))
+                    let listed = self.install(dir, folder, listing, Duration::ZERO);
+                    // An edit made while the listing was on its way (an upload finishing) may
+                    // be missing from it: it is shown, but fetched again at the next use.
+                    let mut state = lock(&self.state);
+                    if state.edits.get(&dir).copied() != edits {
+                        state.listings.insert(dir, Arc::new(listed.expired()));
+                        if let Err(e) = self.meta.expire_listing(folder) {
+                            log::warn!(
+                                "cannot mark the listing of folder {folder:?} out of date: {e}"
+                            );
+                        }
+                    }
+                    Ok(listed)
                 }
                 Err(e) if is_unreachable(&e) => self.stale(dir, folder),
                 Err(e) => Err(e.into()),
@@ -774,8 +793,8 @@ impl<R: Remote> Core<R> {
             blocks,
             bfree: free,
             bavail: free,
-            files,
-            ffree: u64::from(u32::MAX),
+            files: files + FREE_INODES,
+            ffree: FREE_INODES,
             bsize: STATFS_BLOCK as u32,
             namelen: names::NAME_MAX as u32,
         })

@@ -97,6 +97,11 @@ impl Listed {
         (Listed::dated(children, self.fetched), gone)
     }
 
+    /// A copy that is never fresh.
+    pub fn expired(&self) -> Listed {
+        Listed::dated(self.children.clone(), None)
+    }
+
     /// Whether the listing is younger than `ttl`.
     pub fn is_fresh(&self, ttl: Duration) -> bool {
         self.fetched.is_some_and(|at| at.elapsed() < ttl)
@@ -215,6 +220,9 @@ mod tests {
         assert!(!undatable.is_fresh(Duration::MAX));
         let (edited, _) = undatable.edited(&[], Some(child("b", 3)));
         assert!(!edited.is_fresh(Duration::MAX));
+        let expired = Listed::new(vec![child("a", 2)], Instant::now()).expired();
+        assert!(!expired.is_fresh(Duration::MAX));
+        assert_eq!(expired.children(), [child("a", 2)]);
     }
 
     #[tokio::test]
