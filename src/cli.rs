@@ -1,5 +1,6 @@
 //! The command line of `yetifs` (clap derive). Each subcommand's arguments live with the code
 //! that runs it.
+use crate::config_cmd::ConfigArgs;
 use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
 use crate::logging::LogOptions;
@@ -43,10 +44,10 @@ impl Cli {
     }
 
     /// The level a command logs at without `-v` or `-q`: what a person at a terminal needs.
-    /// `demo` and `status` speak for themselves, so only warnings show.
+    /// `demo`, `status` and `config` speak for themselves, so only warnings show.
     pub fn default_level(&self) -> log::LevelFilter {
         match self.command {
-            Command::Demo(_) | Command::Status(_) => log::LevelFilter::Warn,
+            Command::Demo(_) | Command::Status(_) | Command::Config(_) => log::LevelFilter::Warn,
             _ => log::LevelFilter::Info,
         }
     }
@@ -63,4 +64,6 @@ pub enum Command {
     Status(StatusArgs),
     /// Try yetifs without an account: an emulator with sample content, mounted.
     Demo(DemoArgs),
+    /// Named remotes in config.toml: add (keys checked, file kept private), list, show, remove.
+    Config(ConfigArgs),
 }

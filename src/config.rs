@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::api::keys::{check_keys, KeyError};
+
 /// What went wrong while putting a mount's settings together.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -28,11 +30,22 @@ pub enum ConfigError {
         message: String,
     },
     /// `NAME:` was given but the file has no such remote.
-    #[error("no remote named {name:?} in {path}")]
+    #[error("no remote named {name:?} in {path}; add it with: yetifs config add {name}")]
     NoSuchRemote {
         /// The name asked for.
         name: String,
         /// The file searched.
+        path: PathBuf,
+    },
+    /// `NAME:` was given but there is no configuration file at all.
+    #[error(
+        "there is no configuration file {path}, so no remote named {name:?}; add it with: \
+         yetifs config add {name}"
+    )]
+    NoConfigFile {
+        /// The name asked for.
+        name: String,
+        /// The file that is missing.
         path: PathBuf,
     },
     /// A setting every mount needs is missing.
@@ -41,6 +54,38 @@ pub enum ConfigError {
     /// A `-o` option or a value is not understood.
     #[error("{0}")]
     Invalid(String),
+    /// A key cannot be right: refused before any login, which the host would count.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The file holds API keys and other users may read or change it. Refused as ssh refuses
+    /// a private key others can read: the keys may already have leaked, and a file others can
+    /// change could send them to another server.
+    #[error(
+        "{} is {} by other users (mode {mode:04o}) and holds API keys; run: chmod 600 {}",
+        path.display(),
+        if mode & 0o044 != 0 { "readable" } else { "writable" },
+        shell_word(&path.to_string_lossy())
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// Permission bits of a file holding keys that are refused: read or write by group or others.
+pub const EXPOSED_BITS: u32 = 0o066;
+
+/// `word` as one shell word, quoted only when it needs to be, so a command in a message can be
+/// pasted as it is.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:=@%~".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// One `[remotes.NAME]` table of `config.toml`.
@@ -93,33 +138,66 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Reads `path`; a missing file is an empty configuration.
+    /// Reads `path`; a missing file is an empty configuration. A file holding keys that other
+    /// users may read or write is refused ([`ConfigError::Exposed`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+        Self::load_text(path).map(|(file, _)| file)
+    }
+
+    /// Like [`ConfigFile::load`], with the file's text as read (empty for a missing file), for
+    /// editing it without losing its comments.
+    pub fn load_text(path: &Path) -> Result<(Self, String), ConfigError> {
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        let read_error = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Self::default(), String::new()))
+            }
+            Err(source) => return Err(read_error(source)),
+        };
+        let mode = file.metadata().map_err(read_error)?.permissions().mode() & 0o7777;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(read_error)?;
+        let parsed: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.message().to_owned(),
-        })
+        })?;
+        if mode & EXPOSED_BITS != 0 && parsed.holds_keys() {
+            return Err(ConfigError::Exposed {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        Ok((parsed, text))
+    }
+
+    /// Whether any remote carries a key.
+    pub fn holds_keys(&self) -> bool {
+        self.remotes
+            .values()
+            .any(|r| r.key1.is_some() || r.key2.is_some())
     }
 
     /// The remote called `name`.
     pub fn remote(&self, name: &str, path: &Path) -> Result<RemoteEntry, ConfigError> {
-        self.remotes
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ConfigError::NoSuchRemote {
+        if let Some(remote) = self.remotes.get(name) {
+            return Ok(remote.clone());
+        }
+        if !path.exists() {
+            return Err(ConfigError::NoConfigFile {
                 name: name.to_owned(),
                 path: path.to_owned(),
-            })
+            });
+        }
+        Err(ConfigError::NoSuchRemote {
+            name: name.to_owned(),
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -288,6 +366,46 @@ pub struct MountFlags {
     pub connect_timeout: Option<u64>,
 }
 
+/// The warning owed when `yetifs mount` or `yetifs config add` was given a key as a flag
+/// typed on the command line (not read from `YETIFS_KEY1`/`YETIFS_KEY2`, which clap puts in the
+/// same field): every user of the machine can read a command line. `None` when no key was
+/// typed, and for commands whose keys are no account's (`yetifs serve`).
+pub fn typed_keys_warning(matches: &clap::ArgMatches) -> Option<String> {
+    let mut leaf = matches;
+    let mut path = Vec::new();
+    while let Some((name, sub)) = leaf.subcommand() {
+        path.push(name);
+        leaf = sub;
+    }
+    let safer = match path.as_slice() {
+        ["mount"] => {
+            "`yetifs config add NAME` keeps them in a file only you can read (then mount \
+             NAME:), or set the YETIFS_KEY1 and YETIFS_KEY2 environment variables"
+        }
+        ["config", "add"] => {
+            "leave them out to be asked for them (not echoed), or set the YETIFS_KEY1 and \
+             YETIFS_KEY2 environment variables"
+        }
+        _ => return None,
+    };
+    let typed: Vec<String> = ["key1", "key2"]
+        .into_iter()
+        .filter(|id| {
+            leaf.ids().any(|present| present.as_str() == *id)
+                && leaf.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|id| format!("--{id}"))
+        .collect();
+    if typed.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "keys on the command line ({}) are visible to every user of this machine in `ps` and \
+         kept in the shell's history; safer: {safer}",
+        typed.join(", ")
+    ))
+}
+
 /// Default disk cache bound.
 pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
 /// Default memory cache bound.
@@ -318,6 +436,7 @@ impl MountFlags {
                     .into(),
             ));
         };
+        check_keys(&key1, &key2)?;
         let cache_size = match self.cache_size.or(named.cache_size) {
             Some(s) => parse_size(&s)?,
             None => DEFAULT_CACHE_SIZE,
@@ -370,6 +489,18 @@ impl MountFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_remote_without_a_config_file_says_the_file_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let err = ConfigFile::load(&path)
+            .unwrap()
+            .remote("work", &path)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::NoConfigFile { .. }), "{err}");
+        assert!(err.to_string().contains("yetifs config add work"), "{err}");
+    }
 
     fn flags_with_keys() -> MountFlags {
         MountFlags {
@@ -497,11 +628,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         assert!(ConfigFile::load(&path).unwrap().remotes.is_empty());
-        std::fs::write(
+        write_with_mode(
             &path,
             "[remotes.work]\napi_url = \"https://h/api/v2/\"\nkey1 = \"k\"\nkey2 = \"l\"\n",
-        )
-        .unwrap();
+            0o600,
+        );
         let file = ConfigFile::load(&path).unwrap();
         assert_eq!(
             file.remote("work", &path).unwrap().api_url.as_deref(),
@@ -511,6 +642,138 @@ mod tests {
             file.remote("home", &path),
             Err(ConfigError::NoSuchRemote { .. })
         ));
+    }
+
+    fn write_with_mode(path: &Path, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    const WITH_KEYS: &str = "[remotes.work]\nkey1 = \"k\"\n";
+
+    #[test]
+    fn a_file_with_keys_that_others_can_read_is_refused_with_the_command_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        write_with_mode(&path, WITH_KEYS, 0o644);
+        let err = ConfigFile::load(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Exposed { mode: 0o644, .. }));
+        let p = path.display();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{p} is readable by other users (mode 0644) and holds API keys; run: chmod 600 {p}"
+            )
+        );
+        write_with_mode(&path, WITH_KEYS, 0o640);
+        assert!(ConfigFile::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("is readable by other users (mode 0640)"));
+        write_with_mode(&path, WITH_KEYS, 0o620);
+        assert!(ConfigFile::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("is writable by other users (mode 0620)"));
+    }
+
+    #[test]
+    fn a_file_with_keys_readable_by_its_owner_only_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for mode in [0o600, 0o400, 0o700] {
+            write_with_mode(&path, WITH_KEYS, mode);
+            assert!(ConfigFile::load(&path).is_ok(), "mode {mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_keys_may_be_readable_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        write_with_mode(
+            &path,
+            "[remotes.work]\napi_url = \"https://h/api/v2/\"\n",
+            0o644,
+        );
+        assert!(ConfigFile::load(&path).is_ok());
+    }
+
+    #[test]
+    fn the_chmod_command_quotes_a_path_the_shell_would_split() {
+        assert_eq!(
+            shell_word("/home/u/.config/yetifs/config.toml"),
+            "/home/u/.config/yetifs/config.toml"
+        );
+        assert_eq!(
+            shell_word("/tmp/my dir/it's.toml"),
+            r"'/tmp/my dir/it'\''s.toml'"
+        );
+    }
+
+    #[test]
+    fn keys_that_cannot_be_right_are_refused_while_settling_naming_the_key() {
+        let flags = MountFlags {
+            key2: Some(format!("{} ", "b".repeat(63))),
+            ..flags_with_keys()
+        };
+        let err = flags.resolve(None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Key(KeyError::WhiteSpace {
+                    which: "key2",
+                    at: 64,
+                    ..
+                })
+            ),
+            "{err}"
+        );
+        let named = RemoteEntry {
+            api_url: Some("http://named/api/v2/".into()),
+            key1: Some("n".repeat(40)),
+            key2: Some("m".repeat(64)),
+            ..RemoteEntry::default()
+        };
+        let err = MountFlags::default().resolve(Some(&named)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("key1 is 40 characters long"),
+            "{err}"
+        );
+    }
+
+    fn warning_for(args: &[&str]) -> Option<String> {
+        use clap::CommandFactory;
+        let matches = crate::cli::Cli::command()
+            .try_get_matches_from(std::iter::once("yetifs").chain(args.iter().copied()))
+            .unwrap();
+        typed_keys_warning(&matches)
+    }
+
+    #[test]
+    fn keys_typed_on_the_command_line_of_mount_or_config_add_are_warned_about() {
+        let key = "k".repeat(64);
+        let mount = warning_for(&["mount", "--key1", &key, "--key2", &key, "/mnt"]).unwrap();
+        assert!(mount.contains("(--key1, --key2)"), "{mount}");
+        assert!(mount.contains("`ps`"), "{mount}");
+        assert!(mount.contains("yetifs config add NAME"), "{mount}");
+        assert!(mount.contains("YETIFS_KEY1"), "{mount}");
+        assert!(!mount.contains(&key), "{mount}");
+        let add = warning_for(&["config", "add", "work", "--key2", &key]).unwrap();
+        assert!(add.contains("(--key2)"), "{add}");
+        assert!(add.contains("asked for them"), "{add}");
+    }
+
+    #[test]
+    fn no_warning_without_typed_keys_nor_for_the_emulator_s_keys() {
+        assert_eq!(warning_for(&["mount", "work:", "/mnt"]), None);
+        let key = "k".repeat(64);
+        assert_eq!(
+            warning_for(&["serve", "--key1", &key, "--key2", &key]),
+            None
+        );
+        assert_eq!(warning_for(&["config", "list"]), None);
     }
 
     #[test]

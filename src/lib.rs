@@ -3,6 +3,7 @@ pub mod api;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod config_cmd;
 pub mod content;
 pub mod control;
 pub mod daemon;

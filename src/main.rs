@@ -2,7 +2,7 @@
 //! `yetifs::mount_helper`).
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use yetifs::cli::{Cli, Command};
 use yetifs::mount_helper::{self, Invocation};
@@ -33,7 +33,8 @@ fn main() {
     let Some(args) = arguments() else {
         return;
     };
-    let cli = Cli::parse_from(&args);
+    let matches = Cli::command().get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let detaching =
         matches!(&cli.command, Command::Mount(m) if m.daemon) && yetifs::daemon::is_child();
     if let Err(e) = yetifs::logging::init(&cli.log_options(), cli.default_level(), detaching) {
@@ -42,6 +43,12 @@ fn main() {
     }
     if !yetifs::malloc::keep_large_buffers() {
         log::debug!("the allocator keeps its default thresholds");
+    }
+    if let Some(warning) = yetifs::config::typed_keys_warning(&matches) {
+        // The detached half of --daemon runs the same command line: warn once, in the first.
+        if !yetifs::daemon::is_child() {
+            eprintln!("yetifs: warning: {warning}");
+        }
     }
     if let Command::Mount(mount) = &cli.command {
         if mount.daemon && !yetifs::daemon::is_child() {
@@ -63,6 +70,7 @@ fn main() {
                     Command::Mount(args) => yetifs::mount_cmd::run(args).await,
                     Command::Status(args) => yetifs::status_cmd::run(args).await,
                     Command::Demo(args) => yetifs::demo::run(args).await,
+                    Command::Config(args) => yetifs::config_cmd::run(args).await,
                 }
             })
         });

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::api::keys::LoginRefused;
 use crate::api::metrics::now_ms;
 use crate::api::{redact, Client, ClientConfig, Credentials, Secret};
 use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
@@ -571,11 +572,9 @@ async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
             "cannot reach the server at {url}: {message}"
         ))),
         Ok(Err(e)) => Err(match e {
-            ApiError::Auth(message) => anyhow::anyhow!(
-                "the server at {url} refused the API keys: {message} (check key1 and key2 on \
-                 the account settings page; yetifs does not retry, as servers ban an address \
-                 after five failed logins)"
-            ),
+            ApiError::Auth(message) => {
+                LoginRefused::new(client, url, &message, "this mount").into()
+            }
             ApiError::Http { .. } | ApiError::Unparseable(_) | ApiError::Unsupported(_) => {
                 anyhow::anyhow!(
                     "{url} does not answer as a File Upload API v2 endpoint (it should end in \

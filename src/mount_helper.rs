@@ -22,6 +22,10 @@ const FLAG_OPTIONS: [(&str, &str); 7] = [
     ("api_url", "--api-url"),
 ];
 
+/// Options that would put a key on a command line and into fstab: refused. The helper passes no
+/// key to `yetifs mount`, so a mount through it never gets the command-line key warning.
+const KEY_OPTIONS: [&str; 2] = ["key1", "key2"];
+
 /// Options `mount.fuse` would hand to the kernel itself; yetifs sets its own.
 const DROPPED_OPTIONS: [&str; 2] = ["fsname", "subtype"];
 
@@ -31,6 +35,14 @@ pub enum HelperError {
     /// The arguments are not `SOURCE MOUNTPOINT [-o OPTIONS] [-n] [-s] [-v] [-f]`.
     #[error("usage: mount.fuse.yetifs NAME: MOUNTPOINT [-o OPTIONS] ({0})")]
     Usage(String),
+    /// A key was given as a mount option. Refused, and never repeated in the message: fstab
+    /// and `mount`'s command line are readable by every user.
+    #[error(
+        "{0} cannot be a mount option: /etc/fstab and the mount command line are readable by \
+         every user; keep the keys in the configuration file (`yetifs config add NAME` writes \
+         it readable by its owner only) and mount NAME:"
+    )]
+    KeyOption(String),
 }
 
 /// What the helper is asked to do.
@@ -98,6 +110,9 @@ pub fn translate(args: &[OsString]) -> Result<Invocation, HelperError> {
             Some((k, v)) => (k, Some(v)),
             None => (option, None),
         };
+        if KEY_OPTIONS.contains(&key) {
+            return Err(HelperError::KeyOption(key.to_owned()));
+        }
         if let Some((_, flag)) = FLAG_OPTIONS.iter().find(|(name, _)| *name == key) {
             let value = value
                 .filter(|v| !v.is_empty())
@@ -195,6 +210,16 @@ mod tests {
                 "/m"
             ])
         );
+    }
+
+    #[test]
+    fn keys_as_mount_options_are_refused_without_repeating_them() {
+        let key = "k".repeat(64);
+        let err = translate(&args(&["w:", "/m", "-o", &format!("ro,key2={key}")])).unwrap_err();
+        assert!(matches!(&err, HelperError::KeyOption(k) if k == "key2"));
+        let message = err.to_string();
+        assert!(message.contains("yetifs config add NAME"), "{message}");
+        assert!(!message.contains(&key), "{message}");
     }
 
     #[test]

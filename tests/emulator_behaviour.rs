@@ -197,6 +197,50 @@ async fn five_failed_logins_ban_the_ip_unless_switched_off() {
 }
 
 #[tokio::test]
+async fn yetifs_serve_logs_each_failed_login_with_its_count_and_the_ban_with_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_yetifs"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(serve.stdout.take().unwrap()));
+    let url = lines.next().unwrap().unwrap();
+    let url = url.strip_prefix("api_url=").unwrap().to_owned();
+    let http = common::client();
+    let bad = "b".repeat(64);
+    for _ in 0..6 {
+        http.post(format!("{url}authorize"))
+            .form(&[("key1", &bad), ("key2", &bad)])
+            .send()
+            .await
+            .unwrap();
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    for n in 1..=5 {
+        let line = format!("failed login from 127.0.0.1: {n} of 5 within 24 h");
+        assert_eq!(logged.matches(&line).count(), 1, "{line:?} in {logged}");
+    }
+    let banned: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.contains("127.0.0.1 is banned from logging in until "))
+        .collect();
+    assert_eq!(banned.len(), 1, "{logged}");
+    assert!(banned[0].ends_with(" (5 failed logins)"), "{logged}");
+    assert!(
+        logged.contains("login from 127.0.0.1 refused: banned until "),
+        "the sixth try is refused as banned: {logged}"
+    );
+    assert!(!logged.contains("6 of 5"), "{logged}");
+}
+
+#[tokio::test]
 async fn correct_ranges_follow_rfc_7233() {
     let api = Api::start(with(|a| a.ranges = RangeMode::Correct)).await;
     let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();

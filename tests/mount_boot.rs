@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::mount::{
-    is_mounted, mount_command, run_within, sh, upload, yetifs, Mount, Server, PATIENCE,
+    is_mounted, mount_command, run_within, sh, upload, write_private, yetifs, Mount, Server,
+    PATIENCE,
 };
 use yetifs::emulator::{Profile, RangeMode};
 
@@ -28,15 +29,15 @@ impl Place {
         fs::create_dir_all(&point).unwrap();
         fs::create_dir_all(dir.path().join("run")).unwrap();
         let (key1, real_key2) = server.keys();
-        fs::write(
-            dir.path().join("config.toml"),
-            format!(
+        write_private(
+            dir.path(),
+            "config.toml",
+            &format!(
                 "[remotes.emu]\napi_url = \"{}\"\nkey1 = \"{key1}\"\nkey2 = \"{}\"\n",
                 server.url(),
                 key2.unwrap_or(&real_key2)
             ),
-        )
-        .unwrap();
+        );
         let point = point.canonicalize().unwrap();
         Place { dir, point }
     }
@@ -151,7 +152,7 @@ fn a_failed_start_through_the_helper_is_an_exit_code_with_no_mount_and_no_pid_fi
     );
     assert!(!out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refused the API keys"), "{stderr}");
+    assert!(stderr.contains("refused the key pair"), "{stderr}");
     assert!(!is_mounted(&place.point));
     assert!(!place.path("yetifs.pid").exists());
 }

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::mount::{
-    is_mounted, mount_command, run_within, sh, upload, write_file, yetifs, Mount, Server, PATIENCE,
+    is_mounted, mount_command, run_within, sh, upload, write_private, yetifs, Mount, Server,
+    PATIENCE,
 };
 use yetifs::emulator::{Profile, RangeMode, ServeArgs};
 
@@ -84,7 +85,7 @@ fn wrong_keys_fail_and_say_so() {
         .chain(["--key2", &"b".repeat(64)])
         .map(str::to_owned)
         .collect::<Vec<_>>();
-    fails_with(&args, "refused the API keys");
+    fails_with(&args, "refused the key pair");
 }
 
 #[test]
@@ -189,7 +190,7 @@ fn daemon_returns_zero_once_mounted_and_nonzero_when_the_start_fails() {
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refused the API keys"), "{stderr}");
+    assert!(stderr.contains("refused the key pair"), "{stderr}");
     assert!(!is_mounted(&point));
 }
 
@@ -237,7 +238,7 @@ fn a_named_remote_comes_from_the_config_file() {
     let server = sample_server();
     let (key1, key2) = server.keys();
     let dirs = tempfile::tempdir().unwrap();
-    let config = write_file(
+    let config = write_private(
         dirs.path(),
         "config.toml",
         &format!(

@@ -7,6 +7,7 @@ mod download;
 pub mod error;
 #[cfg(test)]
 mod fixtures;
+pub mod keys;
 pub mod metrics;
 pub mod model;
 mod pacing;

@@ -437,8 +437,9 @@ impl Store {
             .optional()
     }
 
-    /// Failed logins of an IP within `window` seconds before `now`.
-    pub fn login_failures(&self, ip: &str, now: i64, window: i64) -> Result<i64> {
+    /// Failed logins of an IP that still count at `now` (the last one less than `window`
+    /// seconds before), and the time of the last one: `(0, 0)` when none counts.
+    pub fn login_failures(&self, ip: &str, now: i64, window: i64) -> Result<(i64, i64)> {
         let found: Option<(i64, i64)> = self
             .conn()
             .query_row(
@@ -448,19 +449,19 @@ impl Store {
             )
             .optional()?;
         Ok(match found {
-            Some((count, last)) if now - last <= window => count,
-            _ => 0,
+            Some((count, last)) if now - last <= window => (count, last),
+            _ => (0, 0),
         })
     }
 
-    /// Counts one more failed login of an IP.
-    pub fn add_login_failure(&self, ip: &str, now: i64, window: i64) -> Result<()> {
-        let current = self.login_failures(ip, now, window)?;
+    /// Counts one more failed login of an IP; returns how many now count.
+    pub fn add_login_failure(&self, ip: &str, now: i64, window: i64) -> Result<i64> {
+        let (current, _) = self.login_failures(ip, now, window)?;
         self.conn().execute(
             "INSERT OR REPLACE INTO login_failures (ip, count, last) VALUES (?1, ?2, ?3)",
             params![ip, current + 1, now],
         )?;
-        Ok(())
+        Ok(current + 1)
     }
 
     // ---- folders ----

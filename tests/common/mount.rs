@@ -621,6 +621,15 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Writes `text` into a new file `name` in `dir` readable and writable by its owner only (as a
+/// config.toml holding keys must be) and returns its path.
+pub fn write_private(dir: &Path, name: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = write_file(dir, name, text);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
 /// Uploads `content` as `name` into `folder` and returns the new file's id.
 pub fn upload(server: &Server, folder: Option<u64>, name: &str, content: &[u8]) -> u64 {
     let scratch = tempfile::tempdir().unwrap();

@@ -14,7 +14,9 @@ const MAX_FAILURES: i64 = 5;
 /// How long failures count and a ban lasts.
 const BAN_WINDOW_SECS: i64 = 24 * 3600;
 
-/// `/authorize`: key pair in, token out; kills older tokens; counts failures per IP.
+/// `/authorize`: key pair in, token out; kills older tokens; counts failures per IP, logging
+/// each failure with the count so far and each ban with its end, so that whoever runs the
+/// emulator sees what a real host would silently hold against an address.
 pub async fn authorize(ctx: &Ctx) -> Outcome {
     let key1 = ctx.params.get("key1").unwrap_or("");
     if key1.chars().count() != 64 {
@@ -31,12 +33,32 @@ pub async fn authorize(ctx: &Ctx) -> Outcome {
     let st = &ctx.st;
     let now = unix_now();
     let ban = st.args.quirk(Quirk::LoginBan);
-    if ban && st.store.login_failures(&ctx.ip, now, BAN_WINDOW_SECS)? >= MAX_FAILURES {
-        return Err(Reply::err(BAD_KEYS));
+    let ip = &ctx.ip;
+    if ban {
+        let (failures, last) = st.store.login_failures(ip, now, BAN_WINDOW_SECS)?;
+        if failures >= MAX_FAILURES {
+            log::warn!(
+                "login from {ip} refused: banned until {}",
+                local_time(last + BAN_WINDOW_SECS)
+            );
+            return Err(Reply::err(BAD_KEYS));
+        }
     }
     let Some(account) = st.store.account_by_keys(key1, key2)? else {
-        if ban {
-            st.store.add_login_failure(&ctx.ip, now, BAN_WINDOW_SECS)?;
+        if !ban {
+            log::warn!("failed login from {ip} (not counted: the login-ban quirk is off)");
+            return Err(Reply::err(BAD_KEYS));
+        }
+        let failures = st.store.add_login_failure(ip, now, BAN_WINDOW_SECS)?;
+        log::warn!(
+            "failed login from {ip}: {failures} of {MAX_FAILURES} within {} h",
+            BAN_WINDOW_SECS / 3600
+        );
+        if failures == MAX_FAILURES {
+            log::warn!(
+                "{ip} is banned from logging in until {} ({MAX_FAILURES} failed logins)",
+                local_time(now + BAN_WINDOW_SECS)
+            );
         }
         return Err(Reply::err(BAD_KEYS));
     };
@@ -52,6 +74,15 @@ pub async fn authorize(ctx: &Ctx) -> Outcome {
         "access_token": token,
         "account_id": ctx.shapes.num(account.id),
     }})))
+}
+
+/// `unix` seconds as this machine's local time, as the emulator's dates are written.
+fn local_time(unix: i64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_opt(unix, 0).single() {
+        Some(time) => time.format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        None => format!("unix time {unix}"),
+    }
 }
 
 /// `/disable_access_token`.
