@@ -576,6 +576,25 @@ mod tests {
     }
 
     #[test]
+    fn the_connect_timeout_comes_from_the_flag_or_the_named_remote_and_is_never_zero() {
+        assert_eq!(
+            flags_with_keys().resolve(None).unwrap().connect_timeout,
+            DEFAULT_CONNECT_TIMEOUT
+        );
+        let named = RemoteEntry {
+            connect_timeout: Some(3),
+            ..RemoteEntry::default()
+        };
+        let s = flags_with_keys().resolve(Some(&named)).unwrap();
+        assert_eq!(s.connect_timeout, Duration::from_secs(3));
+        let flags = MountFlags {
+            connect_timeout: Some(0),
+            ..flags_with_keys()
+        };
+        assert!(matches!(flags.resolve(None), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
     fn missing_url_is_an_error() {
         let flags = MountFlags {
             api_url: None,

@@ -305,3 +305,28 @@ fn the_read_only_flag_is_the_ro_option() {
     assert_eq!(fs::read(m.path().join("a.txt")).unwrap(), b"a");
     assert!(m.unmount().success());
 }
+
+#[test]
+fn mount_help_gives_every_default() {
+    let out = yetifs().args(["mount", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for default in [
+        "[default: ~/.cache/yetifs",
+        "[default: 10GiB]",
+        "[default: 256MiB]",
+        "[default: 30]",
+        "[default: none]",
+        "[default: 15]",
+    ] {
+        assert!(help.contains(default), "no {default:?} in {help}");
+    }
+    for flag in [
+        "--read-only",
+        "--allow-other",
+        "--allow-non-empty",
+        "--log-file",
+        "-q",
+    ] {
+        assert!(help.contains(flag), "no {flag} in {help}");
+    }
+}
