@@ -7,7 +7,7 @@ use crate::status_cmd::StatusArgs;
 
 /// yetifs: mount a YetiShare File Upload API v2 account as a local directory.
 #[derive(Debug, clap::Parser)]
-#[command(name = "yetifs", version, about)]
+#[command(name = "yetifs", version = env!("YETIFS_VERSION"), about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
