@@ -2,6 +2,7 @@
 //! that runs it.
 use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
+use crate::generate_cmd::{CompletionsArgs, ManArgs};
 use crate::mount_cmd::MountArgs;
 use crate::status_cmd::StatusArgs;
 
@@ -25,4 +26,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Try yetifs without an account: an emulator with sample content, mounted.
     Demo(DemoArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page yetifs(1), or write every page into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
 }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod emulator;
 pub mod fs;
 pub mod fuse;
+pub mod generate_cmd;
 pub mod known_accounts;
 pub mod malloc;
 pub mod memory_remote;

@@ -61,6 +61,8 @@ fn main() {
                     Command::Mount(args) => yetifs::mount_cmd::run(args).await,
                     Command::Status(args) => yetifs::status_cmd::run(args).await,
                     Command::Demo(args) => yetifs::demo::run(args).await,
+                    Command::Completions(args) => yetifs::generate_cmd::completions(args),
+                    Command::Man(args) => yetifs::generate_cmd::man(args),
                 }
             })
         });
