@@ -4,12 +4,13 @@ use crate::config_cmd::ConfigArgs;
 use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
 use crate::logging::LogOptions;
+use crate::generate_cmd::{CompletionsArgs, ManArgs};
 use crate::mount_cmd::MountArgs;
 use crate::status_cmd::StatusArgs;
 
 /// yetifs: mount a YetiShare File Upload API v2 account as a local directory.
 #[derive(Debug, clap::Parser)]
-#[command(name = "yetifs", version, about)]
+#[command(name = "yetifs", version = env!("YETIFS_VERSION"), about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -66,4 +67,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Named remotes in config.toml: add (keys checked, file kept private), list, show, remove.
     Config(ConfigArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page yetifs(1), or write every page into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
 }

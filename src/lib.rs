@@ -11,6 +11,7 @@ pub mod demo;
 pub mod emulator;
 pub mod fs;
 pub mod fuse;
+pub mod generate_cmd;
 pub mod known_accounts;
 pub mod logging;
 pub mod malloc;

@@ -71,6 +71,8 @@ fn main() {
                     Command::Status(args) => yetifs::status_cmd::run(args).await,
                     Command::Demo(args) => yetifs::demo::run(args).await,
                     Command::Config(args) => yetifs::config_cmd::run(args).await,
+                    Command::Completions(args) => yetifs::generate_cmd::completions(args),
+                    Command::Man(args) => yetifs::generate_cmd::man(args),
                 }
             })
         });
