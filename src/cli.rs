@@ -3,8 +3,8 @@
 use crate::config_cmd::ConfigArgs;
 use crate::demo::DemoArgs;
 use crate::emulator::ServeArgs;
-use crate::logging::LogOptions;
 use crate::generate_cmd::{CompletionsArgs, ManArgs};
+use crate::logging::LogOptions;
 use crate::mount_cmd::MountArgs;
 use crate::status_cmd::StatusArgs;
 
