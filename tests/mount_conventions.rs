@@ -9,27 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::mount::{mount_command, run_within, sh, upload, yetifs, Mount, Server};
+use common::mount::{as_user, mount_command, run_within, sh, upload, yetifs, Mount, Server};
 use yetifs::emulator::{Profile, RangeMode};
 
 const QUICKLY: Duration = Duration::from_secs(20);
-
-/// Runs `line` with `sh` as user and group `id`, no supplementary groups; whether it succeeded.
-fn as_user(id: u32, dir: &Path, line: &str) -> bool {
-    Command::new("setpriv")
-        .args([
-            &format!("--reuid={id}"),
-            &format!("--regid={id}"),
-            "--clear-groups",
-            "sh",
-            "-c",
-            line,
-        ])
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success()
-}
 
 /// Asserts that every directory under `cache` is `0700` and every file `0600`; how many
 /// entries there are.

@@ -10,7 +10,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use common::mount::{count, sh, Mount, Server};
+use common::mount::{as_user, count, sh, Mount, Server};
 use yetifs::api::FileEdit;
 use yetifs::emulator::{Profile, RangeMode};
 use yetifs::remote::{FileKind, FileMeta, Remote};
@@ -281,23 +281,6 @@ fn bad_metadata_from_another_client_shows_a_plain_file() {
     assert_eq!((meta.len(), meta.mode() & 0o777), (8, 0o644));
     assert_eq!(fs::read(m.path().join("report.pdf")).unwrap(), b"%PDF-1.4");
     m.unmount();
-}
-
-/// Runs `line` as user and group `id` with no supplementary groups; its exit status.
-fn as_user(id: u32, dir: &Path, line: &str) -> bool {
-    std::process::Command::new("setpriv")
-        .args([
-            &format!("--reuid={id}"),
-            &format!("--regid={id}"),
-            "--clear-groups",
-            "sh",
-            "-c",
-            line,
-        ])
-        .current_dir(dir)
-        .status()
-        .unwrap()
-        .success()
 }
 
 #[test]

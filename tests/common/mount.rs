@@ -613,6 +613,24 @@ pub fn sh(dir: &Path, line: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `line` with `sh` as user and group `id`, no supplementary groups (`setpriv`), in
+/// `dir`: another local user, for tests of who may use a mount. Whether it succeeded.
+pub fn as_user(id: u32, dir: &Path, line: &str) -> bool {
+    Command::new("setpriv")
+        .args([
+            &format!("--reuid={id}"),
+            &format!("--regid={id}"),
+            "--clear-groups",
+            "sh",
+            "-c",
+            line,
+        ])
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success()
+}
+
 /// Writes `text` into a new file `name` in `dir` and returns its path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
