@@ -456,7 +456,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move { reply_empty(reply, core.flush(fh.0).await) });
+        self.spawn(move |core| async move { reply_empty(reply, core.fsync(fh.0).await) });
     }
 
     fn setattr(

@@ -635,3 +635,48 @@ async fn a_listing_read_before_an_upload_finished_but_arriving_after_does_not_hi
     assert_eq!(found.ino, attr.ino);
     assert_eq!(read_all(&core, found.ino).await, b"fresh");
 }
+
+#[tokio::test]
+async fn an_upload_never_sends_bytes_that_change_under_it_and_only_changing_handles_upload() {
+    let remote = Arc::new(MemoryRemote::new());
+    remote.set_latency(Op::Upload, Duration::from_millis(100));
+    let core = Arc::new(new_core(&remote));
+    let (attr, a) = core
+        .create(ROOT_INO, "log", 0o644, libc::O_WRONLY | libc::O_CREAT)
+        .await
+        .unwrap();
+    core.write(a.fh, 0, b"aaaaaaaa").await.unwrap();
+
+    let reader = core.open(attr.ino, libc::O_RDONLY).await.unwrap();
+    core.release(reader.fh).await.unwrap();
+    assert_eq!(
+        remote.calls().get(Op::Upload),
+        0,
+        "a reader's close uploads nothing"
+    );
+
+    let b = core.open(attr.ino, libc::O_WRONLY).await.unwrap();
+    core.write(b.fh, 0, b"BBBB").await.unwrap();
+    let closing = {
+        let core = Arc::clone(&core);
+        tokio::spawn(async move { core.release(b.fh).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let writing = {
+        let core = Arc::clone(&core);
+        tokio::spawn(async move { core.write(a.fh, 8, b"cccccccc").await })
+    };
+    closing.await.unwrap().unwrap();
+    assert_eq!(
+        server_file(&remote, None, "log").await.unwrap(),
+        b"BBBBaaaa",
+        "the upload carried the bytes of its start, whole"
+    );
+    writing.await.unwrap().unwrap();
+    core.release(a.fh).await.unwrap();
+    assert_eq!(
+        server_file(&remote, None, "log").await.unwrap(),
+        b"BBBBaaaacccccccc"
+    );
+    assert_eq!(remote.calls().get(Op::Upload), 2);
+}

@@ -264,6 +264,7 @@ impl<R: Remote> Core<R> {
                 st.size == 0 && st.base.is_none()
             };
             if !empty {
+                let _turn = staged.turn.lock().await;
                 staged.file.set_len(0)?;
                 staged.changed(|st| {
                     st.size = 0;
@@ -277,6 +278,7 @@ impl<R: Remote> Core<R> {
             return Ok(());
         }
         self.check_size(len).await?;
+        let _turn = staged.turn.lock().await;
         staged.file.set_len(len)?;
         staged.changed(|st| st.size = len);
         Ok(())
@@ -297,8 +299,16 @@ impl<R: Remote> Core<R> {
                 ino,
                 write: true,
                 append,
+                ..
             }) => Ok((*ino, *append)),
             _ => Err(FsError::BadHandle),
+        }
+    }
+
+    /// Records that the file open as `fh` was changed through it, so that its `close` uploads.
+    pub(super) fn changed_through(&self, fh: u64) {
+        if let Some(Handle::File { changed, .. }) = lock(&self.state).handles.get_mut(fh) {
+            *changed = true;
         }
     }
 
@@ -326,6 +336,7 @@ impl<R: Remote> Core<R> {
             ino,
             write,
             append: flags & libc::O_APPEND != 0,
+            changed: write && flags & libc::O_TRUNC != 0,
         });
         Ok(Opened { fh, keep_cache })
     }
@@ -392,8 +403,13 @@ impl<R: Remote> Core<R> {
         if end > staged.state().size {
             self.check_size(end).await?;
         }
-        staged.file.write_at(start, data)?;
-        staged.changed(|st| st.size = st.size.max(end));
+        {
+            // Never under an upload: it sends the bytes as they were when it started.
+            let _turn = staged.turn.lock().await;
+            staged.file.write_at(start, data)?;
+            staged.changed(|st| st.size = st.size.max(end));
+        }
+        self.changed_through(fh);
         u32::try_from(data.len()).map_err(|_| FsError::Invalid("write larger than 4 GiB"))
     }
 
@@ -415,7 +431,9 @@ impl<R: Remote> Core<R> {
         if mode & libc::FALLOC_FL_KEEP_SIZE != 0 || end <= staged.state().size {
             return Ok(());
         }
-        self.truncate_staged(&staged, end).await
+        self.truncate_staged(&staged, end).await?;
+        self.changed_through(fh);
+        Ok(())
     }
 
     /// Changes size, mode, owner and times of `ino`. A file the server has gets the new
@@ -431,6 +449,9 @@ impl<R: Remote> Core<R> {
             }
             let staged = self.stage(ino).await?;
             self.truncate_staged(&staged, size).await?;
+            if let Some(fh) = changes.fh {
+                self.changed_through(fh);
+            }
             if lock(&self.state).inodes.open_handles(ino) == 0 {
                 self.flush_ino(ino).await?;
                 self.unstage_if_idle(ino);
@@ -540,9 +561,20 @@ impl<R: Remote> Core<R> {
         Ok(())
     }
 
-    /// `flush` (each `close(2)`) and `fsync`: a changed file is uploaded now, so that the
-    /// caller learns the outcome.
+    /// `flush` (each `close(2)`): a file changed through this handle is uploaded now, so that
+    /// the caller learns the outcome; a handle that changed nothing uploads nothing.
     pub async fn flush(&self, fh: u64) -> Result<(), FsError> {
+        match lock(&self.state).handles.get(fh) {
+            Some(Handle::File { changed: false, .. }) => return Ok(()),
+            Some(Handle::File { .. }) => {}
+            _ => return Err(FsError::BadHandle),
+        }
+        let ino = self.handle_ino(fh)?;
+        self.flush_ino(ino).await
+    }
+
+    /// `fsync`: the file's changes, through whichever handle, are uploaded now.
+    pub async fn fsync(&self, fh: u64) -> Result<(), FsError> {
         match lock(&self.state).handles.get(fh) {
             Some(Handle::File { write: false, .. }) => return Ok(()),
             Some(Handle::File { .. }) => {}
@@ -556,10 +588,15 @@ impl<R: Remote> Core<R> {
     /// logged and the file stays staged and journaled for a retry).
     pub async fn release(&self, fh: u64) -> Result<(), FsError> {
         let ino = self.handle_ino(fh)?;
-        let dirty = self.staged_of(ino).is_some_and(|s| {
-            let st = s.state();
-            st.dirty && !st.unlinked
-        });
+        let changed = matches!(
+            lock(&self.state).handles.get(fh),
+            Some(Handle::File { changed: true, .. })
+        );
+        let dirty = changed
+            && self.staged_of(ino).is_some_and(|s| {
+                let st = s.state();
+                st.dirty && !st.unlinked
+            });
         if dirty {
             if let Err(e) = self.flush_ino(ino).await {
                 log::warn!("file {ino} closed with its upload pending: {e}");

@@ -18,6 +18,9 @@ pub enum Handle {
         write: bool,
         /// Opened with `O_APPEND`: every write goes to the end.
         append: bool,
+        /// Changed the file through this handle (created it, wrote, truncated): its `close`
+        /// uploads; the `close` of a handle that changed nothing does not.
+        changed: bool,
     },
     /// An open directory.
     Dir {
@@ -79,6 +82,7 @@ mod tests {
             ino: 2,
             write: false,
             append: false,
+            changed: false,
         });
         let b = handles.insert(Handle::Dir {
             ino: 1,

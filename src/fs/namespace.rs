@@ -84,6 +84,7 @@ impl<R: Remote> Core<R> {
         }
         let (ino, staged) = self.new_file(parent, name, mode, false).await?;
         let opened = self.open(ino, flags & !libc::O_TRUNC).await?;
+        self.changed_through(opened.fh);
         Ok((staged.attr(ino, self.options.owner), opened))
     }
 
