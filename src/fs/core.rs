@@ -25,7 +25,7 @@ use super::xattr;
 use crate::cache::{BlockCache, BlockCacheConfig, CacheError, ItemKey, MetaStore, Overlay};
 use crate::content::{Content, ContentConfig, Reader};
 use crate::remote::{Limits, Listing, Remote};
-use crate::staging::{Staging, StagingError};
+use crate::staging::{Entry, Staging, StagingError};
 
 /// How long a folder listing is trusted when no other value is given.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
@@ -407,10 +407,7 @@ impl<R: Remote> Core<R> {
         let overlay = Overlay {
             mtime: Some(time),
             atime: Some(time),
-            mode: entry.as_ref().and_then(|e| e.mode),
-            uid: entry.as_ref().and_then(|e| e.uid),
-            gid: entry.as_ref().and_then(|e| e.gid),
-            kind: None,
+            ..entry.as_ref().map(Entry::overlay).unwrap_or_default()
         };
         attr::local_file_attr(ino, local.size, local.symlink, self.options.owner)
             .with_overlay(&overlay)

@@ -16,7 +16,7 @@ use super::handles::Handle;
 use super::inode::{Ino, NodeData};
 use crate::cache::{ItemKey, Overlay};
 use crate::remote::{ApiError, FileKind, Remote};
-use crate::staging::StagedFile;
+use crate::staging::{Entry, StagedFile};
 
 /// Bytes asked of the read path at once when a file's server content is copied in.
 const FILL_CHUNK: u32 = 4 << 20;
@@ -153,13 +153,7 @@ impl<R: Remote> Core<R> {
                     dirty: true,
                     version: 0,
                     written: mtime.unwrap_or(self.started),
-                    overlay: Overlay {
-                        mtime,
-                        mode: entry.as_ref().and_then(|e| e.mode),
-                        uid: entry.as_ref().and_then(|e| e.uid),
-                        gid: entry.as_ref().and_then(|e| e.gid),
-                        ..Overlay::default()
-                    },
+                    overlay: entry.as_ref().map(Entry::overlay).unwrap_or_default(),
                     unlinked: false,
                     symlink: local.symlink,
                 };
@@ -509,53 +503,33 @@ impl<R: Remote> Core<R> {
         }
         if let Some(staged) = &staged {
             let _turn = staged.turn.lock().await;
-            change(&mut staged.state().overlay);
             let (dirty, overlay, written) = {
-                let st = staged.state();
+                let mut st = staged.state();
+                change(&mut st.overlay);
                 (st.dirty, st.overlay, st.written)
             };
             if dirty {
-                return self.journal_overlay(staged.file.key(), overlay, written);
+                return self.journal_attributes(staged.file.key(), |entry| {
+                    entry.set_attributes(&overlay, Some(written));
+                });
             }
         }
         match self.node_data(ino)? {
             NodeData::File(file) => self.retag(ino, &file, mtime, change).await,
-            NodeData::Local(local) => {
-                let journal = self.staging.journal();
-                if let Some(mut entry) = journal.get(local.key)? {
-                    let mut overlay = Overlay {
-                        mtime: entry.mtime,
-                        mode: entry.mode,
-                        uid: entry.uid,
-                        gid: entry.gid,
-                        ..Overlay::default()
-                    };
-                    change(&mut overlay);
-                    entry.mtime = overlay.mtime.or(entry.mtime);
-                    entry.mode = overlay.mode;
-                    entry.uid = overlay.uid;
-                    entry.gid = overlay.gid;
-                    journal.upsert(&entry)?;
-                }
-                Ok(())
-            }
+            NodeData::Local(local) => self.journal_attributes(local.key, |entry| {
+                let mut overlay = entry.overlay();
+                change(&mut overlay);
+                entry.set_attributes(&overlay, entry.mtime);
+            }),
             NodeData::Root | NodeData::Folder(_) => Ok(()),
         }
     }
 
-    /// Writes the attributes of a staged file into its journal entry, if it has one yet.
-    fn journal_overlay(
-        &self,
-        key: u64,
-        overlay: Overlay,
-        written: SystemTime,
-    ) -> Result<(), FsError> {
+    /// Applies `change` to the journal entry of `key`, if it has one yet.
+    fn journal_attributes(&self, key: u64, change: impl FnOnce(&mut Entry)) -> Result<(), FsError> {
         let journal = self.staging.journal();
         if let Some(mut entry) = journal.get(key)? {
-            entry.mtime = overlay.mtime.or(Some(written));
-            entry.mode = overlay.mode;
-            entry.uid = overlay.uid;
-            entry.gid = overlay.gid;
+            change(&mut entry);
             journal.upsert(&entry)?;
         }
         Ok(())

@@ -25,7 +25,8 @@ pub enum RemoteKey {
     Local(u64),
 }
 
-/// A file the server does not have yet: waiting for its first upload. Its staging key names its journal entry and staged bytes.
+/// A file the server does not have yet: waiting for its first upload. Its staging key names
+/// its journal entry and staged bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalFile {
     /// The staging key.

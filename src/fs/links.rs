@@ -40,16 +40,16 @@ impl<R: Remote> Core<R> {
         if self.kind_of(&data) != Kind::Symlink {
             return Err(FsError::Invalid("not a symbolic link"));
         }
-        if let Some(staged) = self.staged_of(ino) {
-            self.materialize(&staged).await?;
-            let size = staged.state().size;
-            let len = usize::try_from(size).map_err(|_| FsError::NameTooLong)?;
-            return Ok(Bytes::from(staged.file.read_at(0, len)?));
-        }
-        let NodeData::File(file) = data else {
-            let staged = self.stage(ino).await?;
-            let len = staged.state().size as usize;
-            return Ok(Bytes::from(staged.file.read_at(0, len)?));
+        let file = match data {
+            NodeData::File(file) if self.staged_of(ino).is_none() => file,
+            // Staged bytes (a link not uploaded yet) are the target as it stands.
+            _ => {
+                let staged = self.stage(ino).await?;
+                self.materialize(&staged).await?;
+                let size = staged.state().size;
+                let len = usize::try_from(size).map_err(|_| FsError::NameTooLong)?;
+                return Ok(Bytes::from(staged.file.read_at(0, len)?));
+            }
         };
         if file.size > MAX_TARGET as u64 {
             return Err(FsError::NameTooLong);

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
+use super::carried::meta_of;
 use super::connectivity::is_unreachable;
 use super::core::{lock, Core};
 use super::dir_cache::Child;
@@ -25,13 +26,7 @@ fn entry_meta(entry: &Entry) -> FileMeta {
     } else {
         FileKind::Regular
     };
-    FileMeta {
-        kind,
-        mtime: entry.mtime,
-        mode: entry.mode,
-        uid: entry.uid,
-        gid: entry.gid,
-    }
+    meta_of(kind, &entry.overlay(), None)
 }
 
 /// What `recover` did.
@@ -104,88 +99,78 @@ impl<R: Remote> Core<R> {
         };
         let (folder, name, replaces) = self.destination(ino)?;
         let key = staged.file.key();
-        let mut entry = Entry {
-            key,
-            folder,
-            name,
-            size: snapshot.size,
-            replaces,
-            uploaded: None,
-            mtime: Some(snapshot.overlay.mtime.unwrap_or(snapshot.written)),
-            mode: snapshot.overlay.mode,
-            uid: snapshot.overlay.uid,
-            gid: snapshot.overlay.gid,
-            symlink: snapshot.symlink,
+        let mut entry = Entry::new(key, folder, name);
+        entry.size = snapshot.size;
+        entry.replaces = replaces;
+        entry.symlink = snapshot.symlink;
+        entry.set_attributes(&snapshot.overlay, Some(snapshot.written));
+        let limit = self.limits().await?.max_upload_size;
+        if let Some(max) = limit.filter(|&max| snapshot.size > max) {
+            log::error!(
+                "cannot upload {}: {} bytes is over the package's limit of {max} bytes",
+                entry.name,
+                snapshot.size
+            );
+            return Err(FsError::TooLarge);
+        }
+        // The bytes reach the disk and the journal while the upload runs: the journal
+        // entry only ever points at synced bytes, and `close` waits for both.
+        let journaled = async {
+            staged.file.sync().await?;
+            self.staging.journal().upsert(&entry)?;
+            Ok::<_, FsError>(())
         };
-        {
-            let limit = self.limits().await?.max_upload_size;
-            if let Some(max) = limit.filter(|&max| snapshot.size > max) {
-                log::error!(
-                    "cannot upload {}: {} bytes is over the package's limit of {max} bytes",
-                    entry.name,
-                    snapshot.size
-                );
-                return Err(FsError::TooLarge);
-            }
-            // The bytes reach the disk and the journal while the upload runs: the journal
-            // entry only ever points at synced bytes, and `close` waits for both.
-            let journaled = async {
-                staged.file.sync().await?;
-                self.staging.journal().upsert(&entry)?;
-                Ok::<_, FsError>(())
-            };
-            if !self.link.is_online() {
-                journaled.await?;
-                log::info!(
-                    "upload of {} ({} bytes) queued until the server is reachable",
+        if !self.link.is_online() {
+            journaled.await?;
+            log::info!(
+                "upload of {} ({} bytes) queued until the server is reachable",
+                entry.name,
+                entry.size
+            );
+            return Ok(());
+        }
+        let source = self.upload_source(&entry);
+        let upload = self.remote.upload(folder, &entry.name, &source);
+        let (journaled, uploaded) = tokio::join!(journaled, upload);
+        self.link.observe(&uploaded);
+        match (&journaled, &uploaded) {
+            (Err(e), Ok(_)) => log::warn!(
+                "{} is uploaded but its staged copy could not be journaled: {e}",
+                entry.name
+            ),
+            (Err(_), Err(_)) => return journaled,
+            _ => {}
+        }
+        let stored = match uploaded {
+            Ok(stored) => stored,
+            Err(e) if is_unreachable(&e) => {
+                log::warn!(
+                    "upload of {} ({} bytes) queued: the server is unreachable ({e})",
                     entry.name,
                     entry.size
                 );
                 return Ok(());
             }
-            let source = self.upload_source(&entry);
-            let upload = self.remote.upload(folder, &entry.name, &source);
-            let (journaled, uploaded) = tokio::join!(journaled, upload);
-            self.link.observe(&uploaded);
-            match (&journaled, &uploaded) {
-                (Err(e), Ok(_)) => log::warn!(
-                    "{} is uploaded but its staged copy could not be journaled: {e}",
-                    entry.name
-                ),
-                (Err(_), Err(_)) => return journaled,
-                _ => {}
+            Err(e) => {
+                log::error!(
+                    "upload of {} ({} bytes) failed, kept staged for a retry: {e}",
+                    entry.name,
+                    entry.size
+                );
+                return Err(e.into());
             }
-            let stored = match uploaded {
-                Ok(stored) => stored,
-                Err(e) if is_unreachable(&e) => {
-                    log::warn!(
-                        "upload of {} ({} bytes) queued: the server is unreachable ({e})",
-                        entry.name,
-                        entry.size
-                    );
-                    return Ok(());
-                }
-                Err(e) => {
-                    log::error!(
-                        "upload of {} ({} bytes) failed, kept staged for a retry: {e}",
-                        entry.name,
-                        entry.size
-                    );
-                    return Err(e.into());
-                }
-            };
-            // The server has the bytes: whatever fails from here on is completed from the
-            // journal, never by uploading again.
-            let mut shown = stored.clone();
-            shown.name.clone_from(&entry.name);
-            shown.folder = folder;
-            shown.size = entry.size;
-            shown.file_type = entry_meta(&entry).encode();
-            self.became(ino, NodeData::File(shown));
-            staged.settled(snapshot.version);
-            let stored = self.settle(&mut entry, stored).await?;
-            self.became(ino, NodeData::File(stored));
-        }
+        };
+        // The server has the bytes: whatever fails from here on is completed from the
+        // journal, never by uploading again.
+        let mut shown = stored.clone();
+        shown.name.clone_from(&entry.name);
+        shown.folder = folder;
+        shown.size = entry.size;
+        shown.file_type = entry_meta(&entry).encode();
+        self.became(ino, NodeData::File(shown));
+        staged.settled(snapshot.version);
+        let stored = self.settle(&mut entry, stored).await?;
+        self.became(ino, NodeData::File(stored));
         Ok(())
     }
 

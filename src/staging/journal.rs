@@ -1,7 +1,7 @@
 //! The journal: one durable row per file whose latest content or metadata the server does not
-//! have yet. Written before an upload starts and
-//! removed only when the upload, the name fix and the deletion of the replaced file are all
-//! done, so that every step can be completed after a failure or a crash. SQLite with full
+//! have yet. Written before an upload starts and removed only when the upload, the name fix
+//! and the deletion of the replaced file are all done, so that every step can be completed
+//! after a failure or a crash. SQLite with full
 //! synchronous commits: a row that was committed survives `kill -9` and power loss.
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, Row};
 
 use crate::cache::sqlite::add_missing_columns;
+use crate::cache::Overlay;
 
 const FILE_NAME: &str = "journal.sqlite";
 
@@ -84,6 +85,25 @@ impl Entry {
             gid: None,
             symlink: false,
         }
+    }
+
+    /// The times, mode and owner the entry carries, as the overlay a staged file keeps them in.
+    pub fn overlay(&self) -> Overlay {
+        Overlay {
+            mtime: self.mtime,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            ..Overlay::default()
+        }
+    }
+
+    /// Takes the mode and owner of `overlay`, and its mtime, or else `mtime`.
+    pub fn set_attributes(&mut self, overlay: &Overlay, mtime: Option<SystemTime>) {
+        self.mtime = overlay.mtime.or(mtime);
+        self.mode = overlay.mode;
+        self.uid = overlay.uid;
+        self.gid = overlay.gid;
     }
 
     /// Whether the item exists only locally: nothing on the server stands for it yet.
@@ -240,6 +260,28 @@ mod tests {
         journal.remove(3).unwrap();
         assert!(journal.entries().unwrap().is_empty());
         assert_eq!(journal.max_key().unwrap(), None);
+    }
+
+    #[test]
+    fn attributes_go_to_an_overlay_and_back_the_mtime_falling_back_when_unset() {
+        let mut e = entry(1, None, "f");
+        let when = UNIX_EPOCH + Duration::from_secs(9);
+        let overlay = Overlay {
+            mode: Some(0o600),
+            uid: Some(3),
+            gid: Some(4),
+            ..Overlay::default()
+        };
+        e.set_attributes(&overlay, Some(when));
+        assert_eq!(
+            e.overlay(),
+            Overlay {
+                mtime: Some(when),
+                ..overlay
+            }
+        );
+        e.set_attributes(&e.overlay(), None);
+        assert_eq!(e.mtime, Some(when));
     }
 
     #[test]
