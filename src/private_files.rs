@@ -24,35 +24,28 @@ pub fn private_umask() {
 /// log. Nothing else in it is touched, in case it was pointed at a directory that holds more.
 /// Returns how many entries had to change.
 pub fn tighten_cache(cache_dir: &Path, accounts: &[&str], files: &[&str]) -> io::Result<usize> {
-    let mut changed = tighten_one(cache_dir)?;
+    let mut changed = tighten(cache_dir, Depth::Itself)?;
     for name in accounts {
-        changed += tighten(&cache_dir.join(name))?;
+        changed += tighten(&cache_dir.join(name), Depth::Whole)?;
     }
     for name in files {
-        changed += tighten_one(&cache_dir.join(name))?;
+        changed += tighten(&cache_dir.join(name), Depth::Itself)?;
     }
     Ok(changed)
 }
 
-/// Takes group and other permissions off `path` alone; 1 if it changed.
-fn tighten_one(path: &Path) -> io::Result<usize> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let wanted = if meta.is_dir() { DIR_MODE } else { FILE_MODE };
-    let mode = meta.permissions().mode() & 0o7777;
-    if !(meta.is_dir() || meta.is_file()) || mode & 0o077 == 0 {
-        return Ok(0);
-    }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & wanted))?;
-    Ok(1)
+/// How much of a directory [`tighten`] takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// The path alone.
+    Itself,
+    /// The path and everything under it.
+    Whole,
 }
 
-/// Takes group and other permissions off `root` and everything under it (symbolic links are
-/// not followed); returns how many entries had to change.
-fn tighten(root: &Path) -> io::Result<usize> {
+/// Takes group and other permissions off `root` (and, with `Depth::Whole`, everything under
+/// it; symbolic links are not followed); returns how many entries had to change.
+fn tighten(root: &Path, depth: Depth) -> io::Result<usize> {
     let mut changed = 0;
     let mut todo = vec![root.to_path_buf()];
     while let Some(path) = todo.pop() {
@@ -62,8 +55,10 @@ fn tighten(root: &Path) -> io::Result<usize> {
             Err(e) => return Err(e),
         };
         let wanted = if meta.is_dir() {
-            for entry in std::fs::read_dir(&path)? {
-                todo.push(entry?.path());
+            if depth == Depth::Whole {
+                for entry in std::fs::read_dir(&path)? {
+                    todo.push(entry?.path());
+                }
             }
             DIR_MODE
         } else if meta.is_file() {
@@ -104,7 +99,7 @@ mod tests {
         ] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
         }
-        assert_eq!(tighten(&root).unwrap(), 5);
+        assert_eq!(tighten(&root, Depth::Whole).unwrap(), 5);
         assert_eq!(
             [
                 mode(&root),
@@ -114,13 +109,16 @@ mod tests {
             ],
             [0o700, 0o700, 0o600, 0o600]
         );
-        assert_eq!(tighten(&root).unwrap(), 0);
+        assert_eq!(tighten(&root, Depth::Whole).unwrap(), 0);
     }
 
     #[test]
     fn a_missing_cache_is_nothing_to_tighten() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(tighten(&dir.path().join("not-yet")).unwrap(), 0);
+        assert_eq!(
+            tighten(&dir.path().join("not-yet"), Depth::Whole).unwrap(),
+            0
+        );
         let missing = dir.path().join("not-yet");
         assert_eq!(tighten_cache(&missing, &["a"], &["log"]).unwrap(), 0);
     }
