@@ -459,9 +459,15 @@ impl<R: Remote> Core<R> {
                     let listed = self.install(dir, folder, listing, Duration::ZERO);
                     // An edit made while the listing was on its way (an upload finishing) may
                     // be missing from it: it is shown, but fetched again at the next use.
-                    let mut state = lock(&self.state);
-                    if state.edits.get(&dir).copied() != edits {
-                        state.listings.insert(dir, Arc::new(listed.expired()));
+                    let edited = {
+                        let mut state = lock(&self.state);
+                        let edited = state.edits.get(&dir).copied() != edits;
+                        if edited {
+                            state.listings.insert(dir, Arc::new(listed.expired()));
+                        }
+                        edited
+                    };
+                    if edited {
                         if let Err(e) = self.meta.expire_listing(folder) {
                             log::warn!(
                                 "cannot mark the listing of folder {folder:?} out of date: {e}"
