@@ -15,6 +15,7 @@ use crate::api::{Client, ClientConfig, Credentials, RetryPolicy};
 use crate::config::{
     default_config_path, parse_size, ConfigError, ConfigFile, MountOptions, RemoteEntry,
 };
+use crate::private_files::{DIR_MODE, FILE_MODE};
 
 /// How long the one login of `config add` may take before the server counts as unreachable.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -449,12 +450,14 @@ fn write_private(path: &Path, text: &str) -> Result<(), ConfigCmdError> {
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(DIR_MODE)
             .create(&dir)
-            .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
+            .and_then(|()| {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(DIR_MODE))
+            })
             .map_err(write_error(&dir))?;
     }
-    let private = std::fs::Permissions::from_mode(0o600);
+    let private = std::fs::Permissions::from_mode(FILE_MODE);
     let mut file = tempfile::Builder::new()
         .prefix(".config.toml.")
         .permissions(private.clone())
