@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::api::keys::{check_keys, KeyError};
+use crate::fs::{WriteBackOptions, DEFAULT_TRANSFERS, DEFAULT_WRITE_BACK_DELAY};
 
 /// What went wrong while putting a mount's settings together.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,20 @@ pub struct RemoteEntry {
     pub options: Option<String>,
     /// Seconds a connection to the server may take to open.
     pub connect_timeout: Option<u64>,
+    /// Write-back: `true` (the default delay), `false`, or the delay, e.g. `"10s"`.
+    pub write_back: Option<WriteBackSetting>,
+    /// Uploads sent at once.
+    pub transfers: Option<usize>,
+}
+
+/// How `write_back` is written in `config.toml`: `write_back = true` or `write_back = "10s"`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum WriteBackSetting {
+    /// On with the default delay, or off.
+    On(bool),
+    /// On with this delay.
+    Delay(String),
 }
 
 impl fmt::Debug for RemoteEntry {
@@ -124,6 +139,8 @@ impl fmt::Debug for RemoteEntry {
             .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
             .field("connect_timeout", &self.connect_timeout)
+            .field("write_back", &self.write_back)
+            .field("transfers", &self.transfers)
             .finish()
     }
 }
@@ -321,6 +338,8 @@ pub struct MountSettings {
     pub options: MountOptions,
     /// How long opening a connection to the server may take.
     pub connect_timeout: Duration,
+    /// How uploads are scheduled: how many at once, and the write-back delay if any.
+    pub write_back: WriteBackOptions,
 }
 
 impl fmt::Debug for MountSettings {
@@ -336,6 +355,7 @@ impl fmt::Debug for MountSettings {
             .field("memory_limit", &self.memory_limit)
             .field("options", &self.options)
             .field("connect_timeout", &self.connect_timeout)
+            .field("write_back", &self.write_back)
             .finish()
     }
 }
@@ -364,6 +384,23 @@ pub struct MountFlags {
     pub options: Vec<String>,
     /// `--connect-timeout`, in seconds.
     pub connect_timeout: Option<u64>,
+    /// `--write-back[=DELAY]`: `Some("")` without a value.
+    pub write_back: Option<String>,
+    /// `--transfers`.
+    pub transfers: Option<usize>,
+}
+
+/// Parses a write-back delay such as `5s`, `500ms` or `2m`.
+pub fn parse_delay(text: &str) -> Result<Duration, ConfigError> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "invalid write-back delay {text:?} ({e}); write it as 5s, 500ms or 2m"
+        ))
+    })
 }
 
 /// The warning owed when `yetifs mount` or `yetifs config add` was given a key as a flag
@@ -468,6 +505,23 @@ impl MountFlags {
             Some(secs) => Duration::from_secs(secs),
             None => DEFAULT_CONNECT_TIMEOUT,
         };
+        let delay = match (self.write_back, named.write_back) {
+            (Some(text), _) if text.is_empty() => Some(DEFAULT_WRITE_BACK_DELAY),
+            (Some(text), _) | (None, Some(WriteBackSetting::Delay(text))) => {
+                Some(parse_delay(&text)?)
+            }
+            (None, Some(WriteBackSetting::On(true))) => Some(DEFAULT_WRITE_BACK_DELAY),
+            (None, Some(WriteBackSetting::On(false)) | None) => None,
+        };
+        let transfers = match self.transfers.or(named.transfers) {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "--transfers must be at least 1".into(),
+                ))
+            }
+            Some(n) => n,
+            None => DEFAULT_TRANSFERS,
+        };
         Ok(MountSettings {
             api_url,
             key1,
@@ -482,6 +536,7 @@ impl MountFlags {
             memory_limit,
             options,
             connect_timeout,
+            write_back: WriteBackOptions { transfers, delay },
         })
     }
 }

@@ -16,7 +16,7 @@ use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
 use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
 use crate::control::ControlServer;
-use crate::fs::{Core, FsOptions, Owner, Recovery};
+use crate::fs::{Core, FsOptions, Owner};
 use crate::fuse::{self, MountHandle, Traffic};
 use crate::known_accounts;
 use crate::pid_file::PidFile;
@@ -73,6 +73,14 @@ pub struct MountArgs {
     /// Seconds opening a connection to the server may take [default: 15]
     #[arg(long, value_name = "SECS")]
     pub connect_timeout: Option<u64>,
+    /// Write-back: `close` returns once the bytes are safe in the cache directory's journal,
+    /// and the upload starts DELAY after the file's last change (`yetifs sync` waits for it)
+    /// [default DELAY: 5s]
+    #[arg(long, value_name = "DELAY", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub write_back: Option<String>,
+    /// Uploads sent at once [default: 4]
+    #[arg(long, value_name = "N")]
+    pub transfers: Option<usize>,
     /// Mount read-only (as `-o ro`)
     #[arg(long)]
     pub read_only: bool,
@@ -150,6 +158,8 @@ impl MountArgs {
             memory_limit: self.memory_limit.clone(),
             options: self.options_with_flags(),
             connect_timeout: self.connect_timeout,
+            write_back: self.write_back.clone(),
+            transfers: self.transfers,
         };
         Ok((flags.resolve(named.as_ref())?, mountpoint.to_path_buf()))
     }
@@ -335,6 +345,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     };
     let mut fs_options = FsOptions::new(owner);
     fs_options.dir_ttl = settings.dir_ttl;
+    fs_options.write_back = settings.write_back;
     let staging_dir = account_dir.join(staging::DIR_NAME);
     let staging = Staging::open(&staging_dir)
         .with_context(|| format!("cannot open the staging area in {}", staging_dir.display()))?;
@@ -352,8 +363,6 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
             core.pending_uploads()
         );
         core.start_offline(why);
-    } else {
-        report_recovery(core.recover().await);
     }
     let mount_options = fuse::MountOptions {
         read_only: settings.options.read_only,
@@ -364,6 +373,12 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     let handle = fuse::mount(Arc::clone(&core), mountpoint, &mount_options)
         .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
     tokio::spawn(Arc::clone(&core).watch());
+    if offline.is_none() {
+        let pending = core.resume_journal();
+        if pending > 0 {
+            log::info!("resuming {pending} upload(s) left pending by an earlier mount, in the background");
+        }
+    }
     log::info!(
         "mounted {} (account {account}) on {}",
         settings.api_url,
@@ -400,49 +415,34 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     })
 }
 
-/// Says how completing the uploads an earlier mount left pending went.
-fn report_recovery(recovery: Recovery) {
-    if recovery.completed > 0 {
-        log::info!(
-            "completed {} upload(s) left pending by an earlier mount",
-            recovery.completed
-        );
-    }
-    if recovery.failed > 0 {
-        log::warn!(
-            "{} upload(s) left pending by an earlier mount failed again; retried before unmount",
-            recovery.failed
-        );
-    }
-}
-
 /// Uploads what is still pending, showing progress, and says how it went.
 async fn finish_uploads(core: &Core<Client>) {
-    let total = core.pending_uploads() as u64;
-    let work = core.finish_pending();
-    tokio::pin!(work);
-    let left = if total == 0 {
-        work.await
-    } else {
+    let total = core.pending_uploads();
+    if total > 0 {
         crate::notify::status(&format!("uploading {total} pending file(s)"));
-        let mut progress = Progress::new("flushing uploads", total);
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        let left = loop {
-            tokio::select! {
-                left = &mut work => break left,
-                _ = tick.tick() => {
-                    progress.set_done(total.saturating_sub(core.pending_uploads() as u64));
-                }
+    }
+    let progress = std::sync::Mutex::new(None::<Progress>);
+    let report = core
+        .sync(None, |done, total| {
+            if total == 0 {
+                return;
             }
-        };
-        progress.set_done(total.saturating_sub(left as u64));
-        progress.finish(&format!("{left} upload(s) left"));
-        left
-    };
-    if left > 0 {
+            let mut bar = progress.lock().unwrap_or_else(|p| p.into_inner());
+            bar.get_or_insert_with(|| Progress::new("flushing uploads", total as u64))
+                .set_done(done as u64);
+        })
+        .await;
+    if let Some(bar) = progress.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        bar.finish(&format!("{} upload(s) left", report.failed.len()));
+    }
+    for failure in &report.failed {
+        log::error!("{}: not uploaded: {}", failure.path, failure.reason);
+    }
+    if !report.failed.is_empty() {
         log::error!(
-            "{left} upload(s) could not be completed; they stay in the cache directory's journal \
-             and are completed on the next mount"
+            "{} upload(s) could not be completed; they stay in the cache directory's journal \
+             and are completed on the next mount",
+            report.failed.len()
         );
     }
 }

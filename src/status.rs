@@ -8,7 +8,12 @@ use indicatif::{HumanBytes, HumanDuration};
 use serde::{Deserialize, Serialize};
 
 use crate::api::metrics::{takeover_summary, EndpointStats, Failure, MetricsSnapshot, TokenStats};
+#[cfg(test)]
+use crate::fs::JobState;
 use crate::fs::PendingUpload;
+
+/// Uploads `render` lists one by one; `--json` has them all.
+const SHOWN_UPLOADS: usize = 40;
 
 /// Everything `yetifs status` shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +64,8 @@ pub enum UploadState {
     Waiting,
     /// Being sent now.
     Uploading,
-    /// The last attempt failed; it is tried again at the next flush, unmount or mount.
+    /// The last attempt failed; it is tried again in the background, sooner at a close,
+    /// `fsync`, `yetifs sync` or unmount.
     Failed,
 }
 
@@ -68,10 +74,22 @@ pub enum UploadState {
 pub struct UploadStatus {
     /// The name it gets on the server.
     pub name: String,
+    /// Its path in the mount, when known.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Its size in bytes.
     pub size: u64,
     /// Where it stands.
     pub state: UploadState,
+    /// When its upload starts (write-back delay, or the next retry), in milliseconds from now.
+    #[serde(default)]
+    pub starts_in_ms: Option<u64>,
+    /// Failed attempts in a row.
+    #[serde(default)]
+    pub failures: u32,
+    /// Why the last attempt failed, as the mount saw it.
+    #[serde(default)]
+    pub reason: Option<String>,
     /// Bytes sent so far, while uploading.
     pub sent: Option<u64>,
     /// Why the last attempt failed, if it did.
@@ -122,16 +140,24 @@ pub fn merge_uploads(pending: Vec<PendingUpload>, metrics: &MetricsSnapshot) -> 
                 .position(|u| u.name == p.name)
                 .map(|i| sending.remove(i));
             let last_error = metrics.upload_errors.get(&p.name).cloned();
-            let state = match (&in_flight, &last_error, p.journaled) {
-                (Some(_), _, _) => UploadState::Uploading,
-                (None, Some(_), _) => UploadState::Failed,
-                (None, None, true) => UploadState::Waiting,
-                (None, None, false) => UploadState::Open,
+            let job = &p.job;
+            let state = if in_flight.is_some() || job.running {
+                UploadState::Uploading
+            } else if job.failures > 0 || last_error.is_some() {
+                UploadState::Failed
+            } else if p.journaled {
+                UploadState::Waiting
+            } else {
+                UploadState::Open
             };
             UploadStatus {
                 name: p.name,
+                path: p.path,
                 size: p.size,
                 state,
+                starts_in_ms: job.starts_in.map(|d| d.as_millis() as u64),
+                failures: job.failures,
+                reason: job.last_error.clone(),
                 sent: in_flight.map(|u| u.sent),
                 last_error,
             }
@@ -140,8 +166,12 @@ pub fn merge_uploads(pending: Vec<PendingUpload>, metrics: &MetricsSnapshot) -> 
     list.extend(sending.into_iter().map(|u| UploadStatus {
         last_error: metrics.upload_errors.get(&u.name).cloned(),
         name: u.name,
+        path: None,
         size: u.size,
         state: UploadState::Uploading,
+        starts_in_ms: None,
+        failures: 0,
+        reason: None,
         sent: Some(u.sent),
     }));
     list
@@ -225,7 +255,7 @@ impl StatusReport {
             "uploads:  {} pending, {failed} failed",
             self.uploads.len()
         );
-        for u in &self.uploads {
+        for u in self.uploads.iter().take(SHOWN_UPLOADS) {
             let state = match u.state {
                 UploadState::Open => "open",
                 UploadState::Waiting => "waiting",
@@ -241,8 +271,18 @@ impl StatusReport {
                 ),
                 None => HumanBytes(u.size).to_string(),
             };
-            let _ = writeln!(out, "  {state:<9} {}  {progress}", u.name);
-            if let Some(e) = &u.last_error {
+            let shown = u.path.as_deref().unwrap_or(&u.name);
+            let when = match u.starts_in_ms {
+                Some(ms) if u.state != UploadState::Uploading => format!(
+                    ", starts in {}",
+                    HumanDuration(Duration::from_millis(ms))
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "  {state:<9} {shown}  {progress}{when}");
+            if let Some(reason) = &u.reason {
+                let _ = writeln!(out, "            failed {} time(s): {reason}", u.failures);
+            } else if let Some(e) = &u.last_error {
                 let _ = writeln!(
                     out,
                     "            last error {}: {}",
@@ -250,6 +290,10 @@ impl StatusReport {
                     e.error
                 );
             }
+        }
+        if self.uploads.len() > SHOWN_UPLOADS {
+            let more = self.uploads.len() - SHOWN_UPLOADS;
+            let _ = writeln!(out, "  ... and {more} more (all of them with --json)");
         }
         let c = &self.cache;
         let _ = writeln!(
@@ -287,8 +331,10 @@ mod tests {
     fn pending(name: &str, journaled: bool) -> PendingUpload {
         PendingUpload {
             name: name.into(),
+            path: Some(format!("dir/{name}")),
             size: 100,
             journaled,
+            job: JobState::default(),
         }
     }
 
@@ -353,13 +399,30 @@ mod tests {
                 last_answer_ms: Some(30_000),
                 last_failure: Some(failure("transport: refused")),
             },
-            uploads: vec![UploadStatus {
-                name: "big.bin".into(),
-                size: 1000,
-                state: UploadState::Uploading,
-                sent: Some(250),
-                last_error: None,
-            }],
+            uploads: vec![
+                UploadStatus {
+                    name: "big.bin".into(),
+                    path: Some("in/big.bin".into()),
+                    size: 1000,
+                    state: UploadState::Uploading,
+                    starts_in_ms: None,
+                    failures: 0,
+                    reason: None,
+                    sent: Some(250),
+                    last_error: None,
+                },
+                UploadStatus {
+                    name: "late.txt".into(),
+                    path: None,
+                    size: 10,
+                    state: UploadState::Failed,
+                    starts_in_ms: Some(4_000),
+                    failures: 2,
+                    reason: Some("no space left on the account".into()),
+                    sent: None,
+                    last_error: None,
+                },
+            ],
             cache: CacheUse {
                 memory_limit: 1 << 20,
                 disk_limit: 1 << 30,
@@ -381,7 +444,10 @@ mod tests {
         let text = report.render();
         for expected in [
             "OFFLINE",
-            "uploading big.bin  250 B of 1000 B (25%)",
+            "uploading in/big.bin  250 B of 1000 B (25%)",
+            "failed    late.txt  10 B, starts in 4 seconds",
+            "failed 2 time(s): no space left on the account",
+            "1 failed",
             "1.00 MiB",
             "1.00 GiB",
             "folder/listing",

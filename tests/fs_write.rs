@@ -313,8 +313,8 @@ async fn an_upload_cut_by_a_crash_is_completed_by_the_next_mount() {
         b"version 1"
     );
     let core = core_in(&remote, dir.path());
-    let recovery = core.recover().await;
-    assert_eq!((recovery.completed, recovery.failed), (3, 0));
+    let report = core.sync(None, |_, _| {}).await;
+    assert_eq!((report.total, report.failed), (3, Vec::new()));
     assert_eq!(
         server_file(&remote, None, "doc").await.unwrap(),
         b"version 2"
@@ -604,7 +604,7 @@ async fn unlinking_a_file_whose_upload_failed_drops_the_pending_upload() {
     assert_eq!(core.pending_uploads(), 1);
     core.unlink(ROOT_INO, "gone").await.unwrap();
     assert_eq!(core.pending_uploads(), 0);
-    assert_eq!(core.recover().await.completed, 0);
+    assert_eq!(core.sync(None, |_, _| {}).await.total, 0);
     assert_eq!(server_file(&remote, None, "gone").await, None);
 }
 

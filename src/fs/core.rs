@@ -21,6 +21,7 @@ use super::files::Staged;
 use super::handles::{Handle, Handles};
 use super::inode::{Ino, InodeTable, LocalFile, NodeData};
 use super::names::{self, ItemKind, NameRequest};
+use super::writeback::{WriteBack, WriteBackOptions};
 use super::xattr;
 use crate::cache::{BlockCache, BlockCacheConfig, CacheError, ItemKey, MetaStore, Overlay};
 use crate::content::{Content, ContentConfig, Reader};
@@ -50,14 +51,18 @@ pub struct FsOptions {
     pub owner: Owner,
     /// How long a folder listing (and the names and attributes in it) is trusted.
     pub dir_ttl: Duration,
+    /// How uploads are scheduled.
+    pub write_back: WriteBackOptions,
 }
 
 impl FsOptions {
-    /// Items owned by `owner`, listings trusted for `DEFAULT_DIR_TTL`.
+    /// Items owned by `owner`, listings trusted for `DEFAULT_DIR_TTL`, `close` waiting for the
+    /// upload.
     pub fn new(owner: Owner) -> Self {
         Self {
             owner,
             dir_ttl: DEFAULT_DIR_TTL,
+            write_back: WriteBackOptions::default(),
         }
     }
 }
@@ -209,6 +214,10 @@ pub struct Core<R: Remote> {
     pub(super) staging: Staging,
     /// Files with local content (being written, or waiting for their upload), by inode.
     pub(super) staged: Mutex<HashMap<Ino, Arc<Staged>>>,
+    /// Staged files of journal rows no inode holds yet, by key (see `upload`).
+    pub(super) detached: Mutex<HashMap<u64, Arc<Staged>>>,
+    /// Every upload's schedule.
+    pub(super) writeback: WriteBack,
     listing_flights: SingleFlight<Ino>,
     info_flights: SingleFlight<u64>,
     limits: Mutex<Option<(Instant, Limits)>>,
@@ -255,6 +264,7 @@ impl<R: Remote> Core<R> {
         staging: Staging,
     ) -> Self {
         let (refresh, refresh_queue) = tokio::sync::mpsc::unbounded_channel();
+        let writeback = WriteBack::new(options.write_back);
         let state = State {
             kept: Some(Arc::clone(&meta)),
             ..State::default()
@@ -269,6 +279,8 @@ impl<R: Remote> Core<R> {
             hidden: Mutex::new(Hidden::default()),
             staging,
             staged: Mutex::new(HashMap::new()),
+            detached: Mutex::new(HashMap::new()),
+            writeback,
             listing_flights: SingleFlight::default(),
             info_flights: SingleFlight::default(),
             limits: Mutex::new(None),
@@ -518,8 +530,11 @@ impl<R: Remote> Core<R> {
     }
 
     /// Turns a server listing of `folder`, fetched `age` ago, into shown entries of `dir`,
-    /// updating the inode table. Files only this mount has (empty ones, ones waiting for their
-    /// first upload) are added from the journal; yetifs's own deleted folders are left out.
+    /// updating the inode table. What the journal says is pending in the folder wins over the
+    /// listing: files only this mount has (empty ones, ones waiting for their first upload) are
+    /// added, a file with a new version pending gets that version's staged copy, an upload
+    /// whose last steps are pending shows under its name and hides the file it replaces.
+    /// yetifs's own deleted folders are left out.
     fn install(
         &self,
         dir: Ino,
@@ -527,10 +542,27 @@ impl<R: Remote> Core<R> {
         listing: Listing,
         age: Duration,
     ) -> Arc<Listed> {
-        let locals = self.staging.journal().local_in(folder).unwrap_or_else(|e| {
+        let rows = self.staging.journal().in_folder(folder).unwrap_or_else(|e| {
             log::warn!("cannot read the journal: {e}");
             Vec::new()
         });
+        let listed_files: HashSet<u64> = listing.files.iter().map(|f| f.id).collect();
+        let mut hidden_files = HashSet::new();
+        let mut renamed: HashMap<u64, String> = HashMap::new();
+        let mut adopted: HashMap<u64, Entry> = HashMap::new();
+        let mut locals = Vec::new();
+        for row in rows {
+            match (row.replaces, row.uploaded) {
+                (replaces, Some(uploaded)) => {
+                    hidden_files.extend(replaces);
+                    renamed.insert(uploaded, row.name);
+                }
+                (Some(replaces), None) if listed_files.contains(&replaces) => {
+                    adopted.insert(replaces, row);
+                }
+                _ => locals.push(row),
+            }
+        }
         let mut items: Vec<NodeData> = {
             let hidden = lock(&self.hidden);
             let folders = listing.folders.into_iter().filter(|f| {
@@ -542,8 +574,15 @@ impl<R: Remote> Core<R> {
             let files = listing
                 .files
                 .into_iter()
-                .filter(|f| !f.trashed && !hidden.names.contains(&f.name))
-                .map(|f| self.presented(f));
+                .filter(|f| {
+                    !f.trashed && !hidden.names.contains(&f.name) && !hidden_files.contains(&f.id)
+                })
+                .map(|mut f| {
+                    if let Some(name) = renamed.remove(&f.id) {
+                        f.name = name;
+                    }
+                    self.presented(f)
+                });
             let locals = locals.into_iter().map(|e| LocalFile {
                 key: e.key,
                 folder: e.folder,
@@ -599,7 +638,38 @@ impl<R: Remote> Core<R> {
                 }
             }
         }
+        let adoptions: Vec<(Ino, Entry)> = listed
+            .children()
+            .iter()
+            .filter_map(|child| match &state.inodes.get(child.ino)?.data {
+                NodeData::File(f) => Some((child.ino, adopted.remove(&f.id)?)),
+                _ => None,
+            })
+            .collect();
+        drop(state);
+        for (ino, row) in adoptions {
+            self.adopt(ino, &row);
+        }
         listed
+    }
+
+    /// Gives file `ino` the staged copy of journal row `row` (a new version waiting for its
+    /// upload), unless it has a staged copy already.
+    fn adopt(&self, ino: Ino, row: &Entry) {
+        if self.staged_of(ino).is_some() {
+            return;
+        }
+        let staged = match lock(&self.detached).remove(&row.key) {
+            Some(staged) => staged,
+            None => match self.restaged(row) {
+                Ok(staged) => Arc::new(staged),
+                Err(e) => {
+                    log::warn!("cannot reopen the pending version of {}: {e}", row.name);
+                    return;
+                }
+            },
+        };
+        self.attach(ino, staged);
     }
 
     /// Resolves `name` in directory `parent`; counts one kernel lookup of the result.

@@ -92,6 +92,15 @@ impl From<JournalError> for FsError {
 }
 
 impl FsError {
+    /// Whether the failure is the server being out of reach (rather than refusing).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            FsError::Unreachable | FsError::Offline => true,
+            FsError::Remote(e) => super::connectivity::is_unreachable(e),
+            _ => false,
+        }
+    }
+
     /// The errno to answer the kernel with.
     pub fn errno(&self) -> i32 {
         match self {

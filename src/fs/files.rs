@@ -3,6 +3,7 @@
 //! directory; the server's content is copied into it only when a change needs it (a write, a
 //! truncation to a non-zero size), and reads of a staged file are served from it, so they see
 //! what was written. Flushing a changed file uploads it (see `upload`).
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -21,6 +22,10 @@ use crate::staging::{Entry, StagedFile};
 /// Bytes asked of the read path at once when a file's server content is copied in.
 const FILL_CHUNK: u32 = 4 << 20;
 
+/// Change versions, counted across every staged file of the process, so that a version never
+/// repeats even when a file is staged again.
+static CHANGES: AtomicU64 = AtomicU64::new(1);
+
 /// What a staged file holds and whether the server has it.
 #[derive(Clone, Debug)]
 pub(super) struct StagedState {
@@ -30,7 +35,7 @@ pub(super) struct StagedState {
     pub(super) base: Option<(u64, u64)>,
     /// Changed since the server last got it.
     pub(super) dirty: bool,
-    /// Counts changes, so that an upload knows whether a write came in while it ran.
+    /// The last change (see `CHANGES`), so that an upload knows which changes it carried.
     pub(super) version: u64,
     /// When the content last changed (its mtime unless one was set).
     pub(super) written: SystemTime,
@@ -71,7 +76,7 @@ impl Staged {
         let mut st = self.state();
         change(&mut st);
         st.dirty = true;
-        st.version += 1;
+        st.version = CHANGES.fetch_add(1, Ordering::Relaxed);
         st.written = SystemTime::now();
         st.overlay.mtime = None;
         st.overlay.atime = None;
@@ -145,6 +150,9 @@ impl<R: Remote> Core<R> {
                 (self.staging.create(key)?, state)
             }
             NodeData::Local(local) => {
+                if let Some(detached) = lock(&self.detached).remove(&local.key) {
+                    return Ok(self.attach(ino, detached));
+                }
                 let entry = self.staging.journal().get(local.key)?;
                 let mtime = entry.as_ref().and_then(|e| e.mtime);
                 let state = StagedState {
@@ -171,6 +179,11 @@ impl<R: Remote> Core<R> {
         let made = Arc::new(Staged::new(file, state));
         staged.insert(ino, Arc::clone(&made));
         Ok(made)
+    }
+
+    /// Makes `staged` the staged copy of `ino`, unless it has one already; returns the one it has.
+    pub(super) fn attach(&self, ino: Ino, staged: Arc<Staged>) -> Arc<Staged> {
+        Arc::clone(lock(&self.staged).entry(ino).or_insert(staged))
     }
 
     /// Forgets the staged copy of `ino` once no handle is open on it and the server has its
@@ -223,7 +236,7 @@ impl<R: Remote> Core<R> {
                 ))
                 .into());
             }
-            staged.file.write_at(offset, &chunk)?;
+            staged.file.write_at(offset, chunk.clone()).await?;
             offset += chunk.len() as u64;
         }
         staged.state().base = None;
@@ -259,7 +272,7 @@ impl<R: Remote> Core<R> {
             };
             if !empty {
                 let _turn = staged.turn.lock().await;
-                staged.file.set_len(0)?;
+                staged.file.set_len(0).await?;
                 staged.changed(|st| {
                     st.size = 0;
                     st.base = None;
@@ -273,7 +286,7 @@ impl<R: Remote> Core<R> {
         }
         self.check_size(len).await?;
         let _turn = staged.turn.lock().await;
-        staged.file.set_len(len)?;
+        staged.file.set_len(len).await?;
         staged.changed(|st| st.size = len);
         Ok(())
     }
@@ -357,7 +370,7 @@ impl<R: Remote> Core<R> {
                     None if offset >= len => return Ok(Bytes::new()),
                     None => {
                         let n = u64::from(size).min(len - offset) as usize;
-                        return Ok(Bytes::from(staged.file.read_at(offset, n)?));
+                        return Ok(Bytes::from(staged.file.read_at(offset, n).await?));
                     }
                 }
             }
@@ -400,7 +413,7 @@ impl<R: Remote> Core<R> {
         {
             // Never under an upload: it sends the bytes as they were when it started.
             let _turn = staged.turn.lock().await;
-            staged.file.write_at(start, data)?;
+            staged.file.write_at(start, data.to_vec()).await?;
             staged.changed(|st| st.size = st.size.max(end));
         }
         self.changed_through(fh);
@@ -447,7 +460,7 @@ impl<R: Remote> Core<R> {
                 self.changed_through(fh);
             }
             if lock(&self.state).inodes.open_handles(ino) == 0 {
-                self.flush_ino(ino).await?;
+                self.closed(ino).await?;
                 self.unstage_if_idle(ino);
             }
         }
@@ -509,34 +522,55 @@ impl<R: Remote> Core<R> {
                 (st.dirty, st.overlay, st.written)
             };
             if dirty {
-                return self.journal_attributes(staged.file.key(), |entry| {
-                    entry.set_attributes(&overlay, Some(written));
-                });
+                return self
+                    .journal_attributes(staged.file.key(), |entry| {
+                        if entry.uploaded.is_none() {
+                            entry.set_attributes(&overlay, Some(written));
+                        }
+                    })
+                    .await;
             }
         }
         match self.node_data(ino)? {
             NodeData::File(file) => self.retag(ino, &file, mtime, change).await,
-            NodeData::Local(local) => self.journal_attributes(local.key, |entry| {
-                let mut overlay = entry.overlay();
-                change(&mut overlay);
-                entry.set_attributes(&overlay, entry.mtime);
-            }),
+            NodeData::Local(local) => {
+                self.journal_attributes(local.key, |entry| {
+                    let mut overlay = entry.overlay();
+                    change(&mut overlay);
+                    entry.set_attributes(&overlay, entry.mtime);
+                })
+                .await
+            }
             NodeData::Root | NodeData::Folder(_) => Ok(()),
         }
     }
 
     /// Applies `change` to the journal entry of `key`, if it has one yet.
-    fn journal_attributes(&self, key: u64, change: impl FnOnce(&mut Entry)) -> Result<(), FsError> {
+    async fn journal_attributes(
+        &self,
+        key: u64,
+        change: impl FnOnce(&mut Entry),
+    ) -> Result<(), FsError> {
         let journal = self.staging.journal();
         if let Some(mut entry) = journal.get(key)? {
             change(&mut entry);
-            journal.upsert(&entry)?;
+            journal.upsert(&entry).await?;
         }
         Ok(())
     }
 
+    /// What a close of changed file `ino` does: without write-back, has it uploaded and returns
+    /// the outcome; with write-back, journals it and has the upload start after the delay.
+    pub(super) async fn closed(&self, ino: Ino) -> Result<(), FsError> {
+        match self.writeback.delay() {
+            Some(delay) => self.journal_now(ino, delay).await,
+            None => self.upload_now(ino).await,
+        }
+    }
+
     /// `flush` (each `close(2)`): a file changed through this handle is uploaded now, so that
-    /// the caller learns the outcome; a handle that changed nothing uploads nothing.
+    /// the caller learns the outcome (with write-back: journaled, and uploaded soon); a handle
+    /// that changed nothing uploads nothing.
     pub async fn flush(&self, fh: u64) -> Result<(), FsError> {
         match lock(&self.state).handles.get(fh) {
             Some(Handle::File { changed: false, .. }) => return Ok(()),
@@ -544,10 +578,11 @@ impl<R: Remote> Core<R> {
             _ => return Err(FsError::BadHandle),
         }
         let ino = self.handle_ino(fh)?;
-        self.flush_ino(ino).await
+        self.closed(ino).await
     }
 
-    /// `fsync`: the file's changes, through whichever handle, are uploaded now.
+    /// `fsync`: the file's changes, through whichever handle, are uploaded now, with or without
+    /// write-back.
     pub async fn fsync(&self, fh: u64) -> Result<(), FsError> {
         match lock(&self.state).handles.get(fh) {
             Some(Handle::File { write: false, .. }) => return Ok(()),
@@ -555,7 +590,7 @@ impl<R: Remote> Core<R> {
             _ => return Err(FsError::BadHandle),
         }
         let ino = self.handle_ino(fh)?;
-        self.flush_ino(ino).await
+        self.upload_now(ino).await
     }
 
     /// Closes file handle `fh`; a changed file not uploaded yet is uploaded first (a failure is
@@ -572,7 +607,7 @@ impl<R: Remote> Core<R> {
                 st.dirty && !st.unlinked
             });
         if dirty {
-            if let Err(e) = self.flush_ino(ino).await {
+            if let Err(e) = self.closed(ino).await {
                 log::warn!("file {ino} closed with its upload pending: {e}");
             }
         }

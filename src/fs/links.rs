@@ -26,9 +26,9 @@ impl<R: Remote> Core<R> {
             return Err(FsError::Exists);
         }
         let (ino, staged) = self.new_file(parent, name, 0o777, true).await?;
-        staged.file.write_at(0, target)?;
+        staged.file.write_at(0, target.to_vec()).await?;
         staged.state().size = target.len() as u64;
-        self.flush_ino(ino).await?;
+        self.closed(ino).await?;
         self.unstage_if_idle(ino);
         self.getattr(ino).await
     }
@@ -48,7 +48,7 @@ impl<R: Remote> Core<R> {
                 self.materialize(&staged).await?;
                 let size = staged.state().size;
                 let len = usize::try_from(size).map_err(|_| FsError::NameTooLong)?;
-                return Ok(Bytes::from(staged.file.read_at(0, len)?));
+                return Ok(Bytes::from(staged.file.read_at(0, len).await?));
             }
         };
         if file.size > MAX_TARGET as u64 {

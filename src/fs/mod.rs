@@ -14,6 +14,7 @@ pub mod names;
 mod namespace;
 mod upload;
 mod watch;
+mod writeback;
 pub mod xattr;
 
 pub use self::attr::{Attr, Kind, Owner};
@@ -23,4 +24,8 @@ pub use self::core::{
 pub use self::error::FsError;
 pub use self::files::SetAttr;
 pub use self::inode::{Ino, ROOT_INO};
-pub use self::upload::{PendingUpload, Recovery};
+pub use self::upload::PendingUpload;
+pub use self::writeback::{
+    JobState, SyncFailure, SyncReport, WriteBackOptions, DEFAULT_TRANSFERS,
+    DEFAULT_WRITE_BACK_DELAY,
+};

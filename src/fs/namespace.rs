@@ -99,7 +99,7 @@ impl<R: Remote> Core<R> {
             return Err(FsError::Exists);
         }
         let (ino, _) = self.new_file(parent, name, mode, false).await?;
-        self.flush_ino(ino).await?;
+        self.closed(ino).await?;
         self.unstage_if_idle(ino);
         self.getattr(ino).await
     }
@@ -122,7 +122,7 @@ impl<R: Remote> Core<R> {
         entry.mode = Some(mode & 0o7777);
         entry.symlink = symlink;
         let file = self.staging.create(key)?;
-        self.staging.journal().upsert(&entry)?;
+        self.staging.journal().upsert(&entry).await?;
         let staged = Arc::new(Staged::new(
             file,
             StagedState {
@@ -258,11 +258,11 @@ impl<R: Remote> Core<R> {
         };
         if let Some(staged) = &staged {
             staged.state().unlinked = true;
-            self.staging.journal().remove(staged.file.key())?;
+            self.staging.journal().remove(staged.file.key()).await?;
         }
         match self.node_data(ino)? {
             NodeData::File(f) => self.delete_server_file(f.id).await?,
-            NodeData::Local(l) => self.staging.journal().remove(l.key)?,
+            NodeData::Local(l) => self.staging.journal().remove(l.key).await?,
             NodeData::Root | NodeData::Folder(_) => return Err(FsError::IsDir),
         }
         self.unstage_if_idle(ino);
@@ -338,7 +338,7 @@ impl<R: Remote> Core<R> {
             if let Some(mut entry) = journal.get(key)? {
                 entry.folder = folder;
                 entry.name = stored_name.to_owned();
-                journal.upsert(&entry)?;
+                journal.upsert(&entry).await?;
             }
         }
         Ok(data)

@@ -1,18 +1,32 @@
-//! Getting staged files to the server. An upload is journaled before it starts; then the file
-//! is uploaded, one `file/edit` gives it its metadata (`remote::file_meta`) and fixes the name
-//! the server chose (a leading dot dropped, quotes removed, ` (2)` added), and only then is the
-//! file it replaces deleted and the journal entry removed. A failure at any step leaves the
-//! entry, and `recover` (at the next mount, or before an unmount) completes it. The server
-//! refuses empty files: an empty file is uploaded as one byte and marked empty.
-use std::collections::HashSet;
-use std::time::SystemTime;
+//! The steps of one upload, as the write-back component (`writeback`) runs them. An upload
+//! is journaled before it starts; then the file is uploaded, one `file/edit` gives it its
+//! metadata (`remote::file_meta`) and fixes the name the server chose (a leading dot dropped,
+//! quotes removed, ` (2)` added), and only then is the file it replaces deleted and the journal
+//! entry removed. The server refuses empty files: an empty file is uploaded as one byte and
+//! marked empty.
+//!
+//! What a crash leaves at each step, and what the next run of the same key does with it:
+//! - before the journal row is written: the row of the last close (or none, for a file never
+//!   closed): the bytes that were closed are uploaded, later writes were never promised;
+//! - after the row, before the upload ends: the row without an upload id: uploaded again
+//!   (a partial upload the server kept is a stray file; the server has no way to resume one);
+//! - after the upload, before the row records its id: as above, and the first upload stays on
+//!   the server as a second file of the same name — the one window the API leaves open;
+//! - after the row records the id: the name fix, the metadata and the deletion of the replaced
+//!   file are done from the row, never by uploading again;
+//! - after the deletion, before the row is removed: the same, the deletion finding nothing.
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use super::carried::meta_of;
 use super::connectivity::is_unreachable;
 use super::core::{lock, Core};
 use super::dir_cache::Child;
 use super::error::FsError;
-use super::inode::{Ino, NodeData};
+use super::files::{Staged, StagedState};
+use super::inode::{Ino, NodeData, ROOT_INO};
+use super::writeback::{Attempt, JobState, Outcome};
 use crate::cache::ItemKey;
 use crate::remote::{ApiError, FileChange, FileEntry, FileKind, FileMeta, Remote};
 use crate::staging::Entry;
@@ -29,25 +43,42 @@ fn entry_meta(entry: &Entry) -> FileMeta {
     meta_of(kind, &entry.overlay(), None)
 }
 
-/// What `recover` did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Recovery {
-    /// Uploads (or their last steps) completed.
-    pub completed: usize,
-    /// Entries that failed again and stay in the journal.
-    pub failed: usize,
-}
-
-/// An upload not done yet.
+/// An upload not done yet, as `yetifs status` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingUpload {
     /// The name it gets on the server.
     pub name: String,
+    /// Its path in the mount, when every folder above it is known.
+    pub path: Option<String>,
     /// Its size in bytes.
     pub size: u64,
     /// Whether it is in the journal (closed, being or to be uploaded) rather than a changed
     /// file still open.
     pub journaled: bool,
+    /// Where its write-back job stands.
+    pub job: JobState,
+}
+
+/// Something the server does not have yet, and the change version its upload must carry.
+pub(super) struct Pending {
+    pub(super) key: u64,
+    pub(super) version: u64,
+    pub(super) name: String,
+    pub(super) path: Option<String>,
+    pub(super) size: u64,
+    pub(super) journaled: bool,
+}
+
+/// A staged file found by key, and the inode it is attached to, if any.
+type KeyedStaged = (Option<Ino>, Arc<Staged>);
+
+/// `dir/name`, or `name` at the root.
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 impl<R: Remote> Core<R> {
@@ -80,28 +111,112 @@ impl<R: Remote> Core<R> {
         state.relist(parent, &displaced, Some(child));
     }
 
-    /// Uploads file `ino` if it changed since the server last got it. The outcome is what
-    /// `close(2)` returns: `EFBIG` over the package's limit (before any upload), `ENOSPC` when
-    /// the storage is full, `EIO` on other failures, each logged with the server's message.
-    /// While the server is unreachable the upload is queued in the journal (success): the
-    /// watcher completes it when the server answers again.
-    pub(super) async fn flush_ino(&self, ino: Ino) -> Result<(), FsError> {
-        let Some(staged) = self.staged_of(ino) else {
-            return Ok(());
+    /// The staged file of `key` and the inode it is attached to. A journal row no inode holds
+    /// (left by an earlier mount, or its inode forgotten) gets a detached staged file, which
+    /// an inode takes over when its folder is listed.
+    fn staged_for_key(&self, key: u64) -> Result<Option<KeyedStaged>, FsError> {
+        let attached = lock(&self.staged)
+            .iter()
+            .find(|(_, s)| s.file.key() == key)
+            .map(|(&ino, s)| (ino, Arc::clone(s)));
+        if let Some((ino, staged)) = attached {
+            return Ok(Some((Some(ino), staged)));
+        }
+        if let Some(staged) = lock(&self.detached).get(&key).cloned() {
+            return Ok(Some((None, staged)));
+        }
+        let Some(row) = self.staging.journal().get(key)? else {
+            return Ok(None);
         };
-        let _turn = staged.turn.lock().await;
-        let snapshot = {
-            let st = staged.state();
-            if !st.dirty || st.unlinked {
-                return Ok(());
+        let staged = Arc::new(self.restaged(&row)?);
+        let staged = Arc::clone(lock(&self.detached).entry(key).or_insert(staged));
+        Ok(Some((None, staged)))
+    }
+
+    /// A staged file for journal row `row`, as the row describes it.
+    pub(super) fn restaged(&self, row: &Entry) -> Result<Staged, FsError> {
+        let state = StagedState {
+            size: row.size,
+            base: None,
+            dirty: row.uploaded.is_none(),
+            version: 0,
+            written: row.mtime.unwrap_or(self.started),
+            overlay: row.overlay(),
+            unlinked: false,
+            symlink: row.symlink,
+        };
+        Ok(Staged::new(self.staging.reopen(row.key)?, state))
+    }
+
+    /// Forgets the detached staged file of `key` once its work is done, unless an inode took
+    /// it over; its bytes go with it.
+    fn drop_detached(&self, key: u64) {
+        if lock(&self.detached).remove(&key).is_some() {
+            self.staging.remove(key);
+        }
+    }
+
+    /// One run of the upload of staged file `key` (see `writeback`): completes an earlier
+    /// upload whose last steps are pending, then uploads the file if it changed since the
+    /// server last got it. Holds the file's turn throughout, so no write changes the bytes
+    /// being sent. `EFBIG` over the package's limit (before any upload), `ENOSPC` when the
+    /// storage is full, `EIO` on other failures, each logged with the server's message; while
+    /// the server is unreachable the upload waits in the journal.
+    pub(super) async fn upload_key(&self, key: u64) -> Attempt {
+        let (ino, staged) = match self.staged_for_key(key) {
+            Ok(Some(found)) => found,
+            // Deleted, or done: nothing is left for any version to wait for.
+            Ok(None) => return Attempt::new(u64::MAX, Outcome::Done),
+            Err(e) => return Attempt::new(0, Outcome::Failed(e)),
+        };
+        let turn = staged.turn.lock().await;
+        let version = staged.state().version;
+        let outcome = match self.upload_staged(key, ino, &staged).await {
+            Ok(()) => Outcome::Done,
+            Err(e) if e.is_unreachable() => Outcome::Deferred,
+            Err(e) => Outcome::Failed(e),
+        };
+        drop(turn);
+        if matches!(outcome, Outcome::Done) {
+            match ino {
+                Some(ino) => self.unstage_if_idle(ino),
+                None => self.drop_detached(key),
             }
-            st.clone()
+        }
+        Attempt::new(version, outcome)
+    }
+
+    async fn upload_staged(
+        &self,
+        key: u64,
+        ino: Option<Ino>,
+        staged: &Staged,
+    ) -> Result<(), FsError> {
+        let journal = self.staging.journal();
+        let row = journal.get(key)?;
+        if let Some(mut row) = row.clone().filter(|r| r.uploaded.is_some()) {
+            self.finish_earlier(&mut row, ino).await?;
+        }
+        let snapshot = staged.state().clone();
+        if !snapshot.dirty || snapshot.unlinked {
+            return Ok(());
+        }
+        let mut entry = match ino.map(|ino| self.destination(ino)) {
+            Some(Ok((folder, name, replaces))) => {
+                let mut entry = Entry::new(key, folder, name);
+                entry.replaces = replaces;
+                entry
+            }
+            Some(Err(FsError::NotFound)) | None => match row {
+                Some(row) => Entry {
+                    uploaded: None,
+                    ..row
+                },
+                None => return Ok(()),
+            },
+            Some(Err(e)) => return Err(e),
         };
-        let (folder, name, replaces) = self.destination(ino)?;
-        let key = staged.file.key();
-        let mut entry = Entry::new(key, folder, name);
         entry.size = snapshot.size;
-        entry.replaces = replaces;
         entry.symlink = snapshot.symlink;
         entry.set_attributes(&snapshot.overlay, Some(snapshot.written));
         let limit = self.limits().await?.max_upload_size;
@@ -113,34 +228,23 @@ impl<R: Remote> Core<R> {
             );
             return Err(FsError::TooLarge);
         }
-        // The bytes reach the disk and the journal while the upload runs: the journal
-        // entry only ever points at synced bytes, and `close` waits for both.
-        let journaled = async {
-            staged.file.sync().await?;
-            self.staging.journal().upsert(&entry)?;
-            Ok::<_, FsError>(())
-        };
+        // The journal row only ever points at synced bytes.
+        staged.file.sync().await?;
+        journal.upsert(&entry).await?;
         if !self.link.is_online() {
-            journaled.await?;
             log::info!(
                 "upload of {} ({} bytes) queued until the server is reachable",
                 entry.name,
                 entry.size
             );
-            return Ok(());
+            return Err(FsError::Unreachable);
         }
         let source = self.upload_source(&entry);
-        let upload = self.remote.upload(folder, &entry.name, &source);
-        let (journaled, uploaded) = tokio::join!(journaled, upload);
+        let uploaded = self
+            .remote
+            .upload(entry.folder, &entry.name, &source)
+            .await;
         self.link.observe(&uploaded);
-        match (&journaled, &uploaded) {
-            (Err(e), Ok(_)) => log::warn!(
-                "{} is uploaded but its staged copy could not be journaled: {e}",
-                entry.name
-            ),
-            (Err(_), Err(_)) => return journaled,
-            _ => {}
-        }
         let stored = match uploaded {
             Ok(stored) => stored,
             Err(e) if is_unreachable(&e) => {
@@ -149,7 +253,7 @@ impl<R: Remote> Core<R> {
                     entry.name,
                     entry.size
                 );
-                return Ok(());
+                return Err(FsError::Unreachable);
             }
             Err(e) => {
                 log::error!(
@@ -162,16 +266,50 @@ impl<R: Remote> Core<R> {
         };
         // The server has the bytes: whatever fails from here on is completed from the
         // journal, never by uploading again.
-        let mut shown = stored.clone();
-        shown.name.clone_from(&entry.name);
-        shown.folder = folder;
-        shown.size = entry.size;
-        shown.file_type = entry_meta(&entry).encode();
-        self.became(ino, NodeData::File(shown));
         staged.settled(snapshot.version);
+        if let Some(ino) = ino {
+            let mut shown = stored.clone();
+            shown.name.clone_from(&entry.name);
+            shown.folder = entry.folder;
+            shown.size = entry.size;
+            shown.file_type = entry_meta(&entry).encode();
+            self.became(ino, NodeData::File(shown));
+        }
         let stored = self.settle(&mut entry, stored).await?;
-        self.became(ino, NodeData::File(stored));
+        if let Some(ino) = ino {
+            self.became(ino, NodeData::File(stored));
+        }
         Ok(())
+    }
+
+    /// Completes the last steps of an upload `row` records as done, before its file is
+    /// uploaded again: the new upload then replaces that one. An upload the server no longer
+    /// has is forgotten, and the file is uploaded again.
+    async fn finish_earlier(&self, row: &mut Entry, ino: Option<Ino>) -> Result<(), FsError> {
+        let Some(id) = row.uploaded else {
+            return Ok(());
+        };
+        if !self.link.is_online() {
+            return Err(FsError::Unreachable);
+        }
+        let info = self.remote.file_info(id).await;
+        self.link.observe(&info);
+        match info {
+            Ok(info) => {
+                let stored = self.settle(row, info.entry).await?;
+                if let Some(ino) = ino {
+                    self.became(ino, NodeData::File(stored));
+                }
+                log::info!("completed the pending upload of {} ({} bytes)", row.name, row.size);
+                Ok(())
+            }
+            Err(ApiError::NotFound(_)) => {
+                row.uploaded = None;
+                self.staging.journal().upsert(row).await?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The file an upload of `entry` sends: its staged bytes, or for an empty file the one
@@ -194,7 +332,7 @@ impl<R: Remote> Core<R> {
     ) -> Result<FileEntry, FsError> {
         let journal = self.staging.journal();
         entry.uploaded = Some(stored.id);
-        journal.upsert(entry)?;
+        journal.upsert(entry).await?;
         let meta = entry_meta(entry);
         let wanted = meta.encode();
         let change = FileChange {
@@ -225,7 +363,7 @@ impl<R: Remote> Core<R> {
         if let Some(old) = entry.replaces {
             self.delete_server_file(old).await?;
         }
-        journal.remove(entry.key)?;
+        journal.remove(entry.key).await?;
         Ok(self.presented(stored))
     }
 
@@ -241,145 +379,177 @@ impl<R: Remote> Core<R> {
         Ok(())
     }
 
-    /// Completes the journal's pending work that no open file holds: uploads left by a failure
-    /// or a crash, name fixes, deletions of replaced files.
-    pub async fn recover(&self) -> Recovery {
-        let entries = match self.staging.journal().entries() {
-            Ok(entries) => entries,
-            Err(e) => {
-                log::error!("cannot read the journal of pending uploads: {e}");
-                return Recovery {
-                    completed: 0,
-                    failed: 1,
-                };
-            }
+    /// Has file `ino`'s changes, through whichever handle, uploaded now; returns the outcome of
+    /// the upload that carried them (see `writeback`).
+    pub(super) async fn upload_now(&self, ino: Ino) -> Result<(), FsError> {
+        let Some((key, version)) = self.pending_change(ino) else {
+            return Ok(());
         };
-        if !self.link.is_online() {
-            return Recovery {
-                completed: 0,
-                failed: entries.len(),
-            };
-        }
-        let busy: HashSet<u64> = lock(&self.staged).values().map(|s| s.file.key()).collect();
-        let mut report = Recovery::default();
-        for mut entry in entries.into_iter().filter(|e| !busy.contains(&e.key)) {
-            match self.complete(&mut entry).await {
-                Ok(()) => report.completed += 1,
-                Err(e) => {
-                    log::error!(
-                        "cannot complete the upload of {} ({} bytes), kept for the next try: {e}",
-                        entry.name,
-                        entry.size
-                    );
-                    report.failed += 1;
-                }
-            }
-        }
-        report
+        self.upload_through(key, version).await.result()
     }
 
-    /// Completes one journal entry.
-    async fn complete(&self, entry: &mut Entry) -> Result<(), FsError> {
-        let stored = match entry.uploaded {
-            Some(id) => self.remote.file_info(id).await?.entry,
+    /// The staged key and change version of `ino`, if it has changes the server lacks.
+    fn pending_change(&self, ino: Ino) -> Option<(u64, u64)> {
+        let staged = self.staged_of(ino)?;
+        let st = staged.state();
+        (st.dirty && !st.unlinked).then(|| (staged.file.key(), st.version))
+    }
+
+    /// `close` under write-back: the staged bytes are synced and journaled, and the upload is
+    /// due `delay` after this last change.
+    pub(super) async fn journal_now(&self, ino: Ino, delay: Duration) -> Result<(), FsError> {
+        let Some(staged) = self.staged_of(ino) else {
+            return Ok(());
+        };
+        let turn = staged.turn.lock().await;
+        let snapshot = {
+            let st = staged.state();
+            if !st.dirty || st.unlinked {
+                return Ok(());
+            }
+            st.clone()
+        };
+        let key = staged.file.key();
+        let journal = self.staging.journal();
+        let row = journal.get(key)?;
+        let (folder, name, replaces) = self.destination(ino)?;
+        let mut entry = match row.filter(|r| r.uploaded.is_some()) {
+            // The last steps of the earlier upload come first; this row stays as it is.
+            Some(row) => row,
             None => {
-                let source = self.upload_source(entry);
-                self.remote
-                    .upload(entry.folder, &entry.name, &source)
-                    .await?
+                let mut entry = Entry::new(key, folder, name);
+                entry.replaces = replaces;
+                entry
             }
         };
-        self.settle(entry, stored).await?;
-        self.staging.remove(entry.key);
-        log::info!(
-            "completed the pending upload of {} ({} bytes)",
-            entry.name,
-            entry.size
-        );
+        if entry.uploaded.is_none() {
+            entry.size = snapshot.size;
+            entry.symlink = snapshot.symlink;
+            entry.set_attributes(&snapshot.overlay, Some(snapshot.written));
+        }
+        staged.file.sync().await?;
+        journal.upsert(&entry).await?;
+        drop(turn);
+        self.writeback
+            .schedule(key, Some(tokio::time::Instant::now() + delay));
         Ok(())
-    }
-
-    /// Uploads every changed file and completes the journal, logging progress; returns how
-    /// many uploads are still pending afterwards. Run before an unmount.
-    pub async fn finish_pending(&self) -> usize {
-        let dirty: Vec<Ino> = lock(&self.staged)
-            .iter()
-            .filter(|(_, s)| {
-                let st = s.state();
-                st.dirty && !st.unlinked
-            })
-            .map(|(&ino, _)| ino)
-            .collect();
-        let total = dirty.len();
-        if total > 0 {
-            log::info!("uploading {total} changed file(s)");
-        }
-        for (done, ino) in dirty.into_iter().enumerate() {
-            match self.flush_ino(ino).await {
-                Ok(()) => log::info!("pending upload {}/{total} done", done + 1),
-                Err(e) => log::error!("pending upload {}/{total} failed: {e}", done + 1),
-            }
-        }
-        let recovery = self.recover().await;
-        if recovery.completed > 0 {
-            log::info!("completed {} journaled upload(s)", recovery.completed);
-        }
-        self.pending_uploads()
     }
 
     /// Uploads not done yet: journal entries with content, and changed files not journaled.
     pub fn pending_uploads(&self) -> usize {
-        self.pending_upload_list().len()
+        self.pending_targets().len()
     }
 
-    /// The uploads not done yet, journaled ones first (in journal order), then changed files
-    /// not journaled yet; for `yetifs status`.
-    pub fn pending_upload_list(&self) -> Vec<PendingUpload> {
-        let written: HashSet<u64> = lock(&self.staged)
-            .values()
-            .filter(|s| {
-                let st = s.state();
-                st.dirty && !st.unlinked
-            })
-            .map(|s| s.file.key())
-            .collect();
-        // A file being written has the entry `create` made for it, which stands for nothing
-        // closed yet: it is a changed file still open.
-        let journaled: Vec<Entry> = self
-            .staging
-            .journal()
-            .entries()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| !(e.size == 0 && e.uploaded.is_none() && written.contains(&e.key)))
-            .collect();
-        let keys: HashSet<u64> = journaled.iter().map(|e| e.key).collect();
-        let changed: Vec<(Ino, u64)> = lock(&self.staged)
+    /// Everything not on the server yet: journal rows (in journal order), then changed files
+    /// not journaled yet, each with the change version an upload must carry.
+    pub(super) fn pending_targets(&self) -> Vec<Pending> {
+        let staged: Vec<(Ino, Arc<Staged>)> = lock(&self.staged)
             .iter()
-            .filter_map(|(&ino, s)| {
-                let st = s.state();
-                (st.dirty && !st.unlinked && !keys.contains(&s.file.key()))
-                    .then_some((ino, st.size))
-            })
+            .map(|(&ino, s)| (ino, Arc::clone(s)))
             .collect();
-        let mut list: Vec<PendingUpload> = journaled
-            .into_iter()
-            .map(|e| PendingUpload {
-                name: e.name,
-                size: e.size,
-                journaled: true,
-            })
-            .collect();
-        list.extend(changed.into_iter().map(|(ino, size)| {
-            PendingUpload {
-                name: self
-                    .destination(ino)
-                    .map_or_else(|_| format!("inode {ino}"), |(_, name, _)| name),
-                size,
-                journaled: false,
+        let mut live: HashMap<u64, (Ino, u64, u64, bool)> = HashMap::new();
+        for (ino, s) in &staged {
+            let st = s.state();
+            if !st.unlinked {
+                live.insert(s.file.key(), (*ino, st.version, st.size, st.dirty));
             }
-        }));
+        }
+        let rows = self.staging.journal().entries().unwrap_or_else(|e| {
+            log::warn!("cannot read the journal: {e}");
+            Vec::new()
+        });
+        let folders = self.folder_paths();
+        let mut list = Vec::new();
+        let mut listed = HashSet::new();
+        for row in rows {
+            let attached = live.get(&row.key).copied();
+            // A file being written has the row `create` made for it, which stands for nothing
+            // closed yet: it is a changed file still open.
+            if row.size == 0 && row.uploaded.is_none() && attached.is_some_and(|a| a.3) {
+                continue;
+            }
+            listed.insert(row.key);
+            let path = match attached {
+                Some((ino, ..)) => self.path_of(ino),
+                None => folders.get(&row.folder).map(|dir| join(dir, &row.name)),
+            };
+            list.push(Pending {
+                key: row.key,
+                version: attached.map_or(0, |a| a.1),
+                name: row.name,
+                path,
+                size: row.size,
+                journaled: true,
+            });
+        }
+        for (key, (ino, version, size, dirty)) in live {
+            if dirty && !listed.contains(&key) {
+                let name = self
+                    .destination(ino)
+                    .map_or_else(|_| format!("inode {ino}"), |(_, name, _)| name);
+                list.push(Pending {
+                    key,
+                    version,
+                    name,
+                    path: self.path_of(ino),
+                    size,
+                    journaled: false,
+                });
+            }
+        }
         list
+    }
+
+    /// The uploads not done yet, journaled ones first, with where each stands; for
+    /// `yetifs status`.
+    pub fn pending_upload_list(&self) -> Vec<PendingUpload> {
+        let states = self.writeback.states();
+        self.pending_targets()
+            .into_iter()
+            .map(|p| {
+                let job = states.get(&p.key).cloned().unwrap_or_default();
+                PendingUpload {
+                    name: p.name,
+                    path: p.path,
+                    size: p.size,
+                    journaled: p.journaled,
+                    job,
+                }
+            })
+            .collect()
+    }
+
+    /// The path in the mount of every folder the inode table holds, by folder id.
+    fn folder_paths(&self) -> HashMap<Option<u64>, String> {
+        let dirs: Vec<(Ino, Option<u64>)> = lock(&self.state)
+            .inodes
+            .nodes()
+            .filter_map(|(ino, node)| match &node.data {
+                NodeData::Root => Some((ino, None)),
+                NodeData::Folder(f) => Some((ino, Some(f.id))),
+                _ => None,
+            })
+            .collect();
+        dirs.into_iter()
+            .filter_map(|(ino, id)| Some((id, self.path_of(ino)?)))
+            .collect()
+    }
+
+    /// The path of `ino` in the mount (`""` for the root), if its every parent is known.
+    pub(super) fn path_of(&self, ino: Ino) -> Option<String> {
+        let state = lock(&self.state);
+        let mut parts = Vec::new();
+        let mut at = ino;
+        while at != ROOT_INO {
+            let node = state.inodes.get(at)?;
+            parts.push(node.name.clone());
+            if parts.len() > 4096 {
+                return None;
+            }
+            at = node.parent;
+        }
+        parts.reverse();
+        Some(parts.join("/"))
     }
 
     /// `copy_file_range`: a whole server file copied into an empty file becomes a server-side

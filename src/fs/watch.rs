@@ -1,6 +1,6 @@
-//! The mount's background work: fetching again the listings shown from disk when they near
-//! their TTL, and, while the server is unreachable, probing it with a growing delay; once it
-//! answers, the uploads that waited for it are completed.
+//! The mount's background work: the write-back driver (`writeback`), fetching again the
+//! listings shown from disk when they near their TTL, and, while the server is unreachable,
+//! probing it with a growing delay; once it answers, the uploads that waited for it resume.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ impl<R: Remote> Core<R> {
         let Some(mut refresh) = lock(&self.refresh_queue).take() else {
             return;
         };
+        tokio::spawn(Arc::clone(&self).drive_uploads());
         loop {
             tokio::select! {
                 dir = refresh.recv() => match dir {
@@ -55,15 +56,10 @@ impl<R: Remote> Core<R> {
                 }
             }
         }
-        let pending = self.pending_uploads();
+        let pending = self.resume_journal();
+        self.writeback.unpark_all();
         if pending > 0 {
             log::info!("resuming {pending} upload(s) that waited for the server");
-            let left = self.finish_pending().await;
-            if left > 0 {
-                log::warn!(
-                    "{left} upload(s) still pending; retried on the next recovery or unmount"
-                );
-            }
         }
     }
 }

@@ -3,8 +3,12 @@
 //! and the deletion of the replaced file are all done, so that every step can be completed
 //! after a failure or a crash. SQLite with full
 //! synchronous commits: a row that was committed survives `kill -9` and power loss.
+//!
+//! A commit waits for the disk, so writes run on tokio's blocking pool, never on a worker
+//! thread; reads go through a second connection, which in WAL mode never waits for a writer's
+//! commit, so the short reads made on worker threads never stall behind a sync either.
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, Row};
@@ -39,8 +43,14 @@ const ADDED_COLUMNS: [(&str, &str, &str); 3] = [
 
 /// The journal could not be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("staging journal: {0}")]
-pub struct JournalError(#[from] rusqlite::Error);
+pub enum JournalError {
+    /// SQLite refused.
+    #[error("staging journal: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// The blocking task that wrote it did not finish.
+    #[error("staging journal: the write was cut short: {0}")]
+    Task(String),
+}
 
 /// One file the server does not have as it should.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,7 +144,9 @@ impl Entry {
 
 /// The durable list of pending work; thread-safe, every call short.
 pub struct Journal {
-    conn: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    /// A connection for reads, when the journal is a file; in memory there is one connection.
+    reader: Option<Mutex<Connection>>,
 }
 
 const COLUMNS: &str =
@@ -143,36 +155,62 @@ const COLUMNS: &str =
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`, or one in memory.
     pub fn open(dir: Option<&Path>) -> Result<Self, JournalError> {
-        let conn = match dir {
+        let (writer, reader) = match dir {
             Some(dir) => {
-                let conn = Connection::open(dir.join(FILE_NAME))?;
-                conn.busy_timeout(Duration::from_secs(5))?;
-                conn.pragma_update(None, "journal_mode", "WAL")?;
-                conn.pragma_update(None, "synchronous", "FULL")?;
-                conn
+                let path = dir.join(FILE_NAME);
+                let writer = Connection::open(&path)?;
+                writer.busy_timeout(Duration::from_secs(5))?;
+                writer.pragma_update(None, "journal_mode", "WAL")?;
+                writer.pragma_update(None, "synchronous", "FULL")?;
+                writer.execute_batch(SCHEMA)?;
+                add_missing_columns(&writer, &ADDED_COLUMNS)?;
+                let reader = Connection::open(&path)?;
+                reader.busy_timeout(Duration::from_secs(5))?;
+                (writer, Some(Mutex::new(reader)))
             }
-            None => Connection::open_in_memory()?,
+            None => {
+                let conn = Connection::open_in_memory()?;
+                conn.execute_batch(SCHEMA)?;
+                (conn, None)
+            }
         };
-        conn.execute_batch(SCHEMA)?;
-        add_missing_columns(&conn, &ADDED_COLUMNS)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            writer: Arc::new(Mutex::new(writer)),
+            reader,
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn read_conn(&self) -> MutexGuard<'_, Connection> {
+        let conn = self.reader.as_ref().unwrap_or(&self.writer);
+        conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `write` with the writing connection on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        let writer = Arc::clone(&self.writer);
+        tokio::task::spawn_blocking(move || write(&writer.lock().unwrap_or_else(|p| p.into_inner())))
+            .await
+            .map_err(|e| JournalError::Task(e.to_string()))?
+            .map_err(JournalError::from)
     }
 
     /// Records `entry`, replacing the row of the same key.
-    pub fn upsert(&self, entry: &Entry) -> Result<(), JournalError> {
+    pub async fn upsert(&self, entry: &Entry) -> Result<(), JournalError> {
+        let entry = entry.clone();
+        self.write(move |conn| Self::upsert_row(conn, &entry)).await
+    }
+
+    fn upsert_row(conn: &Connection, entry: &Entry) -> rusqlite::Result<()> {
         let id = |v: Option<u64>| v.map(|v| v as i64);
         let mtime = entry.mtime.and_then(|t| {
             t.duration_since(UNIX_EPOCH)
                 .ok()
                 .and_then(|d| i64::try_from(d.as_nanos()).ok())
         });
-        self.conn().execute(
+        conn.execute(
             &format!("INSERT OR REPLACE INTO pending ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
             params![
                 entry.key as i64,
@@ -192,15 +230,17 @@ impl Journal {
     }
 
     /// Forgets the row of `key` (its work is done, or the file was deleted).
-    pub fn remove(&self, key: u64) -> Result<(), JournalError> {
-        self.conn()
-            .execute("DELETE FROM pending WHERE key = ?1", params![key as i64])?;
-        Ok(())
+    pub async fn remove(&self, key: u64) -> Result<(), JournalError> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM pending WHERE key = ?1", params![key as i64])
+                .map(drop)
+        })
+        .await
     }
 
     /// The row of `key`.
     pub fn get(&self, key: u64) -> Result<Option<Entry>, JournalError> {
-        let conn = self.conn();
+        let conn = self.read_conn();
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM pending WHERE key = ?1"))?;
         let mut rows = stmt.query_map(params![key as i64], Entry::from_row)?;
         Ok(rows.next().transpose()?)
@@ -208,18 +248,17 @@ impl Journal {
 
     /// Every row, oldest first.
     pub fn entries(&self) -> Result<Vec<Entry>, JournalError> {
-        let conn = self.conn();
+        let conn = self.read_conn();
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM pending ORDER BY key"))?;
         let rows = stmt.query_map([], Entry::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The rows of items that exist only locally in `folder` (`None`: the root).
-    pub fn local_in(&self, folder: Option<u64>) -> Result<Vec<Entry>, JournalError> {
-        let conn = self.conn();
+    /// The rows of `folder` (`None`: the root), oldest first.
+    pub fn in_folder(&self, folder: Option<u64>) -> Result<Vec<Entry>, JournalError> {
+        let conn = self.read_conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM pending
-             WHERE folder IS ?1 AND replaces IS NULL AND uploaded IS NULL ORDER BY key"
+            "SELECT {COLUMNS} FROM pending WHERE folder IS ?1 ORDER BY key"
         ))?;
         let rows = stmt.query_map(params![folder.map(|f| f as i64)], Entry::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -228,7 +267,7 @@ impl Journal {
     /// The highest key in use.
     pub fn max_key(&self) -> Result<Option<u64>, JournalError> {
         let max: Option<i64> =
-            self.conn()
+            self.read_conn()
                 .query_row("SELECT max(key) FROM pending", [], |row| row.get(0))?;
         Ok(max.map(|k| k as u64))
     }
@@ -242,8 +281,8 @@ mod tests {
         Entry::new(key, folder, name.to_owned())
     }
 
-    #[test]
-    fn rows_round_trip_and_are_replaced_by_key() {
+    #[tokio::test]
+    async fn rows_round_trip_and_are_replaced_by_key() {
         let journal = Journal::open(None).unwrap();
         let mut e = entry(3, Some(9), "a.txt");
         e.size = 10;
@@ -252,12 +291,12 @@ mod tests {
         e.mode = Some(0o600);
         e.uid = Some(7);
         e.symlink = true;
-        journal.upsert(&e).unwrap();
+        journal.upsert(&e).await.unwrap();
         assert_eq!(journal.get(3).unwrap(), Some(e.clone()));
         e.uploaded = Some(77);
-        journal.upsert(&e).unwrap();
+        journal.upsert(&e).await.unwrap();
         assert_eq!(journal.entries().unwrap(), vec![e]);
-        journal.remove(3).unwrap();
+        journal.remove(3).await.unwrap();
         assert!(journal.entries().unwrap().is_empty());
         assert_eq!(journal.max_key().unwrap(), None);
     }
@@ -284,34 +323,34 @@ mod tests {
         assert_eq!(e.mtime, Some(when));
     }
 
-    #[test]
-    fn local_only_rows_are_found_by_folder_root_included() {
+    #[tokio::test]
+    async fn rows_are_found_by_folder_root_included() {
         let journal = Journal::open(None).unwrap();
-        journal.upsert(&entry(1, None, "root-empty")).unwrap();
-        journal.upsert(&entry(2, Some(5), "in-five")).unwrap();
+        journal.upsert(&entry(1, None, "root-empty")).await.unwrap();
+        journal.upsert(&entry(2, Some(5), "in-five")).await.unwrap();
         let mut replacing = entry(3, Some(5), "replacing");
         replacing.replaces = Some(8);
-        journal.upsert(&replacing).unwrap();
+        journal.upsert(&replacing).await.unwrap();
         let names = |f| {
             journal
-                .local_in(f)
+                .in_folder(f)
                 .unwrap()
                 .into_iter()
                 .map(|e| e.name)
                 .collect::<Vec<_>>()
         };
         assert_eq!(names(None), ["root-empty"]);
-        assert_eq!(names(Some(5)), ["in-five"]);
+        assert_eq!(names(Some(5)), ["in-five", "replacing"]);
         assert_eq!(journal.max_key().unwrap(), Some(3));
     }
 
-    #[test]
-    fn rows_survive_reopening() {
+    #[tokio::test]
+    async fn rows_survive_reopening_and_reads_see_committed_writes() {
         let dir = tempfile::tempdir().unwrap();
-        Journal::open(Some(dir.path()))
-            .unwrap()
-            .upsert(&entry(5, None, "kept"))
-            .unwrap();
+        let first = Journal::open(Some(dir.path())).unwrap();
+        first.upsert(&entry(5, None, "kept")).await.unwrap();
+        assert_eq!(first.get(5).unwrap().map(|e| e.name), Some("kept".into()));
+        drop(first);
         let journal = Journal::open(Some(dir.path())).unwrap();
         assert_eq!(journal.get(5).unwrap().map(|e| e.name), Some("kept".into()));
     }

@@ -2,6 +2,9 @@
 //! them, and the journal that says what must still reach the server. Together they make a
 //! failed upload or a crash lose nothing: whatever was closed (or fsync'd) is in the journal
 //! with its bytes on disk, and the next mount of the same cache directory completes it.
+//!
+//! Staged bytes are read and written on tokio's blocking pool: a write may wait for the disk,
+//! and the worker threads serve every other request of the mount meanwhile.
 mod journal;
 
 use std::fs::{File, OpenOptions};
@@ -9,6 +12,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub use journal::{Entry, Journal, JournalError};
 
@@ -155,7 +159,11 @@ impl Staging {
                 path: path.clone(),
                 source,
             })?;
-        Ok(StagedFile { key, path, file })
+        Ok(StagedFile {
+            key,
+            path,
+            file: Arc::new(file),
+        })
     }
 
     /// Removes the staged bytes of `key`, if any.
@@ -174,7 +182,7 @@ impl Staging {
 pub struct StagedFile {
     key: u64,
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
 }
 
 impl StagedFile {
@@ -188,52 +196,58 @@ impl StagedFile {
         &self.path
     }
 
-    fn io_error(&self, source: io::Error) -> StagingError {
-        StagingError::Io {
-            path: self.path.clone(),
-            source,
-        }
+    /// Runs `work` on the file on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&File) -> io::Result<T> + Send + 'static,
+    ) -> Result<T, StagingError> {
+        let file = Arc::clone(&self.file);
+        tokio::task::spawn_blocking(move || work(&file))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e)))
+            .map_err(|source| StagingError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Up to `len` bytes from `offset`; short only at the end of the file.
-    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, StagingError> {
-        let mut buf = vec![0; len];
-        let mut filled = 0;
-        while filled < len {
-            match self
-                .file
-                .read_at(&mut buf[filled..], offset + filled as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.io_error(e)),
+    pub async fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, StagingError> {
+        self.blocking(move |file| {
+            let mut buf = vec![0; len];
+            let mut filled = 0;
+            while filled < len {
+                match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
-        buf.truncate(filled);
-        Ok(buf)
+            buf.truncate(filled);
+            Ok(buf)
+        })
+        .await
     }
 
     /// Writes all of `data` at `offset`; a gap before it reads as zeros.
-    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StagingError> {
-        self.file
-            .write_all_at(data, offset)
-            .map_err(|e| self.io_error(e))
+    pub async fn write_at(
+        &self,
+        offset: u64,
+        data: impl AsRef<[u8]> + Send + 'static,
+    ) -> Result<(), StagingError> {
+        self.blocking(move |file| file.write_all_at(data.as_ref(), offset))
+            .await
     }
 
     /// Cuts or extends (with zeros) the file to `len` bytes.
-    pub fn set_len(&self, len: u64) -> Result<(), StagingError> {
-        self.file.set_len(len).map_err(|e| self.io_error(e))
+    pub async fn set_len(&self, len: u64) -> Result<(), StagingError> {
+        self.blocking(move |file| file.set_len(len)).await
     }
 
-    /// Forces the bytes to the disk, so that a journal entry written next can trust them. Runs
-    /// on the blocking pool: a gigabyte takes the better part of a second.
+    /// Forces the bytes to the disk, so that a journal entry written next can trust them.
     pub async fn sync(&self) -> Result<(), StagingError> {
-        let file = self.file.try_clone().map_err(|e| self.io_error(e))?;
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e)))
-            .map_err(|e| self.io_error(e))
+        self.blocking(File::sync_data).await
     }
 }
 
@@ -241,20 +255,20 @@ impl StagedFile {
 mod tests {
     use super::*;
 
-    #[test]
-    fn staged_bytes_read_back_with_zeros_in_holes() {
+    #[tokio::test]
+    async fn staged_bytes_read_back_with_zeros_in_holes() {
         let staging = Staging::temporary().unwrap();
         let file = staging.create(staging.new_key()).unwrap();
-        file.write_at(4, b"abc").unwrap();
-        assert_eq!(file.read_at(0, 100).unwrap(), b"\0\0\0\0abc");
-        file.set_len(5).unwrap();
-        assert_eq!(file.read_at(3, 100).unwrap(), b"\0a");
-        file.set_len(8).unwrap();
-        assert_eq!(file.read_at(0, 100).unwrap(), b"\0\0\0\0a\0\0\0");
+        file.write_at(4, b"abc").await.unwrap();
+        assert_eq!(file.read_at(0, 100).await.unwrap(), b"\0\0\0\0abc");
+        file.set_len(5).await.unwrap();
+        assert_eq!(file.read_at(3, 100).await.unwrap(), b"\0a");
+        file.set_len(8).await.unwrap();
+        assert_eq!(file.read_at(0, 100).await.unwrap(), b"\0\0\0\0a\0\0\0");
     }
 
-    #[test]
-    fn keys_are_never_reused_across_reopen_of_a_journal() {
+    #[tokio::test]
+    async fn keys_are_never_reused_across_reopen_of_a_journal() {
         let dir = tempfile::tempdir().unwrap();
         let first = {
             let staging = Staging::open(dir.path()).unwrap();
@@ -263,6 +277,7 @@ mod tests {
             staging
                 .journal()
                 .upsert(&Entry::new(key, None, "a".into()))
+                .await
                 .unwrap();
             key
         };
@@ -271,13 +286,18 @@ mod tests {
         assert!(staging.path(first).exists());
     }
 
-    #[test]
-    fn staged_files_without_a_journal_entry_are_removed_on_open() {
+    #[tokio::test]
+    async fn staged_files_without_a_journal_entry_are_removed_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let orphan = {
             let staging = Staging::open(dir.path()).unwrap();
             let key = staging.new_key();
-            staging.create(key).unwrap().write_at(0, b"x").unwrap();
+            staging
+                .create(key)
+                .unwrap()
+                .write_at(0, b"x")
+                .await
+                .unwrap();
             staging.path(key)
         };
         assert!(orphan.exists());
