@@ -376,7 +376,9 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     if offline.is_none() {
         let pending = core.resume_journal();
         if pending > 0 {
-            log::info!("resuming {pending} upload(s) left pending by an earlier mount, in the background");
+            log::info!(
+                "resuming {pending} upload(s) left pending by an earlier mount, in the background"
+            );
         }
     }
     log::info!(

@@ -273,10 +273,9 @@ impl StatusReport {
             };
             let shown = u.path.as_deref().unwrap_or(&u.name);
             let when = match u.starts_in_ms {
-                Some(ms) if u.state != UploadState::Uploading => format!(
-                    ", starts in {}",
-                    HumanDuration(Duration::from_millis(ms))
-                ),
+                Some(ms) if u.state != UploadState::Uploading => {
+                    format!(", starts in {}", HumanDuration(Duration::from_millis(ms)))
+                }
                 _ => String::new(),
             };
             let _ = writeln!(out, "  {state:<9} {shown}  {progress}{when}");

@@ -542,10 +542,14 @@ impl<R: Remote> Core<R> {
         listing: Listing,
         age: Duration,
     ) -> Arc<Listed> {
-        let rows = self.staging.journal().in_folder(folder).unwrap_or_else(|e| {
-            log::warn!("cannot read the journal: {e}");
-            Vec::new()
-        });
+        let rows = self
+            .staging
+            .journal()
+            .in_folder(folder)
+            .unwrap_or_else(|e| {
+                log::warn!("cannot read the journal: {e}");
+                Vec::new()
+            });
         let listed_files: HashSet<u64> = listing.files.iter().map(|f| f.id).collect();
         let mut hidden_files = HashSet::new();
         let mut renamed: HashMap<u64, String> = HashMap::new();

@@ -240,10 +240,7 @@ impl<R: Remote> Core<R> {
             return Err(FsError::Unreachable);
         }
         let source = self.upload_source(&entry);
-        let uploaded = self
-            .remote
-            .upload(entry.folder, &entry.name, &source)
-            .await;
+        let uploaded = self.remote.upload(entry.folder, &entry.name, &source).await;
         self.link.observe(&uploaded);
         let stored = match uploaded {
             Ok(stored) => stored,
@@ -300,7 +297,11 @@ impl<R: Remote> Core<R> {
                 if let Some(ino) = ino {
                     self.became(ino, NodeData::File(stored));
                 }
-                log::info!("completed the pending upload of {} ({} bytes)", row.name, row.size);
+                log::info!(
+                    "completed the pending upload of {} ({} bytes)",
+                    row.name,
+                    row.size
+                );
                 Ok(())
             }
             Err(ApiError::NotFound(_)) => {

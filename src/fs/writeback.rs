@@ -298,8 +298,10 @@ impl<R: Remote> Core<R> {
             let (start, mut done) = {
                 let mut jobs = lock(&self.writeback.jobs);
                 let job = jobs.entry(key).or_insert_with(Job::new);
+                // A failure from before the asking does not answer it: asking again retries.
                 if let Some(attempt) = job.done.borrow().as_ref() {
-                    if attempt.version >= version && !job.running {
+                    let succeeded = !matches!(attempt.outcome, Outcome::Failed(_));
+                    if attempt.version >= version && succeeded {
                         return attempt.outcome.clone();
                     }
                 }
@@ -319,7 +321,13 @@ impl<R: Remote> Core<R> {
             }
             // The run going now may carry an older version: look again once it ends (or the
             // job is gone, its work done).
-            let _ = done.changed().await;
+            if done.changed().await.is_ok() {
+                if let Some(attempt) = done.borrow_and_update().as_ref() {
+                    if attempt.version >= version {
+                        return attempt.outcome.clone();
+                    }
+                }
+            }
         }
     }
 
@@ -399,11 +407,12 @@ impl<R: Remote> Core<R> {
         progress(0, total);
         let mut done = 0;
         let mut failed = Vec::new();
-        let mut runs = stream::iter(targets)
-            .map(|(key, version, path)| async move {
-                (path, self.upload_through(key, version).await)
-            })
-            .buffer_unordered(total.max(1));
+        let mut runs =
+            stream::iter(targets)
+                .map(|(key, version, path)| async move {
+                    (path, self.upload_through(key, version).await)
+                })
+                .buffer_unordered(total.max(1));
         while let Some((path, outcome)) = runs.next().await {
             done += 1;
             progress(done, total);

@@ -191,10 +191,12 @@ impl Journal {
         write: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, JournalError> {
         let writer = Arc::clone(&self.writer);
-        tokio::task::spawn_blocking(move || write(&writer.lock().unwrap_or_else(|p| p.into_inner())))
-            .await
-            .map_err(|e| JournalError::Task(e.to_string()))?
-            .map_err(JournalError::from)
+        tokio::task::spawn_blocking(move || {
+            write(&writer.lock().unwrap_or_else(|p| p.into_inner()))
+        })
+        .await
+        .map_err(|e| JournalError::Task(e.to_string()))?
+        .map_err(JournalError::from)
     }
 
     /// Records `entry`, replacing the row of the same key.
