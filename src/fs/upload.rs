@@ -68,16 +68,19 @@ impl<R: Remote> Core<R> {
     }
 
     /// Gives `ino` new data (a new file id, or local) and keeps it in its parent's listing.
-    pub(super) fn became(&self, ino: Ino, data: NodeData) {
+    pub(super) async fn became(&self, ino: Ino, data: NodeData) {
         let kind = self.kind_of(&data);
-        let mut state = lock(&self.state);
-        let Some(node) = state.inodes.get(ino) else {
-            return;
+        let relisted = {
+            let mut state = lock(&self.state);
+            let Some(node) = state.inodes.get(ino) else {
+                return;
+            };
+            let (parent, name) = (node.parent, node.name.clone());
+            let displaced: Vec<Ino> = state.inodes.rekey(ino, data).into_iter().collect();
+            let child = Child { name, ino, kind };
+            state.relist(parent, &displaced, Some(child))
         };
-        let (parent, name) = (node.parent, node.name.clone());
-        let displaced: Vec<Ino> = state.inodes.rekey(ino, data).into_iter().collect();
-        let child = Child { name, ino, kind };
-        state.relist(parent, &displaced, Some(child));
+        self.expire_kept(relisted).await;
     }
 
     /// Uploads file `ino` if it changed since the server last got it. The outcome is what
@@ -167,10 +170,10 @@ impl<R: Remote> Core<R> {
         shown.folder = folder;
         shown.size = entry.size;
         shown.file_type = entry_meta(&entry).encode();
-        self.became(ino, NodeData::File(shown));
+        self.became(ino, NodeData::File(shown)).await;
         staged.settled(snapshot.version);
         let stored = self.settle(&mut entry, stored).await?;
-        self.became(ino, NodeData::File(stored));
+        self.became(ino, NodeData::File(stored)).await;
         Ok(())
     }
 
@@ -213,7 +216,8 @@ impl<R: Remote> Core<R> {
                 );
                 e
             })?;
-        self.kept_or_local(stored.id, &wanted, &answer, &meta)?;
+        self.kept_or_local(stored.id, &wanted, &answer, &meta)
+            .await?;
         let stored = FileEntry {
             name: entry.name.clone(),
             folder: entry.folder,
@@ -235,7 +239,7 @@ impl<R: Remote> Core<R> {
             Ok(()) | Err(ApiError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Err(e) = self.meta.remove(ItemKey::File(id)) {
+        if let Err(e) = self.meta.remove(ItemKey::File(id)).await {
             log::warn!("cannot forget the attributes of deleted file {id}: {e}");
         }
         Ok(())
@@ -439,7 +443,7 @@ impl<R: Remote> Core<R> {
             st.version += 1;
             st.written = now;
         }
-        self.became(target, NodeData::File(stored));
+        self.became(target, NodeData::File(stored)).await;
         Ok(source.size)
     }
 }
