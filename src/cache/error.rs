@@ -21,6 +21,10 @@ pub enum CacheError {
     /// The metadata database refused an operation.
     #[error("metadata store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A write to the metadata store did not finish on the blocking pool: it panicked, or the
+    /// runtime was shutting down before it ran.
+    #[error("metadata store: write did not finish: {0}")]
+    Interrupted(#[from] tokio::task::JoinError),
 }
 
 impl CacheError {

@@ -3,9 +3,17 @@
 //! locally (`utimens`, `chmod`), so that `rsync -a` finds unchanged files unchanged on the next
 //! mount; and the folder listings last fetched, so that a remount shows the tree at once and an
 //! offline mount shows it at all. SQLite in the cache directory, or in memory when there is none.
+//!
+//! Writes are `async`: each runs on tokio's blocking pool, and its caller awaits it. A write is
+//! a SQLite transaction that may wait for the disk (a WAL checkpoint syncs it); on a runtime
+//! worker thread it would stall every filesystem call queued there, and the filesystem never
+//! makes one under its state lock. Awaiting keeps the store read-your-writes: once a write has
+//! returned, it is committed and in the memo, and every later read sees it. Reads stay
+//! synchronous and short: mostly the memo, else one query, on disk through a connection of
+//! their own that a write in progress does not hold.
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lru::LruCache;
@@ -145,10 +153,17 @@ pub struct Overlay {
     pub kind: Option<FileKind>,
 }
 
-/// The persistent store of upload times and local attributes; thread-safe, every call short.
+/// The persistent store of upload times and local attributes; thread-safe. Reads are short and
+/// synchronous; writes are `async` and run on the blocking pool (see the module comment).
 pub struct MetaStore {
-    conn: Mutex<Connection>,
-    memo: Mutex<Memo>,
+    /// The connection writes go through, only ever used on the blocking pool.
+    writer: Arc<Mutex<Connection>>,
+    /// The connection reads go through. On disk a second one, so that a read never waits for a
+    /// write to commit (WAL lets one connection read while another writes); in memory the
+    /// writer itself, since a memory database is its connection's own (and its writes never
+    /// wait for a disk).
+    reader: Arc<Mutex<Connection>>,
+    memo: Arc<Mutex<Memo>>,
 }
 
 /// The most recently used answers of the store, in front of SQLite. The store is the only writer
@@ -157,6 +172,10 @@ struct Memo {
     uploaded: LruCache<u64, i64>,
     /// `None`: known to have no overlay.
     overlay: LruCache<ItemKey, Option<Overlay>>,
+    /// Changes made so far. A read holds no lock from its query to its filling of the memo (on
+    /// disk it does not even use the writer's connection), so what it found may have been
+    /// replaced since: it fills the memo only if no change came between its start and its end.
+    changes: u64,
 }
 
 impl Memo {
@@ -165,55 +184,98 @@ impl Memo {
         Memo {
             uploaded: LruCache::new(items),
             overlay: LruCache::new(items),
+            changes: 0,
         }
     }
+
+    /// Applies `change`, which the writer has just committed, and counts it. Called under the
+    /// writer's lock, so that changes reach the memo in the order they reached the database.
+    fn change(&mut self, change: impl FnOnce(&mut Self)) {
+        change(self);
+        self.changes = self.changes.wrapping_add(1);
+    }
+
+    /// Applies `fill`, what a read begun when `since` changes were made has found, unless a
+    /// change came meanwhile: the read may have seen the database before it.
+    fn fill(&mut self, since: u64, fill: impl FnOnce(&mut Self)) {
+        if self.changes == since {
+            fill(self);
+        }
+    }
+}
+
+/// Locks a mutex of the store, carrying on after a panic elsewhere (SQLite rolls back what a
+/// panicking write left unfinished, and the memo is changed only after a commit).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A connection to the store's file that waits for a lock held by another one.
+fn open_file(path: &Path) -> Result<Connection, CacheError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Creates the tables, and the columns a store made by an earlier version lacks.
+fn prepare(conn: &Connection) -> Result<(), CacheError> {
+    conn.execute_batch(SCHEMA)?;
+    add_missing_columns(conn, &ADDED_COLUMNS)?;
+    Ok(())
 }
 
 impl MetaStore {
     /// Opens (creating if needed) the store in `dir`, or an empty one in memory when `dir` is
     /// `None`.
     pub fn open(dir: Option<&Path>) -> Result<Self, CacheError> {
-        let conn = match dir {
+        let (writer, reader) = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| CacheError::io(dir, e))?;
-                let conn = Connection::open(dir.join(FILE_NAME))?;
-                conn.busy_timeout(Duration::from_secs(5))?;
-                conn.pragma_update(None, "journal_mode", "WAL")?;
-                conn.pragma_update(None, "synchronous", "NORMAL")?;
-                conn
+                let path = dir.join(FILE_NAME);
+                let writer = open_file(&path)?;
+                writer.pragma_update(None, "journal_mode", "WAL")?;
+                writer.pragma_update(None, "synchronous", "NORMAL")?;
+                prepare(&writer)?;
+                let reader = open_file(&path)?;
+                reader.pragma_update(None, "query_only", true)?;
+                (Arc::new(Mutex::new(writer)), Arc::new(Mutex::new(reader)))
             }
-            None => Connection::open_in_memory()?,
+            None => {
+                let conn = Connection::open_in_memory()?;
+                prepare(&conn)?;
+                let conn = Arc::new(Mutex::new(conn));
+                (Arc::clone(&conn), conn)
+            }
         };
-        conn.execute_batch(SCHEMA)?;
-        add_missing_columns(&conn, &ADDED_COLUMNS)?;
         Ok(MetaStore {
-            conn: Mutex::new(conn),
-            memo: Mutex::new(Memo::new()),
+            writer,
+            reader,
+            memo: Arc::new(Mutex::new(Memo::new())),
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn memo(&self) -> MutexGuard<'_, Memo> {
-        self.memo
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `work` with the writing connection and the memo on the blocking pool, and waits for
+    /// it. Once it returns, every read sees what it wrote.
+    async fn write(
+        &self,
+        work: impl FnOnce(&mut Connection, &Mutex<Memo>) -> Result<(), CacheError> + Send + 'static,
+    ) -> Result<(), CacheError> {
+        let writer = Arc::clone(&self.writer);
+        let memo = Arc::clone(&self.memo);
+        tokio::task::spawn_blocking(move || work(&mut lock(&writer), &memo)).await?
     }
 
     /// The upload time of file `id`, seconds since the epoch, if known. A store that cannot be
     /// read answers `None` (the caller asks the server again) and logs why.
     pub fn uploaded(&self, id: u64) -> Option<i64> {
-        if let Some(&secs) = self.memo().uploaded.get(&id) {
-            return Some(secs);
-        }
-        // The memo is filled and changed only under the connection's lock, so a reader never
-        // puts back what a writer has just replaced.
-        let conn = self.conn();
-        let secs = conn
+        let since = {
+            let mut memo = lock(&self.memo);
+            if let Some(&secs) = memo.uploaded.get(&id) {
+                return Some(secs);
+            }
+            memo.changes
+        };
+        let secs = lock(&self.reader)
             .query_row(
                 "SELECT secs FROM uploaded WHERE id = ?1",
                 params![id as i64],
@@ -224,31 +286,40 @@ impl MetaStore {
                 log::warn!("metadata store: cannot read upload time of file {id}: {e}");
                 None
             })?;
-        self.memo().uploaded.put(id, secs);
+        lock(&self.memo).fill(since, |memo| {
+            memo.uploaded.put(id, secs);
+        });
         Some(secs)
     }
 
     /// Remembers the upload time of file `id`.
-    pub fn set_uploaded(&self, id: u64, secs: i64) -> Result<(), CacheError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO uploaded (id, secs) VALUES (?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET secs = excluded.secs",
-            params![id as i64, secs],
-        )?;
-        self.memo().uploaded.put(id, secs);
-        Ok(())
+    pub async fn set_uploaded(&self, id: u64, secs: i64) -> Result<(), CacheError> {
+        self.write(move |conn, memo| {
+            conn.execute(
+                "INSERT INTO uploaded (id, secs) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET secs = excluded.secs",
+                params![id as i64, secs],
+            )?;
+            lock(memo).change(|memo| {
+                memo.uploaded.put(id, secs);
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// The attributes set locally on an item, if any. A store that cannot be read answers
     /// `None` (the item shows the server's attributes) and logs why.
     pub fn overlay(&self, key: ItemKey) -> Option<Overlay> {
-        if let Some(&known) = self.memo().overlay.get(&key) {
-            return known;
-        }
+        let since = {
+            let mut memo = lock(&self.memo);
+            if let Some(&known) = memo.overlay.get(&key) {
+                return known;
+            }
+            memo.changes
+        };
         let (kind, id) = key.columns();
-        let conn = self.conn();
-        let read = conn
+        let read = lock(&self.reader)
             .query_row(
                 "SELECT mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode, uid, gid, file_kind
                  FROM overlay WHERE kind = ?1 AND id = ?2",
@@ -267,7 +338,9 @@ impl MetaStore {
             .optional();
         match read {
             Ok(overlay) => {
-                self.memo().overlay.put(key, overlay);
+                lock(&self.memo).fill(since, |memo| {
+                    memo.overlay.put(key, overlay);
+                });
                 overlay
             }
             Err(e) => {
@@ -278,92 +351,99 @@ impl MetaStore {
     }
 
     /// Replaces the attributes set locally on an item.
-    pub fn set_overlay(&self, key: ItemKey, overlay: Overlay) -> Result<(), CacheError> {
+    pub async fn set_overlay(&self, key: ItemKey, overlay: Overlay) -> Result<(), CacheError> {
         let (kind, id) = key.columns();
         let (mtime_secs, mtime_nanos) = time_to_columns(overlay.mtime);
         let (atime_secs, atime_nanos) = time_to_columns(overlay.atime);
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO overlay (kind, id, mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode,
-                                  uid, gid, file_kind)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (kind, id) DO UPDATE SET
-                mtime_secs = excluded.mtime_secs, mtime_nanos = excluded.mtime_nanos,
-                atime_secs = excluded.atime_secs, atime_nanos = excluded.atime_nanos,
-                mode = excluded.mode, uid = excluded.uid, gid = excluded.gid,
-                file_kind = excluded.file_kind",
-            params![
-                kind,
-                id,
-                mtime_secs,
-                mtime_nanos,
-                atime_secs,
-                atime_nanos,
-                overlay.mode,
-                overlay.uid,
-                overlay.gid,
-                kind_column(overlay.kind)
-            ],
-        )?;
-        self.memo().overlay.put(key, Some(overlay));
-        Ok(())
+        self.write(move |conn, memo| {
+            conn.execute(
+                "INSERT INTO overlay (kind, id, mtime_secs, mtime_nanos, atime_secs, atime_nanos,
+                                      mode, uid, gid, file_kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (kind, id) DO UPDATE SET
+                    mtime_secs = excluded.mtime_secs, mtime_nanos = excluded.mtime_nanos,
+                    atime_secs = excluded.atime_secs, atime_nanos = excluded.atime_nanos,
+                    mode = excluded.mode, uid = excluded.uid, gid = excluded.gid,
+                    file_kind = excluded.file_kind",
+                params![
+                    kind,
+                    id,
+                    mtime_secs,
+                    mtime_nanos,
+                    atime_secs,
+                    atime_nanos,
+                    overlay.mode,
+                    overlay.uid,
+                    overlay.gid,
+                    kind_column(overlay.kind)
+                ],
+            )?;
+            lock(memo).change(|memo| {
+                memo.overlay.put(key, Some(overlay));
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// Keeps the listing of `folder` (`None`: the root) as fetched at `fetched`, replacing the
-    /// one kept before. Trashed entries are not kept: nothing shows them.
-    pub fn save_listing(
+    /// one kept before. Trashed entries are not kept: nothing shows them. The listing is taken
+    /// whole: it is written on the blocking pool.
+    pub async fn save_listing(
         &self,
         folder: Option<u64>,
-        listing: &Listing,
+        listing: Listing,
         fetched: SystemTime,
     ) -> Result<(), CacheError> {
         let key = folder_key(folder);
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute("DELETE FROM listed_folder WHERE parent = ?1", params![key])?;
-        tx.execute("DELETE FROM listed_file WHERE folder = ?1", params![key])?;
-        {
-            let mut add_folder = tx.prepare(
-                "INSERT OR REPLACE INTO listed_folder
-                 (parent, id, name, is_public, created, updated, url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for f in listing.folders.iter().filter(|f| !f.trashed) {
-                add_folder.execute(params![
-                    key,
-                    f.id as i64,
-                    f.name,
-                    f.is_public,
-                    f.created,
-                    f.updated,
-                    f.url
-                ])?;
+        self.write(move |conn, _| {
+            let tx = conn.transaction()?;
+            tx.execute("DELETE FROM listed_folder WHERE parent = ?1", params![key])?;
+            tx.execute("DELETE FROM listed_file WHERE folder = ?1", params![key])?;
+            {
+                let mut add_folder = tx.prepare(
+                    "INSERT OR REPLACE INTO listed_folder
+                     (parent, id, name, is_public, created, updated, url)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?;
+                for f in listing.folders.iter().filter(|f| !f.trashed) {
+                    add_folder.execute(params![
+                        key,
+                        f.id as i64,
+                        f.name,
+                        f.is_public,
+                        f.created,
+                        f.updated,
+                        f.url
+                    ])?;
+                }
+                let mut add_file = tx.prepare(
+                    "INSERT OR REPLACE INTO listed_file
+                     (folder, id, name, size, short_url, url, downloads, file_type)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for f in listing.files.iter().filter(|f| !f.trashed) {
+                    add_file.execute(params![
+                        key,
+                        f.id as i64,
+                        f.name,
+                        f.size as i64,
+                        f.short_url,
+                        f.url,
+                        f.downloads as i64,
+                        f.file_type
+                    ])?;
+                }
             }
-            let mut add_file = tx.prepare(
-                "INSERT OR REPLACE INTO listed_file
-                 (folder, id, name, size, short_url, url, downloads, file_type)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            tx.execute(
+                "INSERT INTO listed (folder, fetched_secs) VALUES (?1, ?2)
+                 ON CONFLICT (folder) DO UPDATE SET fetched_secs = excluded.fetched_secs",
+                params![key, epoch_secs(fetched)],
             )?;
-            for f in listing.files.iter().filter(|f| !f.trashed) {
-                add_file.execute(params![
-                    key,
-                    f.id as i64,
-                    f.name,
-                    f.size as i64,
-                    f.short_url,
-                    f.url,
-                    f.downloads as i64,
-                    f.file_type
-                ])?;
-            }
-        }
-        tx.execute(
-            "INSERT INTO listed (folder, fetched_secs) VALUES (?1, ?2)
-             ON CONFLICT (folder) DO UPDATE SET fetched_secs = excluded.fetched_secs",
-            params![key, epoch_secs(fetched)],
-        )?;
-        tx.commit()?;
-        Ok(())
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     /// The listing kept for `folder` and when it was fetched, if one is kept. A store that
@@ -375,13 +455,16 @@ impl MetaStore {
         })
     }
 
+    /// One transaction, so that the date and the entries come from the same saved listing
+    /// even while a write replaces it.
     fn read_listing(
         &self,
         folder: Option<u64>,
     ) -> Result<Option<(Listing, SystemTime)>, rusqlite::Error> {
         let key = folder_key(folder);
-        let conn = self.conn();
-        let fetched: Option<i64> = conn
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction()?;
+        let fetched: Option<i64> = tx
             .query_row(
                 "SELECT fetched_secs FROM listed WHERE folder = ?1",
                 params![key],
@@ -391,7 +474,7 @@ impl MetaStore {
         let Some(fetched) = fetched else {
             return Ok(None);
         };
-        let mut folders = conn.prepare(
+        let mut folders = tx.prepare(
             "SELECT id, name, is_public, created, updated, url FROM listed_folder
              WHERE parent = ?1 ORDER BY id",
         )?;
@@ -409,7 +492,7 @@ impl MetaStore {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut files = conn.prepare(
+        let mut files = tx.prepare(
             "SELECT id, name, size, short_url, url, downloads, file_type FROM listed_file
              WHERE folder = ?1 ORDER BY id",
         )?;
@@ -434,17 +517,21 @@ impl MetaStore {
 
     /// Marks the listing kept for `folder` as out of date (this mount changed the folder):
     /// it is still shown while the server is unreachable, never while it answers.
-    pub fn expire_listing(&self, folder: Option<u64>) -> Result<(), CacheError> {
-        self.conn().execute(
-            "UPDATE listed SET fetched_secs = 0 WHERE folder = ?1",
-            params![folder_key(folder)],
-        )?;
-        Ok(())
+    pub async fn expire_listing(&self, folder: Option<u64>) -> Result<(), CacheError> {
+        let key = folder_key(folder);
+        self.write(move |conn, _| {
+            conn.execute(
+                "UPDATE listed SET fetched_secs = 0 WHERE folder = ?1",
+                params![key],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Whether a listing of `folder` is kept, however old.
     pub fn has_listing(&self, folder: Option<u64>) -> bool {
-        self.conn()
+        lock(&self.reader)
             .query_row(
                 "SELECT 1 FROM listed WHERE folder = ?1",
                 params![folder_key(folder)],
@@ -459,27 +546,30 @@ impl MetaStore {
     }
 
     /// Forgets everything kept about an item (it was deleted); for a file, its upload time too.
-    pub fn remove(&self, key: ItemKey) -> Result<(), CacheError> {
-        let conn = self.conn();
-        {
-            let mut memo = self.memo();
-            memo.overlay.pop(&key);
-            if let ItemKey::File(file_id) = key {
-                memo.uploaded.pop(&file_id);
-            }
-        }
+    pub async fn remove(&self, key: ItemKey) -> Result<(), CacheError> {
         let (kind, id) = key.columns();
-        conn.execute(
-            "DELETE FROM overlay WHERE kind = ?1 AND id = ?2",
-            params![kind, id],
-        )?;
-        if let ItemKey::File(file_id) = key {
-            conn.execute(
-                "DELETE FROM uploaded WHERE id = ?1",
-                params![file_id as i64],
+        self.write(move |conn, memo| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "DELETE FROM overlay WHERE kind = ?1 AND id = ?2",
+                params![kind, id],
             )?;
-        }
-        Ok(())
+            if let ItemKey::File(file_id) = key {
+                tx.execute(
+                    "DELETE FROM uploaded WHERE id = ?1",
+                    params![file_id as i64],
+                )?;
+            }
+            tx.commit()?;
+            lock(memo).change(|memo| {
+                memo.overlay.pop(&key);
+                if let ItemKey::File(file_id) = key {
+                    memo.uploaded.pop(&file_id);
+                }
+            });
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -525,8 +615,8 @@ mod tests {
         assert_eq!(store.overlay(ItemKey::File(1)), None);
     }
 
-    #[test]
-    fn answers_kept_in_memory_follow_every_change() {
+    #[tokio::test]
+    async fn answers_kept_in_memory_follow_every_change() {
         let store = MetaStore::open(None).unwrap();
         let key = ItemKey::File(9);
         let overlay = Overlay {
@@ -535,38 +625,38 @@ mod tests {
         };
         // Absent first, so the memo holds "nothing" before each change.
         assert_eq!((store.uploaded(9), store.overlay(key)), (None, None));
-        store.set_uploaded(9, 100).unwrap();
-        store.set_overlay(key, overlay).unwrap();
+        store.set_uploaded(9, 100).await.unwrap();
+        store.set_overlay(key, overlay).await.unwrap();
         assert_eq!(
             (store.uploaded(9), store.overlay(key)),
             (Some(100), Some(overlay))
         );
-        store.remove(key).unwrap();
+        store.remove(key).await.unwrap();
         assert_eq!((store.uploaded(9), store.overlay(key)), (None, None));
     }
 
-    #[test]
-    fn answers_beyond_the_memory_are_read_from_the_database() {
+    #[tokio::test]
+    async fn answers_beyond_the_memory_are_read_from_the_database() {
         let store = MetaStore::open(None).unwrap();
         let items = MEMO_ITEMS as u64 + 10;
         for id in 0..items {
-            store.set_uploaded(id, id as i64).unwrap();
+            store.set_uploaded(id, id as i64).await.unwrap();
         }
         assert_eq!(store.uploaded(0), Some(0));
         assert_eq!(store.uploaded(items - 1), Some(items as i64 - 1));
     }
 
-    #[test]
-    fn upload_time_round_trips_and_is_replaced() {
+    #[tokio::test]
+    async fn upload_time_round_trips_and_is_replaced() {
         let store = MetaStore::open(None).unwrap();
-        store.set_uploaded(7, 1_700_000_000).unwrap();
+        store.set_uploaded(7, 1_700_000_000).await.unwrap();
         assert_eq!(store.uploaded(7), Some(1_700_000_000));
-        store.set_uploaded(7, 1_700_000_100).unwrap();
+        store.set_uploaded(7, 1_700_000_100).await.unwrap();
         assert_eq!(store.uploaded(7), Some(1_700_000_100));
     }
 
-    #[test]
-    fn overlay_round_trips_with_nanoseconds() {
+    #[tokio::test]
+    async fn overlay_round_trips_with_nanoseconds() {
         let store = MetaStore::open(None).unwrap();
         let overlay = Overlay {
             mtime: Some(at(1_600_000_000, 123_456_789)),
@@ -576,12 +666,12 @@ mod tests {
             kind: Some(FileKind::Symlink),
             ..Overlay::default()
         };
-        store.set_overlay(ItemKey::File(3), overlay).unwrap();
+        store.set_overlay(ItemKey::File(3), overlay).await.unwrap();
         assert_eq!(store.overlay(ItemKey::File(3)), Some(overlay));
     }
 
-    #[test]
-    fn files_and_folders_with_the_same_id_are_distinct() {
+    #[tokio::test]
+    async fn files_and_folders_with_the_same_id_are_distinct() {
         let store = MetaStore::open(None).unwrap();
         let file = Overlay {
             mode: Some(0o600),
@@ -591,30 +681,32 @@ mod tests {
             mode: Some(0o700),
             ..Overlay::default()
         };
-        store.set_overlay(ItemKey::File(5), file).unwrap();
-        store.set_overlay(ItemKey::Folder(5), folder).unwrap();
+        store.set_overlay(ItemKey::File(5), file).await.unwrap();
+        store.set_overlay(ItemKey::Folder(5), folder).await.unwrap();
         assert_eq!(store.overlay(ItemKey::File(5)), Some(file));
         assert_eq!(store.overlay(ItemKey::Folder(5)), Some(folder));
     }
 
-    #[test]
-    fn removing_a_file_forgets_its_overlay_and_upload_time() {
+    #[tokio::test]
+    async fn removing_a_file_forgets_its_overlay_and_upload_time() {
         let store = MetaStore::open(None).unwrap();
-        store.set_uploaded(4, 10).unwrap();
+        store.set_uploaded(4, 10).await.unwrap();
         store
             .set_overlay(ItemKey::File(4), Overlay::default())
+            .await
             .unwrap();
         store
             .set_overlay(ItemKey::Folder(4), Overlay::default())
+            .await
             .unwrap();
-        store.remove(ItemKey::File(4)).unwrap();
+        store.remove(ItemKey::File(4)).await.unwrap();
         assert_eq!(store.uploaded(4), None);
         assert_eq!(store.overlay(ItemKey::File(4)), None);
         assert_eq!(store.overlay(ItemKey::Folder(4)), Some(Overlay::default()));
     }
 
-    #[test]
-    fn store_persists_across_reopen() {
+    #[tokio::test]
+    async fn store_persists_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let overlay = Overlay {
             mtime: Some(at(1_234, 5)),
@@ -624,16 +716,19 @@ mod tests {
         };
         {
             let store = MetaStore::open(Some(dir.path())).unwrap();
-            store.set_uploaded(11, 1_500_000_000).unwrap();
-            store.set_overlay(ItemKey::Folder(12), overlay).unwrap();
+            store.set_uploaded(11, 1_500_000_000).await.unwrap();
+            store
+                .set_overlay(ItemKey::Folder(12), overlay)
+                .await
+                .unwrap();
         }
         let store = MetaStore::open(Some(dir.path())).unwrap();
         assert_eq!(store.uploaded(11), Some(1_500_000_000));
         assert_eq!(store.overlay(ItemKey::Folder(12)), Some(overlay));
     }
 
-    #[test]
-    fn a_store_made_before_file_types_and_owners_is_upgraded_in_place() {
+    #[tokio::test]
+    async fn a_store_made_before_file_types_and_owners_is_upgraded_in_place() {
         let dir = tempfile::tempdir().unwrap();
         {
             let conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
@@ -664,27 +759,82 @@ mod tests {
                     ..overlay
                 },
             )
+            .await
             .unwrap();
         assert_eq!(store.overlay(ItemKey::Folder(9)).unwrap().uid, Some(5));
     }
 
-    #[test]
-    fn store_is_usable_from_many_threads() {
-        let store = std::sync::Arc::new(MetaStore::open(None).unwrap());
-        let threads: Vec<_> = (0..4u64)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn store_is_usable_from_many_threads() {
+        let store = Arc::new(MetaStore::open(None).unwrap());
+        let tasks: Vec<_> = (0..4u64)
             .map(|t| {
-                let store = store.clone();
-                std::thread::spawn(move || {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
                     for i in 0..50 {
-                        store.set_uploaded(t * 100 + i, i as i64).unwrap();
+                        store.set_uploaded(t * 100 + i, i as i64).await.unwrap();
+                        assert_eq!(store.uploaded(t * 100 + i), Some(i as i64));
                     }
                 })
             })
             .collect();
-        for t in threads {
-            t.join().unwrap();
+        for t in tasks {
+            t.await.unwrap();
         }
         assert_eq!(store.uploaded(349), Some(49));
+    }
+
+    #[tokio::test]
+    async fn a_read_right_after_a_write_sees_it() {
+        // On disk, where reads and writes go through different connections.
+        let dir = tempfile::tempdir().unwrap();
+        let store = MetaStore::open(Some(dir.path())).unwrap();
+        let overlay = Overlay {
+            mode: Some(0o600),
+            ..Overlay::default()
+        };
+        store.set_uploaded(1, 10).await.unwrap();
+        assert_eq!(store.uploaded(1), Some(10));
+        store.set_overlay(ItemKey::File(1), overlay).await.unwrap();
+        assert_eq!(store.overlay(ItemKey::File(1)), Some(overlay));
+        store.remove(ItemKey::File(1)).await.unwrap();
+        assert_eq!(store.uploaded(1), None);
+        assert_eq!(store.overlay(ItemKey::File(1)), None);
+        let mut listing = sample_listing(Some(3));
+        listing.files.retain(|f| !f.trashed);
+        store
+            .save_listing(Some(3), listing.clone(), at(500, 0))
+            .await
+            .unwrap();
+        assert_eq!(store.listing(Some(3)), Some((listing, at(500, 0))));
+        store.expire_listing(Some(3)).await.unwrap();
+        assert_eq!(
+            store.listing(Some(3)).map(|(_, when)| when),
+            Some(UNIX_EPOCH)
+        );
+    }
+
+    #[test]
+    fn a_read_that_overlapped_a_write_leaves_the_memo_to_the_write() {
+        let mut memo = Memo::new();
+        let before = memo.changes;
+        memo.change(|memo| {
+            memo.uploaded.put(1, 20);
+            memo.overlay.pop(&ItemKey::File(1));
+        });
+        // What the read found in the database before the write: dropped.
+        memo.fill(before, |memo| {
+            memo.uploaded.put(1, 10);
+            memo.overlay.put(ItemKey::File(1), Some(Overlay::default()));
+        });
+        assert_eq!(memo.uploaded.get(&1), Some(&20));
+        assert_eq!(memo.overlay.get(&ItemKey::File(1)), None);
+        // A read with no write during it fills the memo.
+        let since = memo.changes;
+        memo.fill(since, |memo| {
+            memo.overlay.put(ItemKey::File(1), None);
+        });
+        assert_eq!(memo.overlay.get(&ItemKey::File(1)), Some(&None));
     }
 
     fn sample_listing(folder: Option<u64>) -> Listing {
@@ -726,14 +876,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_listing_survives_reopening_without_its_trashed_entries() {
+    #[tokio::test]
+    async fn a_listing_survives_reopening_without_its_trashed_entries() {
         let dir = tempfile::tempdir().unwrap();
         let fetched = at(1_700_000_000, 0);
         let listing = sample_listing(Some(7));
         {
             let store = MetaStore::open(Some(dir.path())).unwrap();
-            store.save_listing(Some(7), &listing, fetched).unwrap();
+            store
+                .save_listing(Some(7), listing.clone(), fetched)
+                .await
+                .unwrap();
         }
         let store = MetaStore::open(Some(dir.path())).unwrap();
         let (kept, when) = store.listing(Some(7)).unwrap();
@@ -744,17 +897,20 @@ mod tests {
         assert!(store.has_listing(Some(7)) && !store.has_listing(None));
     }
 
-    #[test]
-    fn a_saved_listing_replaces_the_previous_one_of_its_folder_only() {
+    #[tokio::test]
+    async fn a_saved_listing_replaces_the_previous_one_of_its_folder_only() {
         let store = MetaStore::open(None).unwrap();
         store
-            .save_listing(None, &sample_listing(None), at(10, 0))
+            .save_listing(None, sample_listing(None), at(10, 0))
+            .await
             .unwrap();
         store
-            .save_listing(Some(5), &sample_listing(Some(5)), at(10, 0))
+            .save_listing(Some(5), sample_listing(Some(5)), at(10, 0))
+            .await
             .unwrap();
         store
-            .save_listing(None, &Listing::default(), at(20, 0))
+            .save_listing(None, Listing::default(), at(20, 0))
+            .await
             .unwrap();
         assert_eq!(
             store.listing(None).unwrap(),
@@ -763,12 +919,15 @@ mod tests {
         assert_eq!(store.listing(Some(5)).unwrap().0.files.len(), 1);
     }
 
-    #[test]
-    fn an_expired_listing_is_kept_but_dated_at_the_epoch() {
+    #[tokio::test]
+    async fn an_expired_listing_is_kept_but_dated_at_the_epoch() {
         let store = MetaStore::open(None).unwrap();
         let listing = sample_listing(None);
-        store.save_listing(None, &listing, at(1_000, 0)).unwrap();
-        store.expire_listing(None).unwrap();
+        store
+            .save_listing(None, listing, at(1_000, 0))
+            .await
+            .unwrap();
+        store.expire_listing(None).await.unwrap();
         let (kept, when) = store.listing(None).unwrap();
         assert_eq!(when, UNIX_EPOCH);
         assert_eq!(kept.files.len(), 1);

@@ -84,7 +84,7 @@ impl<R: Remote> Core<R> {
 
     /// Records what the server answered to an edit that sent `wanted` for file `id`: nothing
     /// more when it kept the value, else `meta` goes to the local overlay (said once per mount).
-    pub(super) fn kept_or_local(
+    pub(super) async fn kept_or_local(
         &self,
         id: u64,
         wanted: &str,
@@ -94,7 +94,7 @@ impl<R: Remote> Core<R> {
         let key = ItemKey::File(id);
         if answer.file_type.trim() == wanted {
             if self.meta.overlay(key).is_some() {
-                self.meta.remove(key)?;
+                self.meta.remove(key).await?;
             }
             return Ok(());
         }
@@ -114,7 +114,7 @@ impl<R: Remote> Core<R> {
             gid: meta.gid,
             kind: Some(meta.kind),
         };
-        self.meta.set_overlay(key, overlay)?;
+        self.meta.set_overlay(key, overlay).await?;
         Ok(())
     }
 
@@ -141,11 +141,11 @@ impl<R: Remote> Core<R> {
             file_type: Some(&wanted),
         };
         let answer = self.remote.edit_file(file.id, change).await?;
-        self.kept_or_local(file.id, &wanted, &answer, &meta)?;
+        self.kept_or_local(file.id, &wanted, &answer, &meta).await?;
         let mut shown = file.clone();
         shown.file_type = answer.file_type;
         let shown = self.presented(shown);
-        self.became(ino, NodeData::File(shown));
+        self.became(ino, NodeData::File(shown)).await;
         Ok(())
     }
 }

@@ -3,8 +3,9 @@
 //! fuser types so that it can be driven directly by tests.
 //!
 //! Locking: one mutex holds the inode table, the listings and the handles; it is held only for
-//! short, synchronous work, never across a server call. Server calls are single-flight per
-//! folder (listings) and per file (`file/info`).
+//! short, synchronous work, never across a server call nor a write to the metadata store (an
+//! edit of a listing returns what to mark out of date on disk, done once the lock is released).
+//! Server calls are single-flight per folder (listings) and per file (`file/info`).
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -145,33 +146,40 @@ pub(super) struct State {
     /// may lack it, so it is not trusted.
     pub(super) edits: HashMap<Ino, u64>,
     pub(super) handles: Handles,
-    /// Where listings are kept across mounts; an edited listing is marked out of date there.
-    pub(super) kept: Option<Arc<MetaStore>>,
+}
+
+/// A listing `State::relist` edited, whose copy kept on disk for later mounts is now out of
+/// date. Marking it so is a write to SQLite, never made under the state lock: the caller hands
+/// this to `Core::expire_kept` once the lock is released.
+pub(super) struct Relisted {
+    /// The folder listed (`None`: the root).
+    folder: Option<u64>,
 }
 
 impl State {
     /// Changes the cached listing of `dir`, if there is one: takes out the entries of `remove`
     /// and any entry named as `add`, then puts in `add`. Entries taken out are dropped from the
-    /// inode table if nothing else refers to them.
-    pub(super) fn relist(&mut self, dir: Ino, remove: &[Ino], add: Option<Child>) {
+    /// inode table if nothing else refers to them. Returns the listing to mark out of date on
+    /// disk when there was one to edit.
+    #[must_use = "the kept listing is marked out of date with `Core::expire_kept`"]
+    pub(super) fn relist(
+        &mut self,
+        dir: Ino,
+        remove: &[Ino],
+        add: Option<Child>,
+    ) -> Option<Relisted> {
         *self.edits.entry(dir).or_default() += 1;
-        let Some(listed) = self.listings.get(&dir) else {
-            return;
-        };
+        let listed = self.listings.get(&dir)?;
         let (edited, gone) = listed.edited(remove, add);
         self.listings.insert(dir, Arc::new(edited));
         let folder = match self.inodes.get(dir).map(|node| &node.data) {
             Some(NodeData::Folder(f)) => Some(f.id),
             _ => None,
         };
-        if let Some(kept) = &self.kept {
-            if let Err(e) = kept.expire_listing(folder) {
-                log::warn!("cannot mark the kept listing of folder {folder:?} out of date: {e}");
-            }
-        }
         for ino in gone {
             self.drop_if_unreferenced(ino);
         }
+        Some(Relisted { folder })
     }
 
     /// Drops `ino` if nothing refers to it: no lookups, no handles, and not in its parent's
@@ -265,17 +273,13 @@ impl<R: Remote> Core<R> {
     ) -> Self {
         let (refresh, refresh_queue) = tokio::sync::mpsc::unbounded_channel();
         let writeback = WriteBack::new(options.write_back);
-        let state = State {
-            kept: Some(Arc::clone(&meta)),
-            ..State::default()
-        };
         Self {
             remote,
             options,
             meta,
             content,
             readers: Mutex::new(HashMap::new()),
-            state: Mutex::new(state),
+            state: Mutex::new(State::default()),
             hidden: Mutex::new(Hidden::default()),
             staging,
             staged: Mutex::new(HashMap::new()),
@@ -352,6 +356,16 @@ impl<R: Remote> Core<R> {
             .ok_or(FsError::NotFound)
     }
 
+    /// Marks the listings kept on disk of `relisted` out of date, once the state lock under
+    /// which they were edited is released: a later mount must not show them as current.
+    pub(super) async fn expire_kept(&self, relisted: impl IntoIterator<Item = Relisted>) {
+        for Relisted { folder } in relisted {
+            if let Err(e) = self.meta.expire_listing(folder).await {
+                log::warn!("cannot mark the kept listing of folder {folder:?} out of date: {e}");
+            }
+        }
+    }
+
     /// The upload time of file `id`, from the metadata store or else one `file/info`.
     async fn uploaded(&self, id: u64) -> Result<Option<i64>, FsError> {
         let cached = || self.meta.uploaded(id).map(Some);
@@ -366,7 +380,7 @@ impl<R: Remote> Core<R> {
                 other => other?,
             };
             if let Some(secs) = details.uploaded {
-                if let Err(e) = self.meta.set_uploaded(id, secs) {
+                if let Err(e) = self.meta.set_uploaded(id, secs).await {
                     log::warn!("cannot keep the upload time of file {id}: {e}");
                 }
             }
@@ -465,7 +479,11 @@ impl<R: Remote> Core<R> {
             self.link.observe(&fetched);
             match fetched {
                 Ok(listing) => {
-                    if let Err(e) = self.meta.save_listing(folder, &listing, SystemTime::now()) {
+                    let saved = self
+                        .meta
+                        .save_listing(folder, listing.clone(), SystemTime::now())
+                        .await;
+                    if let Err(e) = saved {
                         log::warn!("cannot keep the listing of folder {folder:?}: {e}");
                     }
                     let listed = self.install(dir, folder, listing, Duration::ZERO);
@@ -480,7 +498,7 @@ impl<R: Remote> Core<R> {
                         edited
                     };
                     if edited {
-                        if let Err(e) = self.meta.expire_listing(folder) {
+                        if let Err(e) = self.meta.expire_listing(folder).await {
                             log::warn!(
                                 "cannot mark the listing of folder {folder:?} out of date: {e}"
                             );

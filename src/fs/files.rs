@@ -511,7 +511,7 @@ impl<R: Remote> Core<R> {
         if let Some(key) = key {
             let mut overlay = self.meta.overlay(key).unwrap_or_default();
             change(&mut overlay);
-            self.meta.set_overlay(key, overlay)?;
+            self.meta.set_overlay(key, overlay).await?;
             return Ok(());
         }
         if let Some(staged) = &staged {

@@ -146,7 +146,7 @@ impl<R: Remote> Core<R> {
             size: 0,
             symlink,
         };
-        let ino = {
+        let (ino, relisted) = {
             let mut state = lock(&self.state);
             let ino = state
                 .inodes
@@ -157,10 +157,10 @@ impl<R: Remote> Core<R> {
                 ino,
                 kind: if symlink { Kind::Symlink } else { Kind::File },
             };
-            state.relist(parent, &[], Some(child));
-            ino
+            (ino, state.relist(parent, &[], Some(child)))
         };
         lock(&self.staged).insert(ino, Arc::clone(&staged));
+        self.expire_kept(relisted).await;
         Ok((ino, staged))
     }
 
@@ -184,9 +184,10 @@ impl<R: Remote> Core<R> {
                 ..Overlay::default()
             };
             self.meta
-                .set_overlay(ItemKey::Folder(created.id), overlay)?;
+                .set_overlay(ItemKey::Folder(created.id), overlay)
+                .await?;
         }
-        let ino = {
+        let (ino, relisted) = {
             let mut state = lock(&self.state);
             let ino = state
                 .inodes
@@ -197,9 +198,9 @@ impl<R: Remote> Core<R> {
                 ino,
                 kind: Kind::Dir,
             };
-            state.relist(parent, &[], Some(child));
-            ino
+            (ino, state.relist(parent, &[], Some(child)))
         };
+        self.expire_kept(relisted).await;
         self.getattr(ino).await
     }
 
@@ -216,7 +217,7 @@ impl<R: Remote> Core<R> {
             lock(&self.hidden).folders.remove(&folder.id);
             return Err(e);
         }
-        if let Err(e) = self.meta.remove(ItemKey::Folder(folder.id)) {
+        if let Err(e) = self.meta.remove(ItemKey::Folder(folder.id)).await {
             log::warn!("cannot forget the attributes of folder {}: {e}", folder.id);
         }
         Ok(())
@@ -242,9 +243,12 @@ impl<R: Remote> Core<R> {
             return Err(FsError::NotEmpty);
         }
         self.delete_folder(&folder).await?;
-        let mut state = lock(&self.state);
-        state.listings.remove(&child.ino);
-        state.relist(parent, &[child.ino], None);
+        let relisted = {
+            let mut state = lock(&self.state);
+            state.listings.remove(&child.ino);
+            state.relist(parent, &[child.ino], None)
+        };
+        self.expire_kept(relisted).await;
         Ok(())
     }
 
@@ -277,7 +281,8 @@ impl<R: Remote> Core<R> {
             return Err(FsError::IsDir);
         }
         self.remove_file(child.ino).await?;
-        lock(&self.state).relist(parent, &[child.ino], None);
+        let relisted = lock(&self.state).relist(parent, &[child.ino], None);
+        self.expire_kept(relisted).await;
         Ok(())
     }
 
@@ -390,24 +395,30 @@ impl<R: Remote> Core<R> {
                 _ => self.remove_file(target.ino).await?,
             }
         }
-        let mut state = lock(&self.state);
-        let displaced = state.inodes.rekey(source.ino, data);
-        state
-            .inodes
-            .place(source.ino, newparent, newname.to_owned());
-        let mut removed: Vec<Ino> = target.iter().map(|t| t.ino).chain(displaced).collect();
-        if parent == newparent {
-            removed.push(source.ino);
-        }
-        let child = Child {
-            name: newname.to_owned(),
-            ino: source.ino,
-            kind: source.kind,
+        let relisted = {
+            let mut state = lock(&self.state);
+            let displaced = state.inodes.rekey(source.ino, data);
+            state
+                .inodes
+                .place(source.ino, newparent, newname.to_owned());
+            let mut removed: Vec<Ino> = target.iter().map(|t| t.ino).chain(displaced).collect();
+            if parent == newparent {
+                removed.push(source.ino);
+            }
+            let child = Child {
+                name: newname.to_owned(),
+                ino: source.ino,
+                kind: source.kind,
+            };
+            let into = state.relist(newparent, &removed, Some(child));
+            let out_of = if parent != newparent {
+                state.relist(parent, &[source.ino], None)
+            } else {
+                None
+            };
+            into.into_iter().chain(out_of)
         };
-        state.relist(newparent, &removed, Some(child));
-        if parent != newparent {
-            state.relist(parent, &[source.ino], None);
-        }
+        self.expire_kept(relisted).await;
         Ok(())
     }
 }

@@ -99,16 +99,19 @@ impl<R: Remote> Core<R> {
     }
 
     /// Gives `ino` new data (a new file id, or local) and keeps it in its parent's listing.
-    pub(super) fn became(&self, ino: Ino, data: NodeData) {
+    pub(super) async fn became(&self, ino: Ino, data: NodeData) {
         let kind = self.kind_of(&data);
-        let mut state = lock(&self.state);
-        let Some(node) = state.inodes.get(ino) else {
-            return;
+        let relisted = {
+            let mut state = lock(&self.state);
+            let Some(node) = state.inodes.get(ino) else {
+                return;
+            };
+            let (parent, name) = (node.parent, node.name.clone());
+            let displaced: Vec<Ino> = state.inodes.rekey(ino, data).into_iter().collect();
+            let child = Child { name, ino, kind };
+            state.relist(parent, &displaced, Some(child))
         };
-        let (parent, name) = (node.parent, node.name.clone());
-        let displaced: Vec<Ino> = state.inodes.rekey(ino, data).into_iter().collect();
-        let child = Child { name, ino, kind };
-        state.relist(parent, &displaced, Some(child));
+        self.expire_kept(relisted).await;
     }
 
     /// The staged file of `key` and the inode it is attached to. A journal row no inode holds
@@ -270,11 +273,11 @@ impl<R: Remote> Core<R> {
             shown.folder = entry.folder;
             shown.size = entry.size;
             shown.file_type = entry_meta(&entry).encode();
-            self.became(ino, NodeData::File(shown));
+            self.became(ino, NodeData::File(shown)).await;
         }
         let stored = self.settle(&mut entry, stored).await?;
         if let Some(ino) = ino {
-            self.became(ino, NodeData::File(stored));
+            self.became(ino, NodeData::File(stored)).await;
         }
         Ok(())
     }
@@ -295,7 +298,7 @@ impl<R: Remote> Core<R> {
             Ok(info) => {
                 let stored = self.settle(row, info.entry).await?;
                 if let Some(ino) = ino {
-                    self.became(ino, NodeData::File(stored));
+                    self.became(ino, NodeData::File(stored)).await;
                 }
                 log::info!(
                     "completed the pending upload of {} ({} bytes)",
@@ -352,7 +355,8 @@ impl<R: Remote> Core<R> {
                 );
                 e
             })?;
-        self.kept_or_local(stored.id, &wanted, &answer, &meta)?;
+        self.kept_or_local(stored.id, &wanted, &answer, &meta)
+            .await?;
         let stored = FileEntry {
             name: entry.name.clone(),
             folder: entry.folder,
@@ -374,7 +378,7 @@ impl<R: Remote> Core<R> {
             Ok(()) | Err(ApiError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        if let Err(e) = self.meta.remove(ItemKey::File(id)) {
+        if let Err(e) = self.meta.remove(ItemKey::File(id)).await {
             log::warn!("cannot forget the attributes of deleted file {id}: {e}");
         }
         Ok(())
@@ -610,7 +614,7 @@ impl<R: Remote> Core<R> {
             st.version += 1;
             st.written = now;
         }
-        self.became(target, NodeData::File(stored));
+        self.became(target, NodeData::File(stored)).await;
         Ok(source.size)
     }
 }
