@@ -7,6 +7,7 @@ use crate::generate_cmd::{CompletionsArgs, ManArgs};
 use crate::logging::LogOptions;
 use crate::mount_cmd::MountArgs;
 use crate::status_cmd::StatusArgs;
+use crate::sync_cmd::SyncArgs;
 
 /// yetifs: mount a YetiShare File Upload API v2 account as a local directory.
 #[derive(Debug, clap::Parser)]
@@ -48,7 +49,9 @@ impl Cli {
     /// `demo`, `status` and `config` speak for themselves, so only warnings show.
     pub fn default_level(&self) -> log::LevelFilter {
         match self.command {
-            Command::Demo(_) | Command::Status(_) | Command::Config(_) => log::LevelFilter::Warn,
+            Command::Demo(_) | Command::Status(_) | Command::Sync(_) | Command::Config(_) => {
+                log::LevelFilter::Warn
+            }
             _ => log::LevelFilter::Info,
         }
     }
@@ -63,6 +66,8 @@ pub enum Command {
     Mount(MountArgs),
     /// Show what a mount is doing: uploads, cache use, API requests, reachability.
     Status(StatusArgs),
+    /// Wait until everything a mount has not uploaded yet (under PATH) is on the server.
+    Sync(SyncArgs),
     /// Try yetifs without an account: an emulator with sample content, mounted.
     Demo(DemoArgs),
     /// Named remotes in config.toml: add (keys checked, file kept private), list, show, remove.

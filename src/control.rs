@@ -5,24 +5,37 @@
 //! is a hash of the mountpoint. The socket is readable by its owner only (mode 0600), as the
 //! report names files.
 //!
-//! Protocol: the client sends one line, `status`; the server answers one line of JSON (the
-//! report, or `{"error": "..."}`) and closes.
+//! Protocol: the client sends one line and the server answers in JSON lines, then closes:
+//! - `status`: one line, the report (or `{"error": "..."}`);
+//! - `sync` or `sync "PATH"` (a JSON string, relative to the mount's root): `yetifs sync`.
+//!   Lines `{"progress": {"done": D, "total": T}}` as uploads complete (and at least every
+//!   second, so that the client can tell a slow upload from a dead mount), then one
+//!   `{"synced": {"total": T, "failed": [{"path": ..., "reason": ...}]}}`.
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::status::StatusReport;
 
 /// How long either side waits for the other.
 const PATIENCE: Duration = Duration::from_secs(5);
-/// The one request understood.
+/// How often a sync in progress says so, at least.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a sync client waits for any line before it gives the mount up.
+const SYNC_PATIENCE: Duration = Duration::from_secs(30);
+/// The request for the status report.
 const STATUS_REQUEST: &str = "status";
+/// The request that waits for pending uploads.
+const SYNC_REQUEST: &str = "sync";
 
 /// What went wrong while asking a mount for its status.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +68,57 @@ pub enum ControlError {
 
 /// Produces the report when asked.
 pub type Reporter = Arc<dyn Fn() -> StatusReport + Send + Sync>;
+
+/// Uploads done and to do, while a sync runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    /// Uploads completed (or failed) so far.
+    pub done: usize,
+    /// Uploads the sync waits for.
+    pub total: usize,
+}
+
+/// One file a sync could not get to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFailed {
+    /// Its path in the mount.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// How a sync ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncOutcome {
+    /// Uploads it waited for.
+    pub total: usize,
+    /// Those that failed.
+    pub failed: Vec<SyncFailed>,
+}
+
+/// Runs a sync of everything pending under a path (`None`: all), publishing its progress.
+pub type Syncer = Arc<
+    dyn Fn(Option<String>, watch::Sender<SyncProgress>) -> BoxFuture<'static, SyncOutcome>
+        + Send
+        + Sync,
+>;
+
+/// What the control socket answers with.
+#[derive(Clone)]
+pub struct Handlers {
+    /// For `status`.
+    pub report: Reporter,
+    /// For `sync`.
+    pub sync: Syncer,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SyncLine {
+    Progress(SyncProgress),
+    Synced(SyncOutcome),
+    Error(String),
+}
 
 /// A listening control socket; dropping it stops listening and removes the socket file.
 pub struct ControlServer {
@@ -104,9 +168,9 @@ pub fn socket_path(canonical: &Path) -> PathBuf {
 }
 
 impl ControlServer {
-    /// Listens on the control socket of `canonical` (the mountpoint), answering with what
-    /// `report` makes. A socket file left by a mount that died is replaced.
-    pub fn start(canonical: &Path, report: Reporter) -> io::Result<ControlServer> {
+    /// Listens on the control socket of `canonical` (the mountpoint), answering with
+    /// `handlers`. A socket file left by a mount that died is replaced.
+    pub fn start(canonical: &Path, handlers: Handlers) -> io::Result<ControlServer> {
         let path = socket_path(canonical);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -123,9 +187,9 @@ impl ControlServer {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
-                        let report = Arc::clone(&report);
+                        let handlers = handlers.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = answer(stream, report).await {
+                            if let Err(e) = answer(stream, handlers).await {
                                 log::warn!("control socket: {e}");
                             }
                         });
@@ -156,24 +220,109 @@ impl Drop for ControlServer {
 }
 
 /// Reads the request line and writes the answer.
-async fn answer(stream: UnixStream, report: Reporter) -> io::Result<()> {
+async fn answer(stream: UnixStream, handlers: Handlers) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     tokio::time::timeout(PATIENCE, BufReader::new(read).read_line(&mut line))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no request"))??;
-    let reply = if line.trim() == STATUS_REQUEST {
-        serde_json::to_string(&report())?
+    let request = line.trim();
+    if request == STATUS_REQUEST {
+        let reply = serde_json::to_string(&(handlers.report)())?;
+        send_line(&mut write, &reply).await?;
+    } else if let Some(path) = request.strip_prefix(SYNC_REQUEST) {
+        let path = path.trim();
+        let path = if path.is_empty() {
+            Ok(None)
+        } else {
+            serde_json::from_str::<String>(path).map(Some)
+        };
+        match path {
+            Ok(path) => answer_sync(&mut write, &handlers.sync, path).await?,
+            Err(e) => {
+                let reply = serde_json::to_string(&SyncLine::Error(format!("bad path: {e}")))?;
+                send_line(&mut write, &reply).await?;
+            }
+        }
     } else {
-        serde_json::json!({ "error": format!("unknown request {:?}", line.trim()) }).to_string()
-    };
-    write.write_all(reply.as_bytes()).await?;
-    write.write_all(b"\n").await?;
+        let reply = serde_json::json!({ "error": format!("unknown request {request:?}") });
+        send_line(&mut write, &reply.to_string()).await?;
+    }
     write.shutdown().await
 }
 
-/// Asks the mount on `mountpoint` for its status.
-pub async fn query(mountpoint: &Path) -> Result<StatusReport, ControlError> {
+async fn send_line(write: &mut (impl AsyncWriteExt + Unpin), line: &str) -> io::Result<()> {
+    write.write_all(line.as_bytes()).await?;
+    write.write_all(b"\n").await
+}
+
+/// Runs the sync, sending its progress as it goes and its outcome at the end. A client that
+/// goes away stops the progress, not the uploads.
+async fn answer_sync(
+    write: &mut (impl AsyncWriteExt + Unpin),
+    sync: &Syncer,
+    path: Option<String>,
+) -> io::Result<()> {
+    let (progress, mut seen) = watch::channel(SyncProgress::default());
+    let run = tokio::spawn(sync(path, progress));
+    tokio::pin!(run);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            outcome = &mut run => {
+                let outcome = outcome.map_err(io::Error::other)?;
+                let line = serde_json::to_string(&SyncLine::Synced(outcome))?;
+                return send_line(write, &line).await;
+            }
+            _ = seen.changed() => {}
+            _ = heartbeat.tick() => {}
+        }
+        let now = *seen.borrow_and_update();
+        send_line(write, &serde_json::to_string(&SyncLine::Progress(now))?).await?;
+    }
+}
+
+/// Asks the mount on `mountpoint` to sync `path` (relative to its root; `None`: everything)
+/// and waits for the outcome, telling `progress` how it goes.
+pub async fn sync(
+    mountpoint: &Path,
+    path: Option<&str>,
+    mut progress: impl FnMut(SyncProgress),
+) -> Result<SyncOutcome, ControlError> {
+    let (path_shown, mut stream) = connect(mountpoint).await?;
+    let failed = |message: String| ControlError::Exchange {
+        path: path_shown.clone(),
+        message,
+    };
+    let request = match path {
+        Some(path) => format!(
+            "{SYNC_REQUEST} {}\n",
+            serde_json::to_string(path).map_err(|e| failed(e.to_string()))?
+        ),
+        None => format!("{SYNC_REQUEST}\n"),
+    };
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let mut lines = BufReader::new(stream).lines();
+    loop {
+        let line = tokio::time::timeout(SYNC_PATIENCE, lines.next_line())
+            .await
+            .map_err(|_| failed("the mount stopped answering".into()))?
+            .map_err(|e| failed(e.to_string()))?
+            .ok_or_else(|| failed("the mount closed the connection".into()))?;
+        match serde_json::from_str(&line) {
+            Ok(SyncLine::Progress(now)) => progress(now),
+            Ok(SyncLine::Synced(outcome)) => return Ok(outcome),
+            Ok(SyncLine::Error(message)) => return Err(failed(message)),
+            Err(e) => return Err(failed(format!("unreadable answer ({e}): {line}"))),
+        }
+    }
+}
+
+/// Connects to the control socket of the mount on `mountpoint`; returns the socket's path too.
+async fn connect(mountpoint: &Path) -> Result<(String, UnixStream), ControlError> {
     let canonical = mountpoint
         .canonicalize()
         .map_err(|reason| ControlError::Mountpoint {
@@ -184,12 +333,7 @@ pub async fn query(mountpoint: &Path) -> Result<StatusReport, ControlError> {
     let candidates: Vec<PathBuf> = socket_dirs().into_iter().map(|d| d.join(&name)).collect();
     for path in &candidates {
         if let Ok(stream) = UnixStream::connect(path).await {
-            return exchange(stream)
-                .await
-                .map_err(|message| ControlError::Exchange {
-                    path: path.display().to_string(),
-                    message,
-                });
+            return Ok((path.display().to_string(), stream));
         }
     }
     Err(ControlError::NotFound {
@@ -200,6 +344,14 @@ pub async fn query(mountpoint: &Path) -> Result<StatusReport, ControlError> {
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+/// Asks the mount on `mountpoint` for its status.
+pub async fn query(mountpoint: &Path) -> Result<StatusReport, ControlError> {
+    let (path, stream) = connect(mountpoint).await?;
+    exchange(stream)
+        .await
+        .map_err(|message| ControlError::Exchange { path, message })
 }
 
 /// Sends the request on `stream` and reads the report.
@@ -258,7 +410,11 @@ mod tests {
         let canonical = point.path().canonicalize().unwrap();
         let shown = canonical.display().to_string();
         let expected = report(&shown);
-        let server = ControlServer::start(&canonical, Arc::new(move || report(&shown))).unwrap();
+        let handlers = Handlers {
+            report: Arc::new(move || report(&shown)),
+            sync: Arc::new(|_, _| Box::pin(async { SyncOutcome::default() })),
+        };
+        let server = ControlServer::start(&canonical, handlers).unwrap();
         let mode = std::fs::metadata(server.path())
             .unwrap()
             .permissions()
@@ -272,5 +428,43 @@ mod tests {
             query(point.path()).await,
             Err(ControlError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_sync_streams_its_progress_and_ends_with_the_failures() {
+        let point = tempfile::tempdir().unwrap();
+        let canonical = point.path().canonicalize().unwrap();
+        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&asked);
+        let sync: Syncer = Arc::new(move |path, progress| {
+            seen.lock().unwrap().push(path);
+            Box::pin(async move {
+                for done in 0..=2 {
+                    progress.send_replace(SyncProgress { done, total: 2 });
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                SyncOutcome {
+                    total: 2,
+                    failed: vec![SyncFailed {
+                        path: "a/b".into(),
+                        reason: "full".into(),
+                    }],
+                }
+            })
+        });
+        let handlers = Handlers {
+            report: Arc::new(|| report("x")),
+            sync,
+        };
+        let _server = ControlServer::start(&canonical, handlers).unwrap();
+        let mut heard = Vec::new();
+        let outcome = super::sync(point.path(), Some("a b/ü"), |p| heard.push(p.done))
+            .await
+            .unwrap();
+        assert_eq!(outcome.total, 2);
+        assert_eq!(outcome.failed[0].path, "a/b");
+        assert_eq!(heard.last(), Some(&2));
+        super::sync(point.path(), None, |_| {}).await.unwrap();
+        assert_eq!(*asked.lock().unwrap(), [Some("a b/ü".to_owned()), None]);
     }
 }

@@ -27,3 +27,4 @@ pub mod remote;
 pub mod staging;
 pub mod status;
 pub mod status_cmd;
+pub mod sync_cmd;

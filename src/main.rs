@@ -69,6 +69,11 @@ fn main() {
                     Command::Serve(args) => yetifs::emulator::run(args).await,
                     Command::Mount(args) => yetifs::mount_cmd::run(args).await,
                     Command::Status(args) => yetifs::status_cmd::run(args).await,
+                    Command::Sync(args) => match yetifs::sync_cmd::run(args).await {
+                        Ok(0) => Ok(()),
+                        Ok(code) => std::process::exit(code),
+                        Err(e) => Err(e),
+                    },
                     Command::Demo(args) => yetifs::demo::run(args).await,
                     Command::Config(args) => yetifs::config_cmd::run(args).await,
                     Command::Completions(args) => yetifs::generate_cmd::completions(args),

@@ -2,7 +2,10 @@
 //! unmount): a bar on a terminal, plain lines otherwise (a log file, a pipe, journald), so
 //! logs stay readable. Both go to standard error, next to the log.
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The least time between two plain progress lines: a log gets the pace, not every step.
+const PLAIN_EVERY: Duration = Duration::from_secs(1);
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -12,6 +15,8 @@ pub struct Progress {
     total: u64,
     done: u64,
     bar: Option<ProgressBar>,
+    /// When the last plain line was written.
+    said: Option<Instant>,
 }
 
 impl Progress {
@@ -32,6 +37,7 @@ impl Progress {
             total,
             done: 0,
             bar,
+            said: None,
         }
     }
 
@@ -62,7 +68,13 @@ impl Progress {
         self.done = done;
         match &self.bar {
             Some(bar) => bar.set_position(done),
-            None => eprintln!("{}: {done}/{} done", self.label, self.total),
+            None => {
+                let due = self.said.is_none_or(|at| at.elapsed() >= PLAIN_EVERY);
+                if due || done == self.total {
+                    self.said = Some(Instant::now());
+                    eprintln!("{}: {done}/{} done", self.label, self.total);
+                }
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use super::handles::Handle;
 use super::inode::{Ino, NodeData};
 use crate::cache::{ItemKey, Overlay};
 use crate::remote::{ApiError, FileKind, Remote};
-use crate::staging::{Entry, StagedFile};
+use crate::staging::{Durability, Entry, StagedFile};
 
 /// Bytes asked of the read path at once when a file's server content is copied in.
 const FILL_CHUNK: u32 = 4 << 20;
@@ -554,7 +554,7 @@ impl<R: Remote> Core<R> {
         let journal = self.staging.journal();
         if let Some(mut entry) = journal.get(key)? {
             change(&mut entry);
-            journal.upsert(&entry).await?;
+            journal.upsert(&entry, Durability::Lazy).await?;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use super::names::{self, Unstorable};
 use crate::cache::{ItemKey, Overlay};
 use crate::remote::file_meta::RCLONE_LINK_SUFFIX;
 use crate::remote::{ApiError, FolderEntry, Remote};
-use crate::staging::Entry;
+use crate::staging::{Durability, Entry};
 
 /// The server name for `shown`, or the errno that says why the server cannot keep it.
 fn server_name(shown: &str) -> Result<String, FsError> {
@@ -122,7 +122,10 @@ impl<R: Remote> Core<R> {
         entry.mode = Some(mode & 0o7777);
         entry.symlink = symlink;
         let file = self.staging.create(key)?;
-        self.staging.journal().upsert(&entry).await?;
+        self.staging
+            .journal()
+            .upsert(&entry, Durability::Lazy)
+            .await?;
         let staged = Arc::new(Staged::new(
             file,
             StagedState {
@@ -262,11 +265,19 @@ impl<R: Remote> Core<R> {
         };
         if let Some(staged) = &staged {
             staged.state().unlinked = true;
-            self.staging.journal().remove(staged.file.key()).await?;
+            self.staging
+                .journal()
+                .remove(staged.file.key(), Durability::Synced)
+                .await?;
         }
         match self.node_data(ino)? {
             NodeData::File(f) => self.delete_server_file(f.id).await?,
-            NodeData::Local(l) => self.staging.journal().remove(l.key).await?,
+            NodeData::Local(l) => {
+                self.staging
+                    .journal()
+                    .remove(l.key, Durability::Synced)
+                    .await?
+            }
             NodeData::Root | NodeData::Folder(_) => return Err(FsError::IsDir),
         }
         self.unstage_if_idle(ino);
@@ -343,7 +354,7 @@ impl<R: Remote> Core<R> {
             if let Some(mut entry) = journal.get(key)? {
                 entry.folder = folder;
                 entry.name = stored_name.to_owned();
-                journal.upsert(&entry).await?;
+                journal.upsert(&entry, Durability::Lazy).await?;
             }
         }
         Ok(data)

@@ -29,7 +29,7 @@ use super::inode::{Ino, NodeData, ROOT_INO};
 use super::writeback::{Attempt, JobState, Outcome};
 use crate::cache::ItemKey;
 use crate::remote::{ApiError, FileChange, FileEntry, FileKind, FileMeta, Remote};
-use crate::staging::Entry;
+use crate::staging::{Durability, Entry};
 
 /// The metadata the upload of `entry` gives its file.
 fn entry_meta(entry: &Entry) -> FileMeta {
@@ -231,10 +231,15 @@ impl<R: Remote> Core<R> {
             );
             return Err(FsError::TooLarge);
         }
-        // The journal row only ever points at synced bytes.
-        staged.file.sync().await?;
-        journal.upsert(&entry).await?;
+        // The bytes reach the disk and the journal while the upload runs: the row only ever
+        // points at synced bytes, and the run waits for both.
+        let journaled = async {
+            staged.file.sync().await?;
+            journal.upsert(&entry, Durability::Synced).await?;
+            Ok::<_, FsError>(())
+        };
         if !self.link.is_online() {
+            journaled.await?;
             log::info!(
                 "upload of {} ({} bytes) queued until the server is reachable",
                 entry.name,
@@ -243,8 +248,17 @@ impl<R: Remote> Core<R> {
             return Err(FsError::Unreachable);
         }
         let source = self.upload_source(&entry);
-        let uploaded = self.remote.upload(entry.folder, &entry.name, &source).await;
+        let upload = self.remote.upload(entry.folder, &entry.name, &source);
+        let (journaled, uploaded) = tokio::join!(journaled, upload);
         self.link.observe(&uploaded);
+        match (journaled, &uploaded) {
+            (Err(e), Ok(_)) => log::warn!(
+                "{} is uploaded but its staged copy could not be journaled: {e}",
+                entry.name
+            ),
+            (Err(e), Err(_)) => return Err(e),
+            (Ok(()), _) => {}
+        }
         let stored = match uploaded {
             Ok(stored) => stored,
             Err(e) if is_unreachable(&e) => {
@@ -309,7 +323,10 @@ impl<R: Remote> Core<R> {
             }
             Err(ApiError::NotFound(_)) => {
                 row.uploaded = None;
-                self.staging.journal().upsert(row).await?;
+                self.staging
+                    .journal()
+                    .upsert(row, Durability::Synced)
+                    .await?;
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -336,7 +353,7 @@ impl<R: Remote> Core<R> {
     ) -> Result<FileEntry, FsError> {
         let journal = self.staging.journal();
         entry.uploaded = Some(stored.id);
-        journal.upsert(entry).await?;
+        journal.upsert(entry, Durability::Synced).await?;
         let meta = entry_meta(entry);
         let wanted = meta.encode();
         let change = FileChange {
@@ -368,7 +385,8 @@ impl<R: Remote> Core<R> {
         if let Some(old) = entry.replaces {
             self.delete_server_file(old).await?;
         }
-        journal.remove(entry.key).await?;
+        // Lost in a power cut, the row costs the next mount one check, nothing more.
+        journal.remove(entry.key, Durability::Lazy).await?;
         Ok(self.presented(stored))
     }
 
@@ -433,7 +451,7 @@ impl<R: Remote> Core<R> {
             entry.set_attributes(&snapshot.overlay, Some(snapshot.written));
         }
         staged.file.sync().await?;
-        journal.upsert(&entry).await?;
+        journal.upsert(&entry, Durability::Synced).await?;
         drop(turn);
         self.writeback
             .schedule(key, Some(tokio::time::Instant::now() + delay));

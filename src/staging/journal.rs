@@ -4,7 +4,10 @@
 //! after a failure or a crash. SQLite with full
 //! synchronous commits: a row that was committed survives `kill -9` and power loss.
 //!
-//! A commit waits for the disk, so writes run on tokio's blocking pool, never on a worker
+//! A synced commit waits for the disk; writes that need not survive a power cut (a file just
+//! created, attributes set, a row whose work is done) are committed lazily: they survive the
+//! process dying, and reach the disk with the next synced commit (the WAL is written in
+//! order). Either way writes run on tokio's blocking pool, never on a worker
 //! thread; reads go through a second connection, which in WAL mode never waits for a writer's
 //! commit, so the short reads made on worker threads never stall behind a sync either.
 use std::path::Path;
@@ -142,6 +145,16 @@ impl Entry {
     }
 }
 
+/// How far a write must have gone when the call returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// On the disk: survives a power cut. For what `close` and `fsync` promise, and the id of
+    /// a finished upload (without it, a crash would upload the file twice).
+    Synced,
+    /// Survives the process dying; on the disk with the next synced write.
+    Lazy,
+}
+
 /// The durable list of pending work; thread-safe, every call short.
 pub struct Journal {
     writer: Arc<Mutex<Connection>>,
@@ -185,14 +198,22 @@ impl Journal {
         conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `write` with the writing connection on the blocking pool.
+    /// Runs `write` with the writing connection on the blocking pool, committed as
+    /// `durability` says.
     async fn write<T: Send + 'static>(
         &self,
+        durability: Durability,
         write: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, JournalError> {
         let writer = Arc::clone(&self.writer);
+        let sync = match durability {
+            Durability::Synced => "FULL",
+            Durability::Lazy => "NORMAL",
+        };
         tokio::task::spawn_blocking(move || {
-            write(&writer.lock().unwrap_or_else(|p| p.into_inner()))
+            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
+            conn.pragma_update(None, "synchronous", sync)?;
+            write(&conn)
         })
         .await
         .map_err(|e| JournalError::Task(e.to_string()))?
@@ -200,9 +221,10 @@ impl Journal {
     }
 
     /// Records `entry`, replacing the row of the same key.
-    pub async fn upsert(&self, entry: &Entry) -> Result<(), JournalError> {
+    pub async fn upsert(&self, entry: &Entry, durability: Durability) -> Result<(), JournalError> {
         let entry = entry.clone();
-        self.write(move |conn| Self::upsert_row(conn, &entry)).await
+        self.write(durability, move |conn| Self::upsert_row(conn, &entry))
+            .await
     }
 
     fn upsert_row(conn: &Connection, entry: &Entry) -> rusqlite::Result<()> {
@@ -232,8 +254,8 @@ impl Journal {
     }
 
     /// Forgets the row of `key` (its work is done, or the file was deleted).
-    pub async fn remove(&self, key: u64) -> Result<(), JournalError> {
-        self.write(move |conn| {
+    pub async fn remove(&self, key: u64, durability: Durability) -> Result<(), JournalError> {
+        self.write(durability, move |conn| {
             conn.execute("DELETE FROM pending WHERE key = ?1", params![key as i64])
                 .map(drop)
         })
@@ -293,12 +315,12 @@ mod tests {
         e.mode = Some(0o600);
         e.uid = Some(7);
         e.symlink = true;
-        journal.upsert(&e).await.unwrap();
+        journal.upsert(&e, Durability::Synced).await.unwrap();
         assert_eq!(journal.get(3).unwrap(), Some(e.clone()));
         e.uploaded = Some(77);
-        journal.upsert(&e).await.unwrap();
+        journal.upsert(&e, Durability::Synced).await.unwrap();
         assert_eq!(journal.entries().unwrap(), vec![e]);
-        journal.remove(3).await.unwrap();
+        journal.remove(3, Durability::Lazy).await.unwrap();
         assert!(journal.entries().unwrap().is_empty());
         assert_eq!(journal.max_key().unwrap(), None);
     }
@@ -328,11 +350,20 @@ mod tests {
     #[tokio::test]
     async fn rows_are_found_by_folder_root_included() {
         let journal = Journal::open(None).unwrap();
-        journal.upsert(&entry(1, None, "root-empty")).await.unwrap();
-        journal.upsert(&entry(2, Some(5), "in-five")).await.unwrap();
+        journal
+            .upsert(&entry(1, None, "root-empty"), Durability::Synced)
+            .await
+            .unwrap();
+        journal
+            .upsert(&entry(2, Some(5), "in-five"), Durability::Synced)
+            .await
+            .unwrap();
         let mut replacing = entry(3, Some(5), "replacing");
         replacing.replaces = Some(8);
-        journal.upsert(&replacing).await.unwrap();
+        journal
+            .upsert(&replacing, Durability::Synced)
+            .await
+            .unwrap();
         let names = |f| {
             journal
                 .in_folder(f)
@@ -350,7 +381,10 @@ mod tests {
     async fn rows_survive_reopening_and_reads_see_committed_writes() {
         let dir = tempfile::tempdir().unwrap();
         let first = Journal::open(Some(dir.path())).unwrap();
-        first.upsert(&entry(5, None, "kept")).await.unwrap();
+        first
+            .upsert(&entry(5, None, "kept"), Durability::Synced)
+            .await
+            .unwrap();
         assert_eq!(first.get(5).unwrap().map(|e| e.name), Some("kept".into()));
         drop(first);
         let journal = Journal::open(Some(dir.path())).unwrap();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub use journal::{Entry, Journal, JournalError};
+pub use journal::{Durability, Entry, Journal, JournalError};
 
 /// The directory, under a mount's account cache directory, that holds staged files.
 pub const DIR_NAME: &str = "staging";
@@ -276,7 +276,7 @@ mod tests {
             staging.create(key).unwrap();
             staging
                 .journal()
-                .upsert(&Entry::new(key, None, "a".into()))
+                .upsert(&Entry::new(key, None, "a".into()), Durability::Synced)
                 .await
                 .unwrap();
             key
