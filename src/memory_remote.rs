@@ -256,6 +256,11 @@ impl MemoryRemote {
         lock(&self.failures).entry(op).or_default().push_back(error);
     }
 
+    /// Drops the failures queued by `fail_next` that no call took yet.
+    pub fn clear_failures(&self) {
+        lock(&self.failures).clear();
+    }
+
     /// Makes every later call of `op` take `delay` before it answers.
     pub fn set_latency(&self, op: Op, delay: Duration) {
         lock(&self.latency).insert(op, delay);

@@ -298,7 +298,8 @@ impl<R: Remote> Core<R> {
 
     /// Completes the last steps of an upload `row` records as done, before its file is
     /// uploaded again: the new upload then replaces that one. An upload the server no longer
-    /// has is forgotten, and the file is uploaded again.
+    /// has was replaced since (by a newer version, from this mount or another) or deleted: the
+    /// file it replaced goes too, and the row with it — its bytes are never sent again.
     async fn finish_earlier(&self, row: &mut Entry, ino: Option<Ino>) -> Result<(), FsError> {
         let Some(id) = row.uploaded else {
             return Ok(());
@@ -322,11 +323,17 @@ impl<R: Remote> Core<R> {
                 Ok(())
             }
             Err(ApiError::NotFound(_)) => {
-                row.uploaded = None;
+                if let Some(old) = row.replaces {
+                    self.delete_server_file(old).await?;
+                }
                 self.staging
                     .journal()
-                    .upsert(row, Durability::Synced)
+                    .remove(row.key, Durability::Lazy)
                     .await?;
+                log::info!(
+                    "the pending upload of {} was replaced or deleted since; dropped",
+                    row.name
+                );
                 Ok(())
             }
             Err(e) => Err(e.into()),
