@@ -55,6 +55,9 @@ pub(super) struct Staged {
     fill: tokio::sync::Mutex<()>,
     /// Held by an upload (and by what must not overlap one), one at a time per file.
     pub(super) turn: tokio::sync::Mutex<()>,
+    /// The change version a write-back `close` last journaled, so that the `release` after a
+    /// `flush`, or a second close with nothing changed, syncs nothing again.
+    pub(super) journaled: Mutex<Option<u64>>,
 }
 
 impl Staged {
@@ -64,6 +67,7 @@ impl Staged {
             state: Mutex::new(state),
             fill: tokio::sync::Mutex::new(()),
             turn: tokio::sync::Mutex::new(()),
+            journaled: Mutex::new(None),
         }
     }
 

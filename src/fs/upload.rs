@@ -439,6 +439,9 @@ impl<R: Remote> Core<R> {
             }
             st.clone()
         };
+        if *lock(&staged.journaled) == Some(snapshot.version) {
+            return Ok(());
+        }
         let key = staged.file.key();
         let journal = self.staging.journal();
         let row = journal.get(key)?;
@@ -459,6 +462,7 @@ impl<R: Remote> Core<R> {
         }
         staged.file.sync().await?;
         journal.upsert(&entry, Durability::Synced).await?;
+        *lock(&staged.journaled) = Some(snapshot.version);
         drop(turn);
         self.writeback
             .schedule(key, Some(tokio::time::Instant::now() + delay));

@@ -22,9 +22,12 @@
 //! writes to that file wait for the upload to end (`files`). A run that finds nothing changed
 //! since the last upload sends nothing.
 //!
-//! Lock order: a job's `turn` (async, per staged file) before `jobs`; `jobs` is held only for
-//! short bookkeeping and never across an await, a server call, the disk or another lock.
-use std::collections::HashMap;
+//! Lock order: a staged file's `turn` (async, held across the run's server calls) comes first;
+//! then, each only for short bookkeeping and never across an await, the disk or another of
+//! them: `jobs` here, the core's `staged` and `detached` maps, a staged file's state, the
+//! core's `state` (inodes, listings, handles). The journal is written only on the blocking pool,
+//! under none of them; its separate read connection serves short reads.
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -139,7 +142,8 @@ impl Job {
 /// The write-back queue of one mount.
 pub(super) struct WriteBack {
     options: WriteBackOptions,
-    jobs: Mutex<HashMap<u64, Job>>,
+    /// By key: the oldest file first, as the driver starts them.
+    jobs: Mutex<BTreeMap<u64, Job>>,
     slots: Semaphore,
     wake: Notify,
 }
@@ -148,7 +152,7 @@ impl WriteBack {
     pub(super) fn new(options: WriteBackOptions) -> Self {
         Self {
             options,
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(BTreeMap::new()),
             slots: Semaphore::new(options.transfers.max(1)),
             wake: Notify::new(),
         }
