@@ -22,6 +22,11 @@ use crate::staging::{Durability, Entry, StagedFile};
 /// Bytes asked of the read path at once when a file's server content is copied in.
 const FILL_CHUNK: u32 = 4 << 20;
 
+/// How often `stage` looks again at an inode that changed under it.
+const STAGE_TRIES: usize = 5;
+/// How long `stage` waits for an upload completing to give the inode its server file.
+const STAGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Change versions, counted across every staged file of the process, so that a version never
 /// repeats even when a file is staged again.
 static CHANGES: AtomicU64 = AtomicU64::new(1);
@@ -130,59 +135,67 @@ impl<R: Remote> Core<R> {
         lock(&self.staged).get(&ino).cloned()
     }
 
-    /// The staged copy of file `ino`, made if it has none.
+    /// The staged copy of file `ino`, made if it has none. What the inode stands for can change
+    /// meanwhile (an upload finishing makes a local file a server file): a copy is made only
+    /// of what it still stands for, looking again a few times.
     pub(super) async fn stage(&self, ino: Ino) -> Result<Arc<Staged>, FsError> {
-        if let Some(staged) = self.staged_of(ino) {
-            return Ok(staged);
-        }
-        let data = self.node_data(ino)?;
-        let (file, state) = match &data {
-            NodeData::File(f) => {
-                let shown = self.attr_of_data(ino, &data).await?;
-                let (kind, carried) = self.file_carried(f);
-                let key = self.staging.new_key();
-                let state = StagedState {
-                    size: f.size,
-                    base: (f.size > 0).then_some((f.id, f.size)),
-                    dirty: false,
-                    version: 0,
-                    written: shown.mtime,
-                    overlay: carried,
-                    unlinked: false,
-                    symlink: kind == FileKind::Symlink,
-                };
-                (self.staging.create(key)?, state)
+        for _ in 0..STAGE_TRIES {
+            if let Some(staged) = self.staged_of(ino) {
+                return Ok(staged);
             }
-            NodeData::Local(local) => {
-                if let Some(detached) = lock(&self.detached).remove(&local.key) {
-                    return Ok(self.attach(ino, detached));
+            let data = self.node_data(ino)?;
+            let made = match &data {
+                NodeData::File(f) => {
+                    let shown = self.attr_of_data(ino, &data).await?;
+                    let (kind, carried) = self.file_carried(f);
+                    let key = self.staging.new_key();
+                    let state = StagedState {
+                        size: f.size,
+                        base: (f.size > 0).then_some((f.id, f.size)),
+                        dirty: false,
+                        version: 0,
+                        written: shown.mtime,
+                        overlay: carried,
+                        unlinked: false,
+                        symlink: kind == FileKind::Symlink,
+                    };
+                    Staged::new(self.staging.create(key)?, state)
                 }
-                let entry = self.staging.journal().get(local.key)?;
-                let mtime = entry.as_ref().and_then(|e| e.mtime);
-                let state = StagedState {
-                    size: local.size,
-                    base: None,
-                    dirty: true,
-                    version: 0,
-                    written: mtime.unwrap_or(self.started),
-                    overlay: entry.as_ref().map(Entry::overlay).unwrap_or_default(),
-                    unlinked: false,
-                    symlink: local.symlink,
-                };
-                (self.staging.reopen(local.key)?, state)
+                NodeData::Local(local) => {
+                    if let Some(detached) = lock(&self.detached).remove(&local.key) {
+                        return Ok(self.attach(ino, detached));
+                    }
+                    match self.staging.journal().get(local.key)? {
+                        Some(row) => self.restaged(&row)?,
+                        // Its upload is completing: the inode is the server's file in a moment.
+                        None => {
+                            tokio::time::sleep(STAGE_PAUSE).await;
+                            continue;
+                        }
+                    }
+                }
+                NodeData::Root | NodeData::Folder(_) => return Err(FsError::IsDir),
+            };
+            let current = self.node_data(ino)?.key();
+            if current != data.key() {
+                if matches!(data, NodeData::File(_)) {
+                    self.staging.remove(made.file.key());
+                }
+                continue;
             }
-            NodeData::Root | NodeData::Folder(_) => return Err(FsError::IsDir),
-        };
-        let mut staged = lock(&self.staged);
-        if let Some(existing) = staged.get(&ino) {
-            if matches!(data, NodeData::File(_)) {
-                self.staging.remove(file.key());
+            let mut staged = lock(&self.staged);
+            if let Some(existing) = staged.get(&ino) {
+                if matches!(data, NodeData::File(_)) {
+                    self.staging.remove(made.file.key());
+                }
+                return Ok(Arc::clone(existing));
             }
-            return Ok(Arc::clone(existing));
+            let made = Arc::new(made);
+            staged.insert(ino, Arc::clone(&made));
+            return Ok(made);
         }
-        let made = Arc::new(Staged::new(file, state));
-        staged.insert(ino, Arc::clone(&made));
-        Ok(made)
+        log::warn!("inode {ino} kept changing while a staged copy was made of it");
+        Err(FsError::NotFound)
     }
 
     /// Makes `staged` the staged copy of `ino`, unless it has one already; returns the one it has.

@@ -120,6 +120,14 @@ impl InodeTable {
         self.nodes.get(&ino)
     }
 
+    /// The live inode standing for `key`, if any.
+    pub fn find(&self, key: RemoteKey) -> Option<Ino> {
+        self.numbers
+            .get(&key)
+            .copied()
+            .filter(|ino| self.nodes.contains_key(ino))
+    }
+
     /// Records that `data` sits in `parent` under `name`; returns its inode, the same one as
     /// before if the item was seen before.
     pub fn upsert(&mut self, parent: Ino, name: String, data: NodeData) -> Ino {

@@ -25,7 +25,7 @@ use super::core::{lock, Core};
 use super::dir_cache::Child;
 use super::error::FsError;
 use super::files::{Staged, StagedState};
-use super::inode::{Ino, NodeData, ROOT_INO};
+use super::inode::{Ino, NodeData, RemoteKey, ROOT_INO};
 use super::writeback::{Attempt, JobState, Outcome};
 use crate::cache::ItemKey;
 use crate::remote::{ApiError, FileChange, FileEntry, FileKind, FileMeta, Remote};
@@ -114,9 +114,10 @@ impl<R: Remote> Core<R> {
         self.expire_kept(relisted).await;
     }
 
-    /// The staged file of `key` and the inode it is attached to. A journal row no inode holds
-    /// (left by an earlier mount, or its inode forgotten) gets a detached staged file, which
-    /// an inode takes over when its folder is listed.
+    /// The staged file of `key` and the inode it is attached to. A journal row of a file
+    /// shown as local (left by an earlier mount) is attached to its inode here; one no inode
+    /// holds (its folder not listed yet, or its inode forgotten) gets a detached staged file,
+    /// which an inode takes over when its folder is listed.
     fn staged_for_key(&self, key: u64) -> Result<Option<KeyedStaged>, FsError> {
         let attached = lock(&self.staged)
             .iter()
@@ -125,15 +126,25 @@ impl<R: Remote> Core<R> {
         if let Some((ino, staged)) = attached {
             return Ok(Some((Some(ino), staged)));
         }
-        if let Some(staged) = lock(&self.detached).get(&key).cloned() {
-            return Ok(Some((None, staged)));
-        }
-        let Some(row) = self.staging.journal().get(key)? else {
-            return Ok(None);
+        let local = lock(&self.state).inodes.find(RemoteKey::Local(key));
+        let detached = lock(&self.detached).get(&key).cloned();
+        let staged = match detached {
+            Some(staged) => staged,
+            None => {
+                let Some(row) = self.staging.journal().get(key)? else {
+                    return Ok(None);
+                };
+                let staged = Arc::new(self.restaged(&row)?);
+                Arc::clone(lock(&self.detached).entry(key).or_insert(staged))
+            }
         };
-        let staged = Arc::new(self.restaged(&row)?);
-        let staged = Arc::clone(lock(&self.detached).entry(key).or_insert(staged));
-        Ok(Some((None, staged)))
+        match local {
+            Some(ino) => {
+                lock(&self.detached).remove(&key);
+                Ok(Some((Some(ino), self.attach(ino, staged))))
+            }
+            None => Ok(Some((None, staged))),
+        }
     }
 
     /// A staged file for journal row `row`, as the row describes it.
