@@ -372,3 +372,47 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn files_an_earlier_mount_left_pending_read_back_before_and_after_their_upload() {
+    let remote = Arc::new(MemoryRemote::new());
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let core = core_in(&remote, dir.path(), delayed(Duration::from_secs(3600)));
+        for name in ["a", "b"] {
+            let (_, opened) = core
+                .create(ROOT_INO, name, 0o644, libc::O_WRONLY | libc::O_CREAT)
+                .await
+                .unwrap();
+            core.write(opened.fh, 0, name.repeat(3).as_bytes())
+                .await
+                .unwrap();
+            core.release(opened.fh).await.unwrap();
+        }
+        std::mem::forget(core);
+    }
+    let core = core_in(&remote, dir.path(), closing_uploads());
+    let read = |name: &'static str| {
+        let core = Arc::clone(&core);
+        async move {
+            let ino = lookup(&core, name).await;
+            let opened = core.open(ino, libc::O_RDONLY).await.unwrap();
+            let bytes = core.read(opened.fh, 0, 100).await.unwrap();
+            core.release(opened.fh).await.unwrap();
+            bytes.to_vec()
+        }
+    };
+    assert_eq!(read("a").await, b"aaa");
+    let ino_b = lookup(&core, "b").await;
+    assert_eq!(core.resume_journal(), 2);
+    let report = core.sync(None, |_, _| {}).await;
+    assert_eq!((report.total, report.failed.len()), (2, 0));
+    assert_eq!(read("a").await, b"aaa");
+    assert_eq!(read("b").await, b"bbb");
+    assert_eq!(
+        lookup(&core, "b").await,
+        ino_b,
+        "the same inode, now the server's file"
+    );
+    assert_eq!(server_files(&remote, "b").await, [b"bbb".to_vec()]);
+}

@@ -595,7 +595,13 @@ impl<R: Remote> Core<R> {
             _ => return Err(FsError::BadHandle),
         }
         let ino = self.handle_ino(fh)?;
-        self.closed(ino).await
+        self.closed(ino).await?;
+        // Until it writes again, the handle has nothing more to upload: its `release` (which
+        // follows the last `flush`) does not send the file again for another handle's writes.
+        if let Some(Handle::File { changed, .. }) = lock(&self.state).handles.get_mut(fh) {
+            *changed = false;
+        }
+        Ok(())
     }
 
     /// `fsync`: the file's changes, through whichever handle, are uploaded now, with or without

@@ -292,6 +292,9 @@ impl<R: Remote> Core<R> {
         // The server has the bytes: whatever fails from here on is completed from the
         // journal, never by uploading again.
         staged.settled(snapshot.version);
+        // A detached run's file may have been listed meanwhile, as a local file: that inode
+        // becomes the server's file.
+        let ino = ino.or_else(|| lock(&self.state).inodes.find(RemoteKey::Local(key)));
         if let Some(ino) = ino {
             let mut shown = stored.clone();
             shown.name.clone_from(&entry.name);
