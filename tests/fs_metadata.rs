@@ -43,6 +43,8 @@ async fn write_file(core: &Core<MemoryRemote>, dir: Ino, name: &str, content: &[
         core.write(opened.fh, 0, content).await.unwrap();
     }
     core.release(opened.fh).await.unwrap();
+    // The upload's last steps (name fix, metadata) follow the close; wait for them.
+    core.sync(None, |_, _| {}).await;
     attr
 }
 
@@ -126,6 +128,31 @@ async fn a_chown_to_the_owner_shown_already_sends_nothing() {
 }
 
 #[tokio::test]
+async fn times_and_modes_set_right_after_a_close_ride_with_the_uploads_last_steps() {
+    let remote = Arc::new(MemoryRemote::new());
+    let a = machine(&remote);
+    let (attr, opened) = a
+        .create(ROOT_INO, "untarred", 0o600, libc::O_WRONLY | libc::O_CREAT)
+        .await
+        .unwrap();
+    a.write(opened.fh, 0, b"content").await.unwrap();
+    a.release(opened.fh).await.unwrap();
+    assert_eq!(remote.calls().get(Op::Upload), 1, "the close uploads");
+    let when = UNIX_EPOCH + Duration::from_secs(1_234_567_890);
+    let after = SetAttr {
+        mode: Some(0o755),
+        mtime: Some(when),
+        ..SetAttr::default()
+    };
+    let shown = a.setattr(attr.ino, after).await.unwrap();
+    assert_eq!((shown.perm, shown.mtime), (0o755, when));
+    a.sync(None, |_, _| {}).await;
+    assert_eq!(remote.calls().get(Op::EditFile), 1, "one edit carries all");
+    let other = machine(&remote).lookup(ROOT_INO, "untarred").await.unwrap();
+    assert_eq!((other.perm, other.mtime), (0o755, when));
+}
+
+#[tokio::test]
 async fn attributes_set_while_a_file_is_written_travel_with_its_upload() {
     let remote = Arc::new(MemoryRemote::new());
     let a = machine(&remote);
@@ -143,6 +170,7 @@ async fn attributes_set_while_a_file_is_written_travel_with_its_upload() {
     };
     a.setattr(attr.ino, preserve).await.unwrap();
     a.release(opened.fh).await.unwrap();
+    a.sync(None, |_, _| {}).await;
     let calls = remote.calls();
     assert_eq!((calls.get(Op::Upload), calls.get(Op::EditFile)), (1, 1));
     let shown = machine(&remote).lookup(ROOT_INO, "copy").await.unwrap();
@@ -204,6 +232,7 @@ async fn a_symlink_is_a_file_holding_its_target_and_another_machine_reads_it_bac
         (Kind::Symlink, 15, 0o777)
     );
     assert_eq!(&a.readlink(link.ino).await.unwrap()[..], b"releases/v2.tar");
+    a.sync(None, |_, _| {}).await;
     let stored = server_entry(&remote, "latest").await;
     assert!(stored.file_type.starts_with("inode/symlink;"));
 
@@ -286,6 +315,7 @@ async fn mknod_makes_regular_files_and_refuses_every_other_kind() {
             libc::EPERM
         );
     }
+    a.sync(None, |_, _| {}).await;
     let b = machine(&remote);
     assert_eq!(b.lookup(ROOT_INO, "plain").await.unwrap().size, 0);
 }

@@ -226,6 +226,8 @@ pub struct Core<R: Remote> {
     pub(super) detached: Mutex<HashMap<u64, Arc<Staged>>>,
     /// Every upload's schedule.
     pub(super) writeback: WriteBack,
+    /// Uploads done whose last steps wait (see `upload`): the server's entry of each, by key.
+    pub(super) settling: Mutex<HashMap<u64, crate::remote::FileEntry>>,
     listing_flights: SingleFlight<Ino>,
     info_flights: SingleFlight<u64>,
     limits: Mutex<Option<(Instant, Limits)>>,
@@ -285,6 +287,7 @@ impl<R: Remote> Core<R> {
             staged: Mutex::new(HashMap::new()),
             detached: Mutex::new(HashMap::new()),
             writeback,
+            settling: Mutex::new(HashMap::new()),
             listing_flights: SingleFlight::default(),
             info_flights: SingleFlight::default(),
             limits: Mutex::new(None),

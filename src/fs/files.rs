@@ -549,7 +549,23 @@ impl<R: Remote> Core<R> {
             }
         }
         match self.node_data(ino)? {
-            NodeData::File(file) => self.retag(ino, &file, mtime, change).await,
+            NodeData::File(file) => match self.staging.journal().by_uploaded(file.id)? {
+                // Uploaded, its metadata still to be given: the change goes with it.
+                Some(mut row) => {
+                    let mut overlay = row.overlay();
+                    change(&mut overlay);
+                    row.set_attributes(&overlay, row.mtime);
+                    self.staging
+                        .journal()
+                        .upsert(&row, Durability::Lazy)
+                        .await?;
+                    let mut shown = file;
+                    shown.file_type = super::upload::entry_meta(&row).encode();
+                    self.became(ino, NodeData::File(shown)).await;
+                    Ok(())
+                }
+                None => self.retag(ino, &file, mtime, change).await,
+            },
             NodeData::Local(local) => {
                 self.journal_attributes(local.key, |entry| {
                     let mut overlay = entry.overlay();

@@ -263,22 +263,41 @@ impl<R: Remote> Core<R> {
             Some(staged) => Some(staged.turn.lock().await),
             None => None,
         };
+        let journal = self.staging.journal();
+        let data = self.node_data(ino)?;
+        if data.is_dir() {
+            return Err(FsError::IsDir);
+        }
+        // The rows of the file: its staged copy's, and that of an upload of it whose last
+        // steps are pending (the version that upload replaces goes too).
+        let mut rows = Vec::new();
         if let Some(staged) = &staged {
             staged.state().unlinked = true;
-            self.staging
-                .journal()
-                .remove(staged.file.key(), Durability::Synced)
-                .await?;
+            rows.extend(journal.get(staged.file.key())?);
         }
-        match self.node_data(ino)? {
-            NodeData::File(f) => self.delete_server_file(f.id).await?,
-            NodeData::Local(l) => {
-                self.staging
-                    .journal()
-                    .remove(l.key, Durability::Synced)
-                    .await?
+        match &data {
+            NodeData::File(f) => rows.extend(journal.by_uploaded(f.id)?),
+            NodeData::Local(l) => rows.extend(journal.get(l.key)?),
+            NodeData::Root | NodeData::Folder(_) => {}
+        }
+        let mut doomed = Vec::new();
+        if let NodeData::File(f) = &data {
+            doomed.push(f.id);
+        }
+        for row in &rows {
+            if row.uploaded.is_some() {
+                doomed.extend(row.uploaded);
+                doomed.extend(row.replaces);
             }
-            NodeData::Root | NodeData::Folder(_) => return Err(FsError::IsDir),
+        }
+        doomed.sort_unstable();
+        doomed.dedup();
+        for id in doomed {
+            self.delete_server_file(id).await?;
+        }
+        for row in rows {
+            lock(&self.settling).remove(&row.key);
+            journal.remove(row.key, Durability::Synced).await?;
         }
         self.unstage_if_idle(ino);
         Ok(())
@@ -347,8 +366,16 @@ impl<R: Remote> Core<R> {
         let journal_key = match (&staged, &data) {
             (Some(staged), _) => Some(staged.file.key()),
             (None, NodeData::Local(l)) => Some(l.key),
+            (None, NodeData::File(f)) => self.staging.journal().by_uploaded(f.id)?.map(|r| r.key),
             _ => None,
         };
+        if let (Some(key), NodeData::File(f)) = (journal_key, &data) {
+            // The name fix still to come must not undo the move.
+            if let Some(known) = lock(&self.settling).get_mut(&key) {
+                known.name.clone_from(&f.name);
+                known.folder = f.folder;
+            }
+        }
         if let Some(key) = journal_key {
             let journal = self.staging.journal();
             if let Some(mut entry) = journal.get(key)? {

@@ -32,7 +32,7 @@ use crate::remote::{ApiError, FileChange, FileEntry, FileKind, FileMeta, Remote}
 use crate::staging::{Durability, Entry};
 
 /// The metadata the upload of `entry` gives its file.
-fn entry_meta(entry: &Entry) -> FileMeta {
+pub(super) fn entry_meta(entry: &Entry) -> FileMeta {
     let kind = if entry.size == 0 {
         FileKind::Empty
     } else if entry.symlink {
@@ -186,7 +186,7 @@ impl<R: Remote> Core<R> {
         let turn = staged.turn.lock().await;
         let version = staged.state().version;
         let outcome = match self.upload_staged(key, ino, &staged).await {
-            Ok(()) => Outcome::Done,
+            Ok(outcome) => outcome,
             Err(e) if e.is_unreachable() => Outcome::Deferred,
             Err(e) => Outcome::Failed(e),
         };
@@ -205,7 +205,7 @@ impl<R: Remote> Core<R> {
         key: u64,
         ino: Option<Ino>,
         staged: &Staged,
-    ) -> Result<(), FsError> {
+    ) -> Result<Outcome, FsError> {
         let journal = self.staging.journal();
         let row = journal.get(key)?;
         if let Some(mut row) = row.clone().filter(|r| r.uploaded.is_some()) {
@@ -213,7 +213,7 @@ impl<R: Remote> Core<R> {
         }
         let snapshot = staged.state().clone();
         if !snapshot.dirty || snapshot.unlinked {
-            return Ok(());
+            return Ok(Outcome::Done);
         }
         let mut entry = match ino.map(|ino| self.destination(ino)) {
             Some(Ok((folder, name, replaces))) => {
@@ -226,7 +226,7 @@ impl<R: Remote> Core<R> {
                     uploaded: None,
                     ..row
                 },
-                None => return Ok(()),
+                None => return Ok(Outcome::Done),
             },
             Some(Err(e)) => return Err(e),
         };
@@ -303,11 +303,20 @@ impl<R: Remote> Core<R> {
             shown.file_type = entry_meta(&entry).encode();
             self.became(ino, NodeData::File(shown)).await;
         }
+        if self.writeback.delay().is_none() && entry.replaces.is_none() {
+            // A new file: the close returns now and the last steps follow (see
+            // `writeback::SETTLE_DELAY`). A new version of a file settles at once, so that no
+            // other machine sees the two versions side by side for longer than it must.
+            entry.uploaded = Some(stored.id);
+            journal.upsert(&entry, Durability::Synced).await?;
+            lock(&self.settling).insert(key, stored);
+            return Ok(Outcome::Uploaded);
+        }
         let stored = self.settle(&mut entry, stored).await?;
         if let Some(ino) = ino {
             self.became(ino, NodeData::File(stored)).await;
         }
-        Ok(())
+        Ok(Outcome::Done)
     }
 
     /// Completes the last steps of an upload `row` records as done, before its file is
@@ -321,15 +330,39 @@ impl<R: Remote> Core<R> {
         if !self.link.is_online() {
             return Err(FsError::Unreachable);
         }
-        let info = self.remote.file_info(id).await;
-        self.link.observe(&info);
-        match info {
-            Ok(info) => {
-                let stored = self.settle(row, info.entry).await?;
+        let known = lock(&self.settling).remove(&row.key);
+        let quiet = known.is_some();
+        let info = match known {
+            Some(stored) => Ok(stored),
+            None => {
+                let info = self.remote.file_info(id).await;
+                self.link.observe(&info);
+                info.map(|info| info.entry)
+            }
+        };
+        let settled = match info {
+            Ok(stored) => match self.settle(row, stored).await {
+                Err(FsError::Remote(e)) if matches!(*e, ApiError::NotFound(_)) => {
+                    Err(ApiError::NotFound(e.to_string()))
+                }
+                Err(e) => return Err(e),
+                Ok(stored) => Ok(stored),
+            },
+            Err(e) => Err(e),
+        };
+        match settled {
+            Ok(stored) => {
+                let ino = ino.or_else(|| lock(&self.state).inodes.find(RemoteKey::File(id)));
                 if let Some(ino) = ino {
                     self.became(ino, NodeData::File(stored)).await;
                 }
-                log::info!(
+                let level = if quiet {
+                    log::Level::Debug
+                } else {
+                    log::Level::Info
+                };
+                log::log!(
+                    level,
                     "completed the pending upload of {} ({} bytes)",
                     row.name,
                     row.size
@@ -429,7 +462,7 @@ impl<R: Remote> Core<R> {
         let Some((key, version)) = self.pending_change(ino) else {
             return Ok(());
         };
-        self.upload_through(key, version).await.result()
+        self.upload_through(key, version, false).await.result()
     }
 
     /// The staged key and change version of `ino`, if it has changes the server lacks.

@@ -49,6 +49,9 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(180);
 /// When the driver looks again with nothing due (it is woken sooner by every change).
 const IDLE_LOOK: Duration = Duration::from_secs(3600);
+/// How long after an upload its last steps wait, without write-back: `tar -x`, `rsync -a` and
+/// `cp -p` set times and modes right after closing a file, and those ride with them.
+const SETTLE_DELAY: Duration = Duration::from_secs(1);
 
 /// How uploads are scheduled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +77,10 @@ impl Default for WriteBackOptions {
 pub(super) enum Outcome {
     /// The server has the bytes, the name and the metadata.
     Done,
+    /// The server has the bytes; the name fix, the metadata and the deletion of the replaced
+    /// file follow `SETTLE_DELAY` later, so that times and modes set right after a close go
+    /// with them.
+    Uploaded,
     /// The server could not be reached: the bytes are journaled and go when it answers.
     Deferred,
     /// The run failed; the job is retried later.
@@ -84,7 +91,7 @@ impl Outcome {
     /// What the caller who waited for the run returns.
     pub(super) fn result(&self) -> Result<(), FsError> {
         match self {
-            Outcome::Done | Outcome::Deferred => Ok(()),
+            Outcome::Done | Outcome::Uploaded | Outcome::Deferred => Ok(()),
             Outcome::Failed(e) => Err(e.clone()),
         }
     }
@@ -245,6 +252,16 @@ impl WriteBack {
                     }
                 }
             }
+            Outcome::Uploaded => {
+                job.failures = 0;
+                job.last_error = None;
+                let settle = Instant::now() + SETTLE_DELAY;
+                job.due = Some(match again {
+                    Some(Some(due)) => due.min(settle),
+                    _ => settle,
+                });
+                job.done.send_replace(Some(attempt));
+            }
             Outcome::Deferred => {
                 job.due = None;
                 job.done.send_replace(Some(attempt));
@@ -295,9 +312,13 @@ pub struct SyncReport {
 }
 
 impl<R: Remote> Core<R> {
-    /// Waits until a run of the upload of `key` has carried change `version` (or a later one),
-    /// starting the run on this task when none is going; returns that run's outcome.
-    pub(super) async fn upload_through(&self, key: u64, version: u64) -> Outcome {
+    /// Waits until a run of the upload of `key` has carried change `version` (or a later one)
+    /// to the server — and, when `whole`, through the upload's last steps — starting runs on
+    /// this task when none is going; returns the outcome.
+    pub(super) async fn upload_through(&self, key: u64, version: u64, whole: bool) -> Outcome {
+        let answers = |attempt: &Attempt| {
+            attempt.version >= version && !(whole && matches!(attempt.outcome, Outcome::Uploaded))
+        };
         loop {
             let (start, mut done) = {
                 let mut jobs = lock(&self.writeback.jobs);
@@ -305,7 +326,7 @@ impl<R: Remote> Core<R> {
                 // A failure from before the asking does not answer it: asking again retries.
                 if let Some(attempt) = job.done.borrow().as_ref() {
                     let succeeded = !matches!(attempt.outcome, Outcome::Failed(_));
-                    if attempt.version >= version && succeeded {
+                    if answers(attempt) && succeeded {
                         return attempt.outcome.clone();
                     }
                 }
@@ -318,7 +339,7 @@ impl<R: Remote> Core<R> {
             };
             if start {
                 let attempt = self.run_upload(key).await;
-                if attempt.version >= version {
+                if answers(&attempt) {
                     return attempt.outcome;
                 }
                 continue;
@@ -327,7 +348,7 @@ impl<R: Remote> Core<R> {
             // job is gone, its work done).
             if done.changed().await.is_ok() {
                 if let Some(attempt) = done.borrow_and_update().as_ref() {
-                    if attempt.version >= version {
+                    if answers(attempt) {
                         return attempt.outcome.clone();
                     }
                 }
@@ -411,17 +432,16 @@ impl<R: Remote> Core<R> {
         progress(0, total);
         let mut done = 0;
         let mut failed = Vec::new();
-        let mut runs =
-            stream::iter(targets)
-                .map(|(key, version, path)| async move {
-                    (path, self.upload_through(key, version).await)
-                })
-                .buffer_unordered(total.max(1));
+        let mut runs = stream::iter(targets)
+            .map(|(key, version, path)| async move {
+                (path, self.upload_through(key, version, true).await)
+            })
+            .buffer_unordered(total.max(1));
         while let Some((path, outcome)) = runs.next().await {
             done += 1;
             progress(done, total);
             match outcome {
-                Outcome::Done => {}
+                Outcome::Done | Outcome::Uploaded => {}
                 Outcome::Deferred => failed.push(SyncFailure {
                     path,
                     reason: "the server is unreachable; it is uploaded when it answers".into(),

@@ -270,6 +270,16 @@ impl Journal {
         Ok(rows.next().transpose()?)
     }
 
+    /// The row of the upload that produced server file `id`, if its last steps are pending.
+    pub fn by_uploaded(&self, id: u64) -> Result<Option<Entry>, JournalError> {
+        let conn = self.read_conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM pending WHERE uploaded = ?1"
+        ))?;
+        let mut rows = stmt.query_map(params![id as i64], Entry::from_row)?;
+        Ok(rows.next().transpose()?)
+    }
+
     /// Every row, oldest first.
     pub fn entries(&self) -> Result<Vec<Entry>, JournalError> {
         let conn = self.read_conn();
