@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Settings:
     files: int
     folders: int
     small_files: int
+    mixed_small_files: int
     fio_secs: int
     fio_jobs: int
     repeat: int
@@ -86,6 +88,7 @@ class Settings:
             files=env_int("BENCH_FILES", 10_000, 1_000),
             folders=env_int("BENCH_FOLDERS", 500, 50),
             small_files=env_int("BENCH_SMALL_FILES", 2_000, 200),
+            mixed_small_files=env_int("BENCH_MIXED_SMALL_FILES", 400, 100),
             fio_secs=env_int("BENCH_FIO_SECS", 8, 3),
             fio_jobs=env_int("BENCH_FIO_JOBS", 4, 4),
             repeat=max(1, env_int("BENCH_REPEAT", 2, 1)),
@@ -318,6 +321,12 @@ def multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[by
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+def live(entry: dict) -> bool:
+    """Whether a listed file or folder is not in the trash (4.x lists trashed folders without
+    a status, and their files not at all)."""
+    return entry.get("status", "active") == "active"
+
+
 class Api:
     """Just enough of the API v2 to put content on the emulator and fetch its download URL."""
 
@@ -372,18 +381,105 @@ class Api:
         reply = self.post("file/download", {**self.auth(), "file_id": file_id})
         return reply["data"]["download_url"]
 
+    def delete_folder(self, folder_id: str) -> None:
+        self.post("folder/delete", {**self.auth(), "folder_id": folder_id})
+
+    def root_folders(self, name: str) -> list[str]:
+        """The ids of the root folders called `name` that are not in the trash."""
+        root = self.post("folder/listing", {**self.auth(), "parent_folder_id": "0"})["data"]
+        return [str(f["id"]) for f in root.get("folders") or [] if f.get("folderName") == name and live(f)]
+
+    def tree_on_server(self, name: str) -> tuple[int, int]:
+        """Active files and their bytes under the root folders called `name`, trashed ones
+        skipped: what a write left on the server, checked after it claims to be done."""
+        files = size = 0
+        pending = self.root_folders(name)
+        while pending:
+            listing = self.post("folder/listing", {**self.auth(), "parent_folder_id": pending.pop()})["data"]
+            for f in listing.get("files") or []:
+                if live(f):
+                    files += 1
+                    size += int(f["fileSize"])
+            pending += [str(d["id"]) for d in listing.get("folders") or [] if live(d)]
+        return files, size
+
+
+def upload_tree(api: Api, src: Path, name: str, workers: int, timeout: float) -> str:
+    """Creates folder `name` at the root with `src`'s folders under it, then uploads every file
+    by its own `curl` POST, `workers` at a time (1: one after another, as a shell loop would).
+    Answers the new folder's id."""
+    top = api.create_folder(name, None)
+    ids = {src: top}
+    # Sorted, a folder comes before everything inside it.
+    for folder in sorted(p for p in src.rglob("*") if p.is_dir()):
+        ids[folder] = api.create_folder(folder.name, ids[folder.parent])
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+
+    def one(path: Path) -> None:
+        cmd = api.curl_upload_cmd(path, ids[path.parent])
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired as e:
+            raise BenchError(f"curl upload of {path.name} timed out after {timeout:.0f} s") from e
+        if done.returncode != 0:
+            lines = done.stderr.decode(errors="replace").strip().splitlines()
+            raise BenchError(f"curl upload of {path.name}: {lines[0] if lines else done.returncode}")
+
+    if workers == 1:
+        for path in files:
+            one(path)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, files))
+    return top
+
 
 # ---------------------------------------------------------------------------------------------
-# The content: one large file, a tree of small files, a tarball of small files
+# The content: one large file, a tree of small files, a tarball of small files, a tree of mixed
+# sizes
 
 
 @dataclass
 class Content:
-    """Where the generated content lies on local disk."""
+    """Where the generated content lies on local disk, and what the trees to be written hold
+    (files, bytes), to check that a write left all of it on the server."""
 
     big: Path
     tree: Path
     tarball: Path
+    small: tuple[int, int]
+    mixed: Path
+    mixed_size: tuple[int, int]
+
+
+def write_random(path: Path, size: int, rng: random.Random) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        while size > 0:
+            f.write(rng.randbytes(min(size, MIB)))
+            size -= MIB
+
+
+def make_mixed(root: Path, total_mib: int, small_files: int) -> tuple[int, int]:
+    """A tree like a project or photo folder copied in one go: half of `total_mib` in three
+    large files, files of 1-10 MiB up to 95 % of it, then `small_files` files of 1-64 KiB.
+    Answers (files, bytes)."""
+    rng = random.Random(20261124)
+    files = size = 0
+    for i, share in enumerate((0.20, 0.17, 0.13)):
+        n = max(1, int(total_mib * share)) * MIB
+        write_random(root / "large" / f"video{i}.bin", n, rng)
+        files, size = files + 1, size + n
+    i = 0
+    while size < total_mib * MIB * 95 // 100:
+        n = rng.randint(MIB, 10 * MIB)
+        write_random(root / "medium" / f"m{i % 4:02d}" / f"photo{i:03d}.bin", n, rng)
+        files, size, i = files + 1, size + n, i + 1
+    for i in range(small_files):
+        n = rng.randint(1024, 64 * 1024)
+        write_random(root / "small" / f"s{i % 8:02d}" / f"note{i:04d}.txt", n, rng)
+        files, size = files + 1, size + n
+    return files, size
 
 
 def make_content(root: Path, s: Settings) -> Content:
@@ -400,14 +496,19 @@ def make_content(root: Path, s: Settings) -> Content:
         (folder / f"f{i:05d}.txt").write_bytes(rng.randbytes(rng.randint(256, 4096)))
     tarball = root / "small.tar"
     staging = root / "small"
+    small_bytes = 0
     for i in range(s.small_files):
         folder = staging / f"s{i % 20:02d}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"n{i:05d}.dat").write_bytes(rng.randbytes(rng.randint(512, 8192)))
+        data = rng.randbytes(rng.randint(512, 8192))
+        (folder / f"n{i:05d}.dat").write_bytes(data)
+        small_bytes += len(data)
     with tarfile.open(tarball, "w") as tar:
         tar.add(staging, arcname="small")
     shutil.rmtree(staging)
-    return Content(big, tree, tarball)
+    mixed = root / "mixed"
+    mixed_size = make_mixed(mixed, s.size_mib, s.mixed_small_files)
+    return Content(big, tree, tarball, (s.small_files, small_bytes), mixed, mixed_size)
 
 
 def populate(api: Api, content: Content, workers: int = 8) -> None:
@@ -476,11 +577,29 @@ def yetifs_available() -> str | None:
     return None
 
 
+def write_back_available() -> str | None:
+    """None when `yetifs mount` offers `--write-back`, else why the write-back rows are not
+    measured."""
+    done = subprocess.run([YETIFS, "mount", "--help"], capture_output=True, check=False)
+    if "--write-back" not in done.stdout.decode(errors="replace"):
+        return "this yetifs mount has no --write-back yet"
+    return None
+
+
+def sync_available() -> str | None:
+    """None when `yetifs sync` exists, else why a write cannot be timed until it is on the
+    server through it."""
+    done = subprocess.run([YETIFS, "sync", "--help"], capture_output=True, check=False)
+    if done.returncode != 0:
+        return "this yetifs has no `sync` command yet"
+    return None
+
+
 class Systems:
     """Starts the readers under test, each on a fresh mountpoint with fresh caches, and runs a
     measurement on them."""
 
-    KINDS = ("yetifs", "rclone-off", "rclone-full", "memfs")
+    KINDS = ("yetifs", "yetifs-wb", "rclone-off", "rclone-full", "memfs")
 
     def __init__(
         self,
@@ -494,12 +613,15 @@ class Systems:
         self.sup, self.s, self.emu, self.webdav_url, self.tag = sup, s, emu, webdav_url, tag
         self.webdav_requests = webdav_requests
         self.no_yetifs = yetifs_available()
+        self.no_write_back = self.no_yetifs or write_back_available()
+        self.no_sync = self.no_yetifs or sync_available()
         self.count = 0
 
     def requests(self, kind: str) -> int | None:
         """Requests the reader's server has answered so far, where they are counted: the
-        emulator's access log for yetifs, the delay proxy for rclone."""
-        if kind == "yetifs":
+        emulator's access log for yetifs (and for curl talking to the API), the delay proxy for
+        rclone."""
+        if kind in ("yetifs", "yetifs-wb", "curl"):
             return self.emu.api_calls()
         if kind.startswith("rclone-") and self.webdav_requests is not None:
             try:
@@ -514,14 +636,19 @@ class Systems:
         base.mkdir(parents=True)
         mnt = base / "mnt"
         name = f"{self.tag}-{kind}-{self.count}"
-        if kind == "yetifs":
+        if kind in ("yetifs", "yetifs-wb"):
             if self.no_yetifs:
                 raise BenchError(self.no_yetifs)
+            if kind == "yetifs-wb" and self.no_write_back:
+                raise BenchError(self.no_write_back)
+            # The default delay: `yetifs sync` starts every pending upload at once. Followed by
+            # another option, so that the flag's optional value cannot swallow the mountpoint.
+            write_back = ["--write-back"] if kind == "yetifs-wb" else []
             args = [
                 YETIFS, "mount", "--api-url", self.emu.api_url, "--key1", self.emu.key1,
                 "--key2", self.emu.key2, "--cache-dir", base / "cache", "--cache-size",
                 f"{2 * self.s.size_mib + 256}MiB", "--memory-cache",
-                f"{self.s.memory_cache_mib}MiB", "--dir-ttl", "3600", mnt,
+                f"{self.s.memory_cache_mib}MiB", *write_back, "--dir-ttl", "3600", mnt,
             ]  # fmt: skip
         elif kind.startswith("rclone-"):
             args = [
@@ -649,12 +776,15 @@ class Meta:
 
 @dataclass
 class Write:
+    """One write, timed until its bytes are on the server (or on disk, for local disk)."""
+
     writer: str
     what: str
     secs: float | None = None
     mib_per_sec: float | None = None
     rss: float | None = None
     note: str = ""
+    requests: int | None = None
 
 
 @dataclass
@@ -722,11 +852,16 @@ def ranged_single_stream(url: str, size: int, block: int, timeout: float) -> Tim
 
 LABELS = {
     "yetifs": "yetifs",
+    "yetifs-wb": "yetifs --write-back",
     "rclone-off": "rclone mount, cache off",
     "rclone-full": "rclone mount, cache full",
     "memfs": "FUSE ceiling (memfs)",
 }
 CURL = "raw curl (one stream)"
+CURL_UPLOAD = "raw curl upload (multipart POST)"
+CURL_EACH = "curl, one file after another"
+# Where yetifs writes, "yetifs" alone would not say how: close waits for the upload.
+YETIFS_CLOSE = "yetifs, close uploads"
 SINGLE = "single stream, no read-ahead (1 MiB GETs in turn)"
 LOCAL = "local disk"
 
@@ -886,53 +1021,230 @@ def measure_meta(sys_: Systems, s: Settings, content: Content) -> list[Meta]:
     return rows
 
 
-def measure_writes(sys_: Systems, s: Settings, content: Content, api: Api) -> list[Write]:
+def warm(path: Path) -> None:
+    """Reads a file, or every file of a tree, into the page cache. The writes compare uploads:
+    each writer's source comes from memory, not from disk for whichever runs first after a drop
+    of the caches."""
+    paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for one in paths:
+        with open(one, "rb", buffering=0) as f:
+            while f.read(4 * MIB):
+                pass
+
+
+def unmount_until_exit(mnt: Path, proc: subprocess.Popen, timeout: float) -> tuple[Timed, float | None]:
+    """`umount`, then the time until the daemon has exited, which under write-back uploads
+    everything pending first; and its peak RSS, read until it ends."""
+    start = time.monotonic()
+    rss = peak_rss_mib(proc)
+    done = subprocess.run(["umount", str(mnt)], capture_output=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        return Timed(None, f"umount: {lines[0] if lines else done.returncode}"), rss
+    while proc.poll() is None:
+        rss = peak_rss_mib(proc) or rss
+        if time.monotonic() - start > timeout:
+            return Timed(None, f"the daemon had not exited {timeout:.0f} s after the unmount"), rss
+        time.sleep(0.01)
+    secs = time.monotonic() - start
+    if proc.returncode != 0:
+        return Timed(None, f"the daemon exited with {proc.returncode} after the unmount"), rss
+    return Timed(secs), rss
+
+
+def local_tree(top: Path) -> tuple[int, int]:
+    """Files and bytes under a local directory (for rclone: what its WebDAV server holds)."""
+    files = size = 0
+    if top.is_dir():
+        for p in top.rglob("*"):
+            if p.is_file():
+                files, size = files + 1, size + p.stat().st_size
+    return files, size
+
+
+@dataclass
+class Step:
+    """One kind of write: what the report calls it, its source, how it is run into a
+    directory, the name it leaves there, and (files, bytes) to find on the server afterwards
+    (None: not checked)."""
+
+    what: str
+    verb: str
+    source: Path
+    command: Callable[[Path], list]  # the destination directory -> argv
+    name: str
+    expected: tuple[int, int] | None
+    mib: float | None
+
+
+def measure_writes(sys_: Systems, s: Settings, content: Content, api: Api, webdav_root: Path) -> list[Write]:
+    """Every write is timed until its bytes are on the server: `close` uploads for yetifs
+    without write-back and for rclone with cache off; with `--write-back`, `yetifs sync` after
+    the command, which starts every pending upload at once and returns when they are done (in
+    a yetifs without `sync`: the unmount, until the daemon has uploaded what is pending and
+    exited). Without write-back yetifs gets the same `yetifs sync` (it returns at once) where
+    it exists. After a write the server is asked whether all of it is there; then it is
+    removed again."""
+    tree_files, tree_bytes = content.mixed_size
+    big = Step(
+        f"cp of a {s.size_mib} MiB file", "cp", content.big,
+        lambda dst: ["cp", content.big, dst / f"copy-{sys_.tag}.bin"], f"copy-{sys_.tag}.bin",
+        None, s.size_mib,
+    )  # fmt: skip
+    untar = Step(
+        f"untar of {s.small_files} small files", "tar", content.tarball,
+        lambda dst: ["tar", "-xf", content.tarball, "-C", dst], "small", content.small, None,
+    )  # fmt: skip
+    tree = Step(
+        f"cp -r of a {tree_bytes / MIB:,.0f} MiB tree of {tree_files} files", "cp -r",
+        content.mixed, lambda dst: ["cp", "-r", content.mixed, dst / "mixed"], "mixed",
+        content.mixed_size, tree_bytes / MIB,
+    )  # fmt: skip
     rows = []
-    big = f"cp of a {s.size_mib} MiB file"
-    untar = f"untar of {s.small_files} small files"
+
+    def arrived(kind: str, step: Step) -> str:
+        """Empty when the server holds all of what `step` wrote, else what it lacks."""
+        assert step.expected is not None
+        try:
+            if kind.startswith("rclone"):
+                found = local_tree(webdav_root / step.name)
+            else:
+                found = api.tree_on_server(step.name)
+        except (BenchError, OSError) as e:
+            return f"cannot ask the server what arrived: {e}"
+        if found == step.expected:
+            return ""
+        return (
+            f"not all on the server when done: {found[0]} of {step.expected[0]} files, "
+            f"{found[1]:,} of {step.expected[1]:,} bytes"
+        )
+
+    def until_on_server(kind: str, mnt: Path, proc, done: Timed, verb: str) -> tuple[Timed, str, float | None]:
+        """The write's time plus what yetifs takes until everything is on the server, a note
+        on the split, and the daemon's peak RSS if it has ended: `yetifs sync`; for
+        write-back without a `sync` command, the unmount until the daemon has exited (it
+        uploads what is pending first)."""
+        if done.secs is None or not kind.startswith("yetifs"):
+            return done, "", None
+        if sys_.no_sync:
+            if kind == "yetifs":  # close has uploaded already
+                return done, "", None
+            gone, rss = unmount_until_exit(mnt, proc, s.timeout)
+            if gone.secs is None:
+                return gone, "", rss
+            how = f"{verb} {done.secs:.2f} s, then the unmount {gone.secs:.2f} s"
+            return Timed(done.secs + gone.secs), how, rss
+        sync = timed([YETIFS, "sync", mnt], s.timeout)
+        if sync.secs is None:
+            if kind == "yetifs":
+                return done, f"`yetifs sync` after it failed: {sync.error}", None
+            return Timed(None, f"`yetifs sync`: {sync.error}"), "", None
+        return Timed(done.secs + sync.secs), f"{verb} {done.secs:.2f} s, then `yetifs sync` {sync.secs:.2f} s", None
+
+    def remove(kind: str, mnt: Path, step: Step) -> None:
+        """Untimed: what was written goes again, so the next write starts from the same state
+        and the WebDAV directory does not grow; nor do the emulator's blobs, since the mixed
+        tree's bytes stay on it (`mixed-seed`) and a re-upload is deduplicated. yetifs's trees
+        go through the API, one request instead of one per file (which at 20 ms adds up to
+        minutes in a full run), and so also after a mount that has ended; rclone's through
+        its mount, since `rclone serve webdav` keeps listings for minutes and would still show
+        files deleted behind its back."""
+        try:
+            if step.expected is None:  # the one large file, through the mount
+                (mnt / step.name).unlink(missing_ok=True)
+                if kind.startswith("yetifs") and not sys_.no_sync:
+                    subprocess.run([YETIFS, "sync", mnt], capture_output=True, timeout=s.timeout, check=False)
+            elif kind == "local" or kind.startswith("rclone"):
+                shutil.rmtree(mnt / step.name, ignore_errors=True)
+            else:
+                for folder in api.root_folders(step.name):
+                    api.delete_folder(folder)
+        except (BenchError, OSError, subprocess.TimeoutExpired) as e:
+            log(f"cannot remove {step.name} after {kind}: {e}")
+
+    def write(kind: str, writer: str, mnt: Path, proc, step: Step) -> Write:
+        warm(step.source)
+        reset_peak_rss(proc)
+        before = sys_.requests(kind)
+        done, how, ended_rss = until_on_server(kind, mnt, proc, timed(step.command(mnt), s.timeout), step.verb)
+        after = sys_.requests(kind)
+        calls = after - before if before is not None and after is not None else None
+        rss = ended_rss if proc.poll() is not None else peak_rss_mib(proc)
+        row = Write(writer, step.what, done.secs, None, rss, joined(done.error, how), calls)
+        if done.secs is not None and step.expected is not None:
+            missing = arrived(kind, step)
+            if missing:
+                row.secs, row.note = None, joined(f"took {done.secs:.2f} s", missing, how)
+        if row.secs and step.mib:
+            row.mib_per_sec = step.mib / row.secs
+        remove(kind, mnt, step)
+        return row
+
     log("writes: curl upload")
     drop_caches()
+    before = sys_.requests("curl")
     up = timed(api.curl_upload_cmd(content.big, None), s.timeout)
-    rows.append(Write("raw curl upload (multipart POST)", big, up.secs, mib_per_sec(s.size_mib, up), note=up.error or ""))
+    calls = sys_.requests("curl") - before if before is not None else None
+    rows.append(Write(CURL_UPLOAD, big.what, up.secs, mib_per_sec(s.size_mib, up), note=up.error or "", requests=calls))
+
+    log("writes: curl, one file after another")
+    warm(content.mixed)
+    before = sys_.requests("curl")
+    start = time.monotonic()
+    try:
+        upload_tree(api, content.mixed, "mixed", 1, s.timeout)
+        each = Timed(time.monotonic() - start)
+    except (BenchError, OSError) as e:
+        each = Timed(None, str(e))
+    row = Write(CURL_EACH, tree.what, each.secs, note=each.error or "")
+    row.requests = sys_.requests("curl") - before if before is not None else None
+    if each.secs is not None:
+        missing = arrived("curl", tree)
+        if missing:
+            row.secs, row.note = None, joined(f"took {each.secs:.2f} s", missing)
+        elif tree.mib:
+            row.mib_per_sec = tree.mib / each.secs
+    remove("curl", Path(), tree)
+    rows.append(row)
 
     log("writes: local disk")
     local = sys_.sup.workdir / "run" / f"{sys_.tag}-local-writes"
     local.mkdir(parents=True)
     drop_caches(servers_warm=False)
-    cp = timed(["sh", "-c", f'cp "$1" "$2" && sync', "cp", content.big, local / "copy.bin"], s.timeout)
-    rows.append(Write(f"{LOCAL} (cp, then sync)", big, cp.secs, mib_per_sec(s.size_mib, cp), note=cp.error or ""))
-    tar = timed(["sh", "-c", 'tar -xf "$1" -C "$2" && sync', "tar", content.tarball, local], s.timeout)
-    rows.append(Write(f"{LOCAL} (tar, then sync)", untar, tar.secs, note=tar.error or ""))
+    for step, label in ((big, "cp"), (untar, "tar"), (tree, "cp -r")):
+        warm(step.source)
+        done = timed(["sh", "-c", '"$@" && sync', "sh", *step.command(local)], s.timeout)
+        row = Write(f"{LOCAL} ({label}, then sync)", step.what, done.secs, note=done.error or "")
+        if done.secs and step.mib:
+            row.mib_per_sec = step.mib / done.secs
+        rows.append(row)
+        remove("local", local, step)
     shutil.rmtree(local)
 
-    for kind in ("yetifs", "rclone-off"):
+    plan = {
+        "yetifs": (YETIFS_CLOSE, (big, untar, tree)),
+        # cp of the one large file is left out: the mixed tree has large files, and a run
+        # should stay within minutes.
+        "yetifs-wb": (LABELS["yetifs-wb"], (untar, tree)),
+        "rclone-off": (LABELS["rclone-off"], (big, untar, tree)),
+    }
+    for kind, (writer, steps) in plan.items():
+        # Write-back settled by the unmount (no `yetifs sync`) needs a mount per write.
+        groups = [(step,) for step in steps] if kind == "yetifs-wb" and sys_.no_sync else [steps]
+        for group in groups:
 
-        def work(mnt: Path, proc) -> tuple:
-            cp = timed(["cp", content.big, mnt / f"copy-{sys_.tag}.bin"], s.timeout)
-            cp_rss = peak_rss_mib(proc)
-            reset_peak_rss(proc)
-            tar = timed(["tar", "-xf", content.tarball, "-C", mnt], s.timeout)
-            tar_rss = peak_rss_mib(proc)
-            # Untimed: what was written goes again, so the server's store (the emulator's blobs,
-            # the WebDAV directory) does not grow by the big file each time.
-            for entry in list(mnt.iterdir()):
-                if entry.name.startswith("copy-") or entry.name == "small":
-                    if entry.is_dir():
-                        shutil.rmtree(entry, ignore_errors=True)
-                    else:
-                        entry.unlink(missing_ok=True)
-            return cp, cp_rss, tar, tar_rss
+            def work(mnt: Path, proc, kind=kind, writer=writer, group=group) -> list[Write]:
+                return [write(kind, writer, mnt, proc, step) for step in group]
 
-        log(f"writes: {LABELS[kind]}")
-        result, rss, error = sys_.run(kind, work)
-        if result is None:
-            rows.append(Write(LABELS[kind], big, note=error))
-            rows.append(Write(LABELS[kind], untar, note=error))
-            continue
-        cp, cp_rss, tar, tar_rss = result
-        rows.append(Write(LABELS[kind], big, cp.secs, mib_per_sec(s.size_mib, cp), cp_rss, cp.error or ""))
-        rows.append(Write(LABELS[kind], untar, tar.secs, None, tar_rss, tar.error or ""))
-    return rows
+            log(f"writes: {writer}")
+            result, _rss, error = sys_.run(kind, work)
+            if result is None:
+                rows += [Write(writer, step.what, note=f"not measured: {error}") for step in group]
+            else:
+                rows += result
+    # Grouped by what was written, so that each writer sits beside its baseline.
+    order = [big.what, untar.what, tree.what]
+    return sorted(rows, key=lambda r: order.index(r.what))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -949,12 +1261,35 @@ class Check:
     passed: bool
 
 
+def not_measured(why: str) -> str:
+    """A check's figure when a row behind it is missing; rows may say "not measured" already."""
+    return f"not measured: {why.removeprefix('not measured: ') or 'a figure is missing'}"
+
+
 def ratio_check(name: str, num: float | None, den: float | None, at_least: float, what: str, why: str) -> Check:
     target = f"≥ {at_least:g}x"
     if num is None or den is None or den == 0:
-        return Check(name, f"not measured: {why or 'a figure is missing'}", target, False)
+        return Check(name, not_measured(why), target, False)
     ratio = num / den
     return Check(name, f"{ratio:.2f}x ({what})", target, ratio >= at_least)
+
+
+def ratio_at_most(
+    name: str, num: float | None, den: float | None, at_most: float, what: str, why: str, target: str = ""
+) -> Check:
+    """A ratio that must stay low: a time against another's."""
+    target = target or f"≤ {at_most:g}x"
+    if num is None or den is None or den == 0:
+        return Check(name, not_measured(why), target, False)
+    ratio = num / den
+    return Check(name, f"{ratio:.2f}x ({what})", target, ratio <= at_most)
+
+
+# Untar time of yetifs over rclone's (cache off) in the last full run before write-back
+# (docs/benchmarks.md at e45f007: 10.99 s / 65.52 s on loopback, 56.02 s / 143.70 s at 20 ms):
+# "no slower than before" can only be a ratio, since absolute times do not carry over between
+# runs on a shared machine. Keyed by the added latency.
+UNTAR_BEFORE = {None: 0.17, "20ms": 0.39}
 
 
 def find(rows: list, **match):
@@ -1005,17 +1340,50 @@ def checks(p: Profile, s: Settings) -> list[Check]:
             "`ls -lR` warm", f"{ls.warm_calls} API calls, {speedup:.1f}x faster than cold "
             f"({ls.cold_secs:.2f} s → {ls.warm_secs:.2f} s)", target,
             ls.warm_calls == 0 and speedup >= 5))  # fmt: skip
-    cp = find(p.writes, writer="yetifs", what=f"cp of a {s.size_mib} MiB file") or Write("", "")
-    curl = find(p.writes, writer="raw curl upload (multipart POST)") or Write("", "")
+    cp = find(p.writes, writer=YETIFS_CLOSE, what=f"cp of a {s.size_mib} MiB file") or Write("", "")
+    curl = find(p.writes, writer=CURL_UPLOAD) or Write("", "")
     out.append(ratio_check(
         "`cp` into the mount vs raw curl upload", cp.mib_per_sec, curl.mib_per_sec, 0.85,
         f"yetifs {fmt(cp.mib_per_sec)} MiB/s, curl {fmt(curl.mib_per_sec)} MiB/s", cp.note or curl.note))  # fmt: skip
+    out += write_back_checks(p, s)
     limit = s.memory_cache_mib + 64
     target = f"≤ {limit} MiB (memory cache {s.memory_cache_mib} MiB + 64)"
     if y.rss is None:
         out.append(Check(f"peak RSS streaming {s.size_mib} MiB", f"not measured: {y.note or 'no figure'}", target, False))
     else:
         out.append(Check(f"peak RSS streaming {s.size_mib} MiB", f"{y.rss:.0f} MiB", target, y.rss <= limit))
+    return out
+
+
+def write_back_checks(p: Profile, s: Settings) -> list[Check]:
+    """Writes timed until they are on the server: untar against rclone with cache off, with
+    and without write-back, and `cp -r` of the mixed tree against curl uploading its files one
+    after another."""
+    out = []
+    untar = f"untar of {s.small_files} small files"
+    wb = find(p.writes, writer=LABELS["yetifs-wb"], what=untar) or Write("", "")
+    close = find(p.writes, writer=YETIFS_CLOSE, what=untar) or Write("", "")
+    off = find(p.writes, writer=LABELS["rclone-off"], what=untar) or Write("", "")
+    out.append(ratio_at_most(
+        "untar until on the server, with write-back, vs rclone (cache off)", wb.secs, off.secs, 0.25,
+        f"yetifs --write-back {fmt(wb.secs, 2)} s, rclone {fmt(off.secs, 2)} s", wb.note or off.note))  # fmt: skip
+    name = "untar until on the server, without write-back, vs rclone: no slower than before"
+    before = UNTAR_BEFORE.get(p.latency)
+    if before is None:
+        out.append(Check(name, f"not measured: no figure from before at {p.latency}", "—", False))
+    else:
+        limit = round(before * 1.1, 2)
+        out.append(ratio_at_most(
+            name, close.secs, off.secs, limit,
+            f"yetifs {fmt(close.secs, 2)} s, rclone {fmt(off.secs, 2)} s", close.note or off.note,
+            f"≤ {limit:g}x ({before:g}x before write-back, + 10 %)"))  # fmt: skip
+    tree = next((r for r in p.writes if r.what.startswith("cp -r") and r.writer == CURL_EACH), Write("", ""))
+    cp = find(p.writes, writer=LABELS["yetifs-wb"], what=tree.what) or Write("", "")
+    out.append(ratio_check(
+        "`cp -r` of the mixed tree until on the server, with write-back, vs curl one file after another",
+        cp.mib_per_sec, tree.mib_per_sec, 1.0,
+        f"yetifs --write-back {fmt(cp.mib_per_sec)} MiB/s, curl {fmt(tree.mib_per_sec)} MiB/s",
+        cp.note or tree.note))  # fmt: skip
     return out
 
 
@@ -1080,10 +1448,17 @@ def render_profile(p: Profile, s: Settings) -> list[str]:
             f"| {r.reader} | `{r.command}` | {fmt(r.cold_secs, 2)} | {fmt(r.cold_calls)} | "
             f"{fmt(r.warm_secs, 2)} | {fmt(r.warm_calls)} | {fmt(r.rss)} | {joined(r.note)} |"
         )
-    out += ["", "### Writes", ""]
-    out += ["| writer | what | seconds | MiB/s | peak RSS MiB | note |", "|---|---|--:|--:|--:|---|"]
+    out += ["", "### Writes, until on the server", ""]
+    out += ["| writer | what | seconds | MiB/s | vs curl | requests | peak RSS MiB | note |",
+            "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
     for r in p.writes:
-        out.append(f"| {r.writer} | {r.what} | {fmt(r.secs, 2)} | {fmt(r.mib_per_sec)} | {fmt(r.rss)} | {joined(r.note)} |")
+        # Throughput against curl writing the same thing (the first row of that `what`).
+        base = next((b for b in p.writes if b.what == r.what and b.writer in (CURL_UPLOAD, CURL_EACH)), None)
+        vs = f"{r.mib_per_sec / base.mib_per_sec:.2f}x" if r.mib_per_sec and base and base.mib_per_sec else "—"
+        out.append(
+            f"| {r.writer} | {r.what} | {fmt(r.secs, 2)} | {fmt(r.mib_per_sec)} | {vs} | "
+            f"{fmt(r.requests)} | {fmt(r.rss)} | {joined(r.note)} |"
+        )
     return out + [""]
 
 
@@ -1103,7 +1478,9 @@ def write_report(
         + ":",
         *machine(),
         f"- Sizes: one {s.size_mib} MiB file; {s.files:,} files of 256 B–4 KiB in {s.folders:,} "
-        f"folders; {s.small_files:,} files of 512 B–8 KiB for untar. yetifs mounted with "
+        f"folders; {s.small_files:,} files of 512 B–8 KiB for untar; a tree of mixed sizes for "
+        f"`cp -r`: half of {s.size_mib} MiB in 3 large files, files of 1–10 MiB up to 95 % of it, "
+        f"{s.mixed_small_files:,} files of 1–64 KiB. yetifs mounted with "
         f"`--memory-cache {s.memory_cache_mib}MiB --dir-ttl 3600`.",
         "",
         "## How to run",
@@ -1123,7 +1500,21 @@ def write_report(
         "- rclone: `rclone mount :webdav:` over `rclone serve webdav` of the same bytes on",
         "  127.0.0.1, `--vfs-cache-mode off` and `full`, given yetifs's cache times (`--dir-cache-time",
         "  1h --attr-timeout 1h`). Writes use `off`, where `close` returns after the upload, as with",
-        "  yetifs (in `full` mode the upload happens later).",
+        "  yetifs without write-back (in `full` mode the upload happens later).",
+        "- Writes are timed until the bytes are on the server. Without write-back `close` uploads",
+        "  (yetifs, rclone with cache off); yetifs also gets `yetifs sync MOUNTPOINT` after the",
+        "  command where that exists (it returns at once). `yetifs --write-back` (the default delay",
+        "  of 5 s and `--transfers`; `close` returns before the upload) is timed as the command",
+        "  then `yetifs sync`, which starts every pending upload at once and returns when all are",
+        "  on the server (a yetifs without `sync`: then `umount` until the daemon, which uploads",
+        "  what is pending first, has exited; a mount per write). After each write the server is",
+        "  asked (API listings; rclone's WebDAV directory) whether every file and byte is there:",
+        "  a time without all of it is not kept. What was written is then deleted again.",
+        "- `cp -r` of the mixed tree against curl uploading the same files one after another: its",
+        "  folders created by API calls, then one `curl` `file/upload` POST per file. The tree's",
+        "  bytes also stay on the emulator (`mixed-seed`), so every upload of them is deduplicated",
+        "  alike. Sources are read into the page cache first. \"vs curl\" is throughput against",
+        "  the curl row of the same write.",
         "- FUSE ceiling: `examples/memfs.rs`, one file served from memory with yetifs's kernel",
         "  settings (1 MiB requests, async reads, 8 MiB kernel read-ahead): what any FUSE",
         "  filesystem can reach on this machine.",
@@ -1135,8 +1526,9 @@ def write_report(
         f"  {s.repeat} time(s), each cold run on a fresh mount, and the best run is kept (noise on a",
         "  shared machine only ever slows a run down).",
         "- Peak RSS: VmHWM of the daemon, reset (`clear_refs`) before each measurement.",
-        "- Requests: API calls from the emulator's access log (downloads not counted); for rclone,",
-        "  WebDAV requests counted by the delay proxy (so only in the latency run).",
+        "- Requests: API calls from the emulator's access log (downloads not counted), for yetifs",
+        "  and for curl; for rclone, WebDAV requests counted by the delay proxy (so only in the",
+        "  latency run).",
         "",
     ]
     for p in profiles:
@@ -1153,14 +1545,15 @@ def write_report(
 
 def run(s: Settings, sup: Supervisor) -> list[Profile]:
     work = sup.workdir
-    # The content (big file and trees), one mount's caches (up to twice the big file) and one
-    # copy being written, plus room for everything else.
-    need = 4 * s.size_mib * MIB + 1024 * MIB
+    # The content (big file, mixed tree and small trees), the mixed tree's copy on the emulator
+    # (`mixed-seed`), one mount's caches (up to twice the big file) and one copy being written,
+    # plus room for everything else.
+    need = 6 * s.size_mib * MIB + 1024 * MIB
     free = shutil.disk_usage(work).free
     if free < need:
         raise BenchError(
             f"only {free / MIB / 1024:.1f} GiB free under {work}; the run needs "
-            f"{need / MIB / 1024:.1f} GiB (4 x {s.size_mib} MiB + 1 GiB): free some space, "
+            f"{need / MIB / 1024:.1f} GiB (6 x {s.size_mib} MiB + 1 GiB): free some space, "
             "or point BENCH_DIR at a larger disk, or lower BENCH_SIZE_MIB"
         )
     log(f"making content in {work}")
@@ -1179,6 +1572,10 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     if up.error:
         raise BenchError(f"uploading {BIG_NAME}: {up.error}")
     populate(api, content)
+    # The mixed tree's bytes stay on the emulator, so that every writer's upload of them is
+    # deduplicated alike (and the blob store does not grow by a copy per writer, which each
+    # cold run would read back into the page cache).
+    upload_tree(api, content.mixed, "mixed-seed", 8, s.timeout)
 
     webdav_port = free_port()
     webdav = sup.spawn("webdav", [
@@ -1212,11 +1609,12 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
         profile.seq = measure_seq(systems, s, content, url)
         profile.rand = measure_rand(systems, s, content)
         profile.meta = measure_meta(systems, s, content)
-        profile.writes = measure_writes(systems, s, content, api)
+        profile.writes = measure_writes(systems, s, content, api, webdav_root)
         profiles.append(profile)
         if proxy is not None:
             sup.stop(proxy)
-        for line in render_profile(profile, s)[:12]:
+        lines = render_profile(profile, s)
+        for line in lines[: lines.index("", 2)]:  # the title and the verdicts
             print(line, flush=True)
     return profiles
 
