@@ -10,7 +10,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use common::mount::{as_user, count, sh, Mount, Server};
+use common::mount::{as_user, count, sh, yetifs, Mount, Server};
 use yetifs::api::FileEdit;
 use yetifs::emulator::{Profile, RangeMode};
 use yetifs::remote::{FileKind, FileMeta, Remote};
@@ -300,6 +300,9 @@ fn chown_is_kept_with_the_file_and_enforced_by_the_kernel() {
     );
     assert!(as_user(4242, a.path(), "cat private.txt > /dev/null"));
     assert!(!as_user(4343, a.path(), "cat private.txt 2> /dev/null"));
+    // The mode and owner set right after the close ride with the upload's last steps.
+    let synced = yetifs().arg("sync").arg(a.path()).status().unwrap();
+    assert!(synced.success());
 
     let b = Mount::start_with_cache(&server, &work.path().join("cache-b"), &options);
     let seen = fs::metadata(b.path().join("private.txt")).unwrap();

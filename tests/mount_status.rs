@@ -130,8 +130,20 @@ fn status_shows_an_upload_in_progress_then_none_with_request_counts_matching_the
     assert!(text.contains("1 pending, 0 failed"), "{text}");
 
     writer.join().unwrap().unwrap();
-    let after = status(mount.path(), runtime.path());
-    assert!(after.uploads.is_empty(), "{:?}", after.uploads);
+    // The close returned with the bytes on the server; the name fix and metadata follow.
+    let started = std::time::Instant::now();
+    let after = loop {
+        let report = status(mount.path(), runtime.path());
+        if report.uploads.is_empty() {
+            break report;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the upload's last steps never ended: {:?}",
+            report.uploads
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(after.traffic.bytes_written, SIZE as u64);
     let uploads = after
         .api
