@@ -33,7 +33,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::mount::{
-    assert_same_file, bytes, count, mount_command, run_within, upload, yetifs, Dice, Mount, Server,
+    assert_same_file, bytes, count, mount_command, run_within, upload, walk_with, yetifs, Dice,
+    Mount, Server,
 };
 use futures_util::StreamExt;
 use yetifs::emulator::{Profile, Quirk, ServeArgs};
@@ -744,23 +745,9 @@ type Stat = (u64, SystemTime, u32);
 
 /// The files under `root` with what tar keeps of them, and the folders (as `None`).
 fn stats(root: &Path) -> BTreeMap<PathBuf, Option<Stat>> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = entry.metadata().unwrap();
-            let rel = entry.path().strip_prefix(root).unwrap().to_path_buf();
-            if meta.is_dir() {
-                out.insert(rel, None);
-                todo.push(entry.path());
-            } else {
-                let stat = (meta.len(), meta.modified().unwrap(), meta.mode() & 0o7777);
-                out.insert(rel, Some(stat));
-            }
-        }
-    }
-    out
+    walk_with(root, |meta| {
+        (meta.len(), meta.modified().unwrap(), meta.mode() & 0o7777)
+    })
 }
 
 #[test]

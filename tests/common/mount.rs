@@ -531,6 +531,15 @@ pub fn make_tree(server: &Server, spec: TreeSpec) -> Tree {
 
 /// Files under `root` by relative path, with their sizes; directories with `None`.
 pub fn walk(root: &Path) -> BTreeMap<PathBuf, Option<u64>> {
+    walk_with(root, fs::Metadata::len)
+}
+
+/// Files under `root` by relative path, with what `keep` takes of each; directories with
+/// `None`.
+pub fn walk_with<T>(
+    root: &Path,
+    keep: impl Fn(&fs::Metadata) -> T,
+) -> BTreeMap<PathBuf, Option<T>> {
     let mut out = BTreeMap::new();
     let mut work = vec![root.to_path_buf()];
     while let Some(dir) = work.pop() {
@@ -542,7 +551,7 @@ pub fn walk(root: &Path) -> BTreeMap<PathBuf, Option<u64>> {
                 out.insert(rel, None);
                 work.push(entry.path());
             } else {
-                out.insert(rel, Some(meta.len()));
+                out.insert(rel, Some(keep(&meta)));
             }
         }
     }
