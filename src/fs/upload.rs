@@ -207,32 +207,14 @@ impl<R: Remote> Core<R> {
         staged: &Staged,
     ) -> Result<Outcome, FsError> {
         let journal = self.staging.journal();
-        let row = journal.get(key)?;
-        if let Some(mut row) = row.clone().filter(|r| r.uploaded.is_some()) {
-            self.finish_earlier(&mut row, ino).await?;
-        }
+        let row = self.finish_earlier_row(key, ino).await?;
         let snapshot = staged.state().clone();
         if !snapshot.dirty || snapshot.unlinked {
             return Ok(Outcome::Done);
         }
-        let mut entry = match ino.map(|ino| self.destination(ino)) {
-            Some(Ok((folder, name, replaces))) => {
-                let mut entry = Entry::new(key, folder, name);
-                entry.replaces = replaces;
-                entry
-            }
-            Some(Err(FsError::NotFound)) | None => match row {
-                Some(row) => Entry {
-                    uploaded: None,
-                    ..row
-                },
-                None => return Ok(Outcome::Done),
-            },
-            Some(Err(e)) => return Err(e),
+        let Some(mut entry) = self.entry_for(key, ino, row, &snapshot)? else {
+            return Ok(Outcome::Done);
         };
-        entry.size = snapshot.size;
-        entry.symlink = snapshot.symlink;
-        entry.set_attributes(&snapshot.overlay, Some(snapshot.written));
         let limit = self.limits().await?.max_upload_size;
         if let Some(max) = limit.filter(|&max| snapshot.size > max) {
             log::error!(
@@ -317,6 +299,50 @@ impl<R: Remote> Core<R> {
             self.became(ino, NodeData::File(stored)).await;
         }
         Ok(Outcome::Done)
+    }
+
+    /// The journal row of `key` once the last steps of an earlier upload it records are done
+    /// (`None` when there is no row, or it was that upload's).
+    async fn finish_earlier_row(
+        &self,
+        key: u64,
+        ino: Option<Ino>,
+    ) -> Result<Option<Entry>, FsError> {
+        match self.staging.journal().get(key)? {
+            Some(mut row) if row.uploaded.is_some() => {
+                self.finish_earlier(&mut row, ino).await?;
+                Ok(None)
+            }
+            row => Ok(row),
+        }
+    }
+
+    /// The journal row that stands for `snapshot` of staged file `key`: at the place of `ino`
+    /// (its folder, its name, the server file it replaces), or, when `ino` is gone, at the
+    /// place `row` recorded; `None` when neither is known.
+    fn entry_for(
+        &self,
+        key: u64,
+        ino: Option<Ino>,
+        row: Option<Entry>,
+        snapshot: &StagedState,
+    ) -> Result<Option<Entry>, FsError> {
+        let mut entry = match ino.map(|ino| self.destination(ino)) {
+            Some(Ok((folder, name, replaces))) => {
+                let mut entry = Entry::new(key, folder, name);
+                entry.replaces = replaces;
+                entry
+            }
+            Some(Err(FsError::NotFound)) | None => match row {
+                Some(row) => row,
+                None => return Ok(None),
+            },
+            Some(Err(e)) => return Err(e),
+        };
+        entry.size = snapshot.size;
+        entry.symlink = snapshot.symlink;
+        entry.set_attributes(&snapshot.overlay, Some(snapshot.written));
+        Ok(Some(entry))
     }
 
     /// Completes the last steps of an upload `row` records as done, before its file is
@@ -490,25 +516,17 @@ impl<R: Remote> Core<R> {
             return Ok(());
         }
         let key = staged.file.key();
-        let journal = self.staging.journal();
-        let row = journal.get(key)?;
-        let (folder, name, replaces) = self.destination(ino)?;
-        let mut entry = match row.filter(|r| r.uploaded.is_some()) {
-            // The last steps of the earlier upload come first; this row stays as it is.
-            Some(row) => row,
-            None => {
-                let mut entry = Entry::new(key, folder, name);
-                entry.replaces = replaces;
-                entry
-            }
+        // An earlier upload whose last steps failed is completed first: its row cannot also
+        // stand for these newer bytes.
+        let row = self.finish_earlier_row(key, Some(ino)).await?;
+        let Some(entry) = self.entry_for(key, Some(ino), row, &snapshot)? else {
+            return Ok(());
         };
-        if entry.uploaded.is_none() {
-            entry.size = snapshot.size;
-            entry.symlink = snapshot.symlink;
-            entry.set_attributes(&snapshot.overlay, Some(snapshot.written));
-        }
         staged.file.sync().await?;
-        journal.upsert(&entry, Durability::Synced).await?;
+        self.staging
+            .journal()
+            .upsert(&entry, Durability::Synced)
+            .await?;
         *lock(&staged.journaled) = Some(snapshot.version);
         drop(turn);
         self.writeback
