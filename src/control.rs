@@ -24,6 +24,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::fs::SyncReport;
 use crate::status::StatusReport;
 
 /// How long either side waits for the other.
@@ -78,27 +79,9 @@ pub struct SyncProgress {
     pub total: usize,
 }
 
-/// One file a sync could not get to the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncFailed {
-    /// Its path in the mount.
-    pub path: String,
-    /// Why.
-    pub reason: String,
-}
-
-/// How a sync ended.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncOutcome {
-    /// Uploads it waited for.
-    pub total: usize,
-    /// Those that failed.
-    pub failed: Vec<SyncFailed>,
-}
-
 /// Runs a sync of everything pending under a path (`None`: all), publishing its progress.
 pub type Syncer = Arc<
-    dyn Fn(Option<String>, watch::Sender<SyncProgress>) -> BoxFuture<'static, SyncOutcome>
+    dyn Fn(Option<String>, watch::Sender<SyncProgress>) -> BoxFuture<'static, SyncReport>
         + Send
         + Sync,
 >;
@@ -116,7 +99,7 @@ pub struct Handlers {
 #[serde(rename_all = "snake_case")]
 enum SyncLine {
     Progress(SyncProgress),
-    Synced(SyncOutcome),
+    Synced(SyncReport),
     Error(String),
 }
 
@@ -288,7 +271,7 @@ pub async fn sync(
     mountpoint: &Path,
     path: Option<&str>,
     mut progress: impl FnMut(SyncProgress),
-) -> Result<SyncOutcome, ControlError> {
+) -> Result<SyncReport, ControlError> {
     let (path_shown, mut stream) = connect(mountpoint).await?;
     let failed = |message: String| ControlError::Exchange {
         path: path_shown.clone(),
@@ -374,6 +357,7 @@ async fn exchange(mut stream: UnixStream) -> Result<StatusReport, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::SyncFailure;
     use crate::status::{CacheUse, ServerState, TrafficStats};
 
     fn report(mountpoint: &str) -> StatusReport {
@@ -412,7 +396,7 @@ mod tests {
         let expected = report(&shown);
         let handlers = Handlers {
             report: Arc::new(move || report(&shown)),
-            sync: Arc::new(|_, _| Box::pin(async { SyncOutcome::default() })),
+            sync: Arc::new(|_, _| Box::pin(async { SyncReport::default() })),
         };
         let server = ControlServer::start(&canonical, handlers).unwrap();
         let mode = std::fs::metadata(server.path())
@@ -443,9 +427,9 @@ mod tests {
                     progress.send_replace(SyncProgress { done, total: 2 });
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                SyncOutcome {
+                SyncReport {
                     total: 2,
-                    failed: vec![SyncFailed {
+                    failed: vec![SyncFailure {
                         path: "a/b".into(),
                         reason: "full".into(),
                     }],

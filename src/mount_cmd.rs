@@ -15,7 +15,7 @@ use crate::api::{redact, Client, ClientConfig, Credentials, Secret};
 use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
 use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
-use crate::control::{ControlServer, Handlers, SyncFailed, SyncOutcome, SyncProgress};
+use crate::control::{ControlServer, Handlers, SyncProgress};
 use crate::fs::{Core, FsOptions, Owner};
 use crate::fuse::{self, MountHandle, Traffic};
 use crate::known_accounts;
@@ -404,22 +404,10 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         sync: Arc::new(move |path: Option<String>, progress| {
             let core = Arc::clone(&syncing);
             Box::pin(async move {
-                let report = core
-                    .sync(path.as_deref(), |done, total| {
-                        progress.send_replace(SyncProgress { done, total });
-                    })
-                    .await;
-                SyncOutcome {
-                    total: report.total,
-                    failed: report
-                        .failed
-                        .into_iter()
-                        .map(|f| SyncFailed {
-                            path: f.path,
-                            reason: f.reason,
-                        })
-                        .collect(),
-                }
+                core.sync(path.as_deref(), |done, total| {
+                    progress.send_replace(SyncProgress { done, total });
+                })
+                .await
             })
         }),
     };

@@ -293,8 +293,9 @@ fn retry_delay(failures: u32) -> Duration {
     (FIRST_RETRY * 2u32.pow(doublings)).min(LAST_RETRY)
 }
 
-/// One upload `sync` waited for and could not complete.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One upload `sync` waited for and could not complete (also what `yetifs sync` hears over
+/// the control socket).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncFailure {
     /// The file, as a path in the mount (or its server name when its folder is not known).
     pub path: String,
@@ -303,7 +304,7 @@ pub struct SyncFailure {
 }
 
 /// What `sync` did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncReport {
     /// Uploads it waited for.
     pub total: usize,
