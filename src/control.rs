@@ -376,6 +376,7 @@ mod tests {
             cache: CacheUse::default(),
             traffic: TrafficStats::default(),
             token: Default::default(),
+            requests: Default::default(),
             api: vec![],
         }
     }

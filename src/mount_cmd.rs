@@ -236,6 +236,7 @@ impl Sources {
                 bytes_fetched: self.content.stats().bytes_fetched,
             },
             token: metrics.token,
+            requests: self.client.concurrency(),
             api: metrics.endpoints,
         }
     }

@@ -8,6 +8,7 @@ use indicatif::{HumanBytes, HumanDuration};
 use serde::{Deserialize, Serialize};
 
 use crate::api::metrics::{takeover_summary, EndpointStats, Failure, MetricsSnapshot, TokenStats};
+use crate::api::ConcurrencyStats;
 #[cfg(test)]
 use crate::fs::JobState;
 use crate::fs::PendingUpload;
@@ -39,6 +40,9 @@ pub struct StatusReport {
     /// How often another client of the account took the access token: why requests wait.
     #[serde(default)]
     pub token: TokenStats,
+    /// Calls in flight against the adaptive limit, and how often the server was overloaded.
+    #[serde(default)]
+    pub requests: ConcurrencyStats,
     /// Requests and failures by endpoint.
     pub api: Vec<EndpointStats>,
 }
@@ -187,6 +191,26 @@ fn ago(now_ms: u64, at_ms: u64) -> String {
     }
 }
 
+/// The calls in flight against their limit, those waiting, and the server's slowdowns.
+fn requests_line(r: &ConcurrencyStats) -> String {
+    let mut line = format!("{} in flight, limit {}", r.in_flight, r.limit);
+    if r.waiting > 0 {
+        let _ = write!(
+            line,
+            "; {} waiting ({} background)",
+            r.waiting, r.waiting_background
+        );
+    }
+    if r.slowdowns > 0 {
+        let _ = write!(
+            line,
+            "; the server was overloaded {} time(s), {} call(s) held for its Retry-After",
+            r.slowdowns, r.held
+        );
+    }
+    line
+}
+
 /// What people are told about other clients taking the token; nothing if none ever did.
 fn token_line(token: &TokenStats, now_ms: u64) -> Option<String> {
     if token.takeovers_last_minute > 0 {
@@ -245,6 +269,7 @@ impl StatusReport {
         if let Some(line) = token_line(&self.token, self.now_ms) {
             let _ = writeln!(out, "token:    {line}");
         }
+        let _ = writeln!(out, "requests: {}", requests_line(&self.requests));
         let failed = self
             .uploads
             .iter()
@@ -434,6 +459,14 @@ mod tests {
                 last_takeover_ms: Some(59_000),
                 waiting: 3,
             },
+            requests: ConcurrencyStats {
+                limit: 24,
+                in_flight: 24,
+                waiting: 9,
+                waiting_background: 7,
+                slowdowns: 2,
+                held: 30,
+            },
             api: vec![EndpointStats {
                 endpoint: "folder/listing".into(),
                 requests: 12,
@@ -447,6 +480,8 @@ mod tests {
             "failed    late.txt  10 B, starts in 4 seconds",
             "failed 2 time(s): no space left on the account",
             "1 failed",
+            "requests: 24 in flight, limit 24; 9 waiting (7 background); the server was \
+             overloaded 2 time(s), 30 call(s) held for its Retry-After",
             "1.00 MiB",
             "1.00 GiB",
             "folder/listing",

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::io::ReaderStream;
 
+use super::concurrency::{Concurrency, ConcurrencyStats, Signal};
 use super::config::ClientConfig;
 use super::download::LinkCache;
 use super::error::{ApiError, Result};
@@ -55,6 +56,8 @@ pub(crate) struct Inner {
     pub links: LinkCache,
     /// Requests, failures and uploads in progress, for `yetifs status`.
     pub metrics: Metrics,
+    /// How many calls may be in flight.
+    pub concurrency: Concurrency,
 }
 
 /// Changes `file/edit` makes; `None` leaves a field as it is.
@@ -163,6 +166,7 @@ impl Client {
             .map_err(|e| ApiError::InvalidInput(format!("HTTP client: {}", describe(&e))))?;
         let links = LinkCache::new(config.download_url_cache, config.download_url_ttl);
         let session = Session::new(config.token.clone());
+        let concurrency = Concurrency::new(config.concurrency);
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -171,8 +175,14 @@ impl Client {
                 session,
                 links,
                 metrics: Metrics::default(),
+                concurrency,
             }),
         })
+    }
+
+    /// How many calls are in flight and may be, for `yetifs status`.
+    pub fn concurrency(&self) -> ConcurrencyStats {
+        self.inner.concurrency.stats()
     }
 
     /// What this client (and its clones) sent so far and how it went.
@@ -670,6 +680,7 @@ impl Client {
 
     /// Posts a form to `path` and decodes the reply.
     async fn send_form(&self, path: &str, form: &Params) -> Result<Payload, Failure> {
+        let permit = self.inner.concurrency.acquire().await;
         let response = self
             .inner
             .http
@@ -686,6 +697,7 @@ impl Client {
         self.inner
             .metrics
             .record(path, reply.as_ref().map(drop).map_err(|f| &f.error));
+        permit.finish(load_signal(reply.as_ref().map(drop).map_err(|f| &f.error)));
         reply
     }
 
@@ -703,6 +715,22 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &redact(self.inner.base.as_str()))
             .finish_non_exhaustive()
+    }
+}
+
+/// What a call's outcome says about the server's load: an HTTP 429 or 5xx, or no reply on an
+/// established connection (a timeout, a reset), is too much; any reply the API wrote is not.
+fn load_signal(outcome: Result<(), &ApiError>) -> Signal {
+    match outcome {
+        Err(ApiError::Http {
+            status,
+            retry_after,
+            ..
+        }) if *status == 429 || *status >= 500 => Signal::Overloaded {
+            retry_after: retry_after.map(Duration::from_secs),
+        },
+        Err(ApiError::Transport(_)) => Signal::Overloaded { retry_after: None },
+        _ => Signal::Answered,
     }
 }
 

@@ -2,6 +2,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::concurrency::ConcurrencyConfig;
 use super::redact::Secret;
 use super::retry::RetryPolicy;
 
@@ -148,8 +149,11 @@ pub struct ClientConfig {
     pub server_utc_offset: Option<i32>,
     /// The `User-Agent` header.
     pub user_agent: String,
-    /// Idle connections kept per host.
+    /// Idle connections kept per host: as many as calls may be in flight, so that a burst of
+    /// calls does not open connections only to close them.
     pub pool_max_idle_per_host: usize,
+    /// Bounds of the adaptive number of calls in flight.
+    pub concurrency: ConcurrencyConfig,
 }
 
 impl ClientConfig {
@@ -166,7 +170,8 @@ impl ClientConfig {
             download_url_cache: 4096,
             server_utc_offset: None,
             user_agent: concat!("yetifs/", env!("CARGO_PKG_VERSION")).to_owned(),
-            pool_max_idle_per_host: 16,
+            pool_max_idle_per_host: ConcurrencyConfig::default().max,
+            concurrency: ConcurrencyConfig::default(),
         }
     }
 }

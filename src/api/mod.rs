@@ -2,6 +2,7 @@
 //! typed errors, retries where they are safe, and downloads that survive broken range support.
 //! `Client` implements [`crate::remote::Remote`].
 mod client;
+mod concurrency;
 mod config;
 mod download;
 pub mod error;
@@ -18,6 +19,7 @@ mod retry;
 mod session;
 
 pub use client::{Client, FileEdit, FolderEdit};
+pub use concurrency::{ConcurrencyConfig, ConcurrencyStats};
 pub use config::{ClientConfig, Credentials, Timeouts, TokenPolicy};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use redact::{redact, Secret};

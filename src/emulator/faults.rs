@@ -1,8 +1,10 @@
 //! Fault injection: the `--faults` spec and the seeded dice that decide, request by request,
-//! whether to answer 500, 429, or drop the connection, plus latency, a bandwidth cap on bodies
-//! and a short token lifetime.
+//! whether to answer 500, 429, or drop the connection, plus latency, a bandwidth cap on bodies,
+//! a short token lifetime, and a cap on API requests served at once (a busy server answers
+//! 429 with `Retry-After` to the ones beyond it).
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -23,6 +25,8 @@ pub struct FaultSpec {
     pub bandwidth: Option<u64>,
     /// Idle lifetime of tokens, overriding `--token-idle-secs`.
     pub token_ttl: Option<Duration>,
+    /// API requests served at once; one more is answered 429 with `Retry-After: 1`.
+    pub max_in_flight: Option<usize>,
 }
 
 /// Why a `--faults` spec was refused.
@@ -32,7 +36,9 @@ pub enum FaultSpecError {
     #[error("fault item {0:?} is not key=value")]
     NotPair(String),
     /// The key is not a known fault.
-    #[error("unknown fault {0:?} (known: error, 429, reset, latency, bandwidth, token_ttl)")]
+    #[error(
+        "unknown fault {0:?} (known: error, 429, reset, latency, bandwidth, token_ttl, inflight)"
+    )]
     UnknownKey(String),
     /// The value could not be read.
     #[error("bad value {value:?} for fault {key}")]
@@ -122,6 +128,13 @@ impl FromStr for FaultSpec {
                 "latency" => spec.latency = parse_duration(key, value)?,
                 "bandwidth" => spec.bandwidth = Some(parse_rate(key, value)?),
                 "token_ttl" => spec.token_ttl = Some(parse_duration(key, value)?),
+                "inflight" => {
+                    let cap = value.parse::<usize>().ok().filter(|&n| n > 0);
+                    spec.max_in_flight = Some(cap.ok_or_else(|| FaultSpecError::BadValue {
+                        key: key.into(),
+                        value: value.into(),
+                    })?);
+                }
                 other => return Err(FaultSpecError::UnknownKey(other.into())),
             }
         }
@@ -147,6 +160,18 @@ pub struct Faults {
     /// What was asked for.
     pub spec: FaultSpec,
     rng: Mutex<StdRng>,
+    /// API requests being served now.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One API request counted as being served, until dropped; `None` from [`Faults::admit`] when
+/// the server is too busy for it.
+pub struct Admitted(Arc<AtomicUsize>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Faults {
@@ -159,6 +184,18 @@ impl Faults {
         Faults {
             spec,
             rng: Mutex::new(rng),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Counts an API request as being served, or refuses it (`None`) when `inflight` are
+    /// served already.
+    pub fn admit(&self) -> Option<Admitted> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let admitted = Admitted(Arc::clone(&self.in_flight));
+        match self.spec.max_in_flight {
+            Some(cap) if now >= cap => None,
+            _ => Some(admitted),
         }
     }
 
@@ -202,7 +239,7 @@ mod tests {
     #[test]
     fn a_full_spec_is_read() {
         let spec: FaultSpec =
-            "error=0.05,429=0.02,reset=0.01,latency=20ms,bandwidth=50MB/s,token_ttl=30s"
+            "error=0.05,429=0.02,reset=0.01,latency=20ms,bandwidth=50MB/s,token_ttl=30s,inflight=8"
                 .parse()
                 .unwrap();
         assert_eq!(spec.error, 0.05);
@@ -211,6 +248,20 @@ mod tests {
         assert_eq!(spec.latency, Duration::from_millis(20));
         assert_eq!(spec.bandwidth, Some(50_000_000));
         assert_eq!(spec.token_ttl, Some(Duration::from_secs(30)));
+        assert_eq!(spec.max_in_flight, Some(8));
+    }
+
+    #[test]
+    fn requests_beyond_the_in_flight_cap_are_refused_until_one_ends() {
+        let faults = Faults::new("inflight=2".parse().unwrap(), Some(1));
+        let (a, b) = (faults.admit(), faults.admit());
+        assert!(a.is_some() && b.is_some());
+        assert!(faults.admit().is_none());
+        drop(a);
+        assert!(faults.admit().is_some());
+        let free = Faults::new(FaultSpec::default(), Some(1));
+        let many: Vec<_> = (0..100).map(|_| free.admit()).collect();
+        assert!(many.iter().all(Option::is_some));
     }
 
     #[test]
@@ -218,6 +269,7 @@ mod tests {
         assert!("error=2".parse::<FaultSpec>().is_err());
         assert!("nope=1".parse::<FaultSpec>().is_err());
         assert!("latency".parse::<FaultSpec>().is_err());
+        assert!("inflight=0".parse::<FaultSpec>().is_err());
         assert!("".parse::<FaultSpec>().unwrap() == FaultSpec::default());
     }
 

@@ -299,10 +299,15 @@ async fn front(
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let spec = &st.faults.spec;
+    let is_api = path.starts_with("/api/v2/") || path == "/api/v2";
+    let admitted = if is_api { st.faults.admit() } else { None };
     if !spec.latency.is_zero() {
         tokio::time::sleep(spec.latency).await;
     }
-    let fault = st.faults.roll();
+    let fault = match admitted {
+        None if is_api => Fault::TooMany,
+        _ => st.faults.roll(),
+    };
     let origin = req
         .headers()
         .get(header::HOST)
@@ -312,7 +317,6 @@ async fn front(
         Some(rate) => req.map(|b| throttle(b, rate)),
         None => req,
     };
-    let is_api = path.starts_with("/api/v2/") || path == "/api/v2";
     let mut resp = match fault {
         Fault::ServerError => {
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
@@ -331,6 +335,7 @@ async fn front(
     if let Some(rate) = spec.bandwidth {
         resp = resp.map(|b| throttle(b, rate));
     }
+    drop(admitted);
     if let Some(log) = &st.access_log {
         use axum::body::HttpBody;
         let bytes = resp

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub mod file_meta;
+pub mod priority;
 
 pub use self::file_meta::{FileKind, FileMeta};
 
