@@ -61,6 +61,8 @@ class Settings:
     fio_jobs: int
     repeat: int
     latency: str
+    # The second latency profile, metadata only ("" leaves it out).
+    far_latency: str
     memory_cache_mib: int
     timeout: float
     out: Path
@@ -93,6 +95,7 @@ class Settings:
             fio_jobs=env_int("BENCH_FIO_JOBS", 4, 4),
             repeat=max(1, env_int("BENCH_REPEAT", 2, 1)),
             latency=os.environ.get("BENCH_LATENCY", "20ms"),
+            far_latency=os.environ.get("BENCH_FAR_LATENCY", "80ms").strip(),
             memory_cache_mib=env_int("BENCH_MEMORY_CACHE_MIB", 128, 128),
             timeout=float(env_int("BENCH_TIMEOUT_SECS", 600, 300)),
             out=Path(os.environ.get("BENCH_OUT", REPO / "docs" / "benchmarks.md")),
@@ -450,6 +453,8 @@ class Content:
     small: tuple[int, int]
     mixed: Path
     mixed_size: tuple[int, int]
+    # Why the yetifs-written tree (`written/`) is not on the emulator; empty when it is.
+    written_error: str = ""
 
 
 def write_random(path: Path, size: int, rng: random.Random) -> None:
@@ -636,19 +641,19 @@ class Systems:
         base.mkdir(parents=True)
         mnt = base / "mnt"
         name = f"{self.tag}-{kind}-{self.count}"
-        if kind in ("yetifs", "yetifs-wb"):
+        if kind.startswith("yetifs"):
             if self.no_yetifs:
                 raise BenchError(self.no_yetifs)
             if kind == "yetifs-wb" and self.no_write_back:
                 raise BenchError(self.no_write_back)
             # The default delay: `yetifs sync` starts every pending upload at once. Followed by
             # another option, so that the flag's optional value cannot swallow the mountpoint.
-            write_back = ["--write-back"] if kind == "yetifs-wb" else []
+            extra = ["--write-back"] if kind == "yetifs-wb" else []
             args = [
                 YETIFS, "mount", "--api-url", self.emu.api_url, "--key1", self.emu.key1,
                 "--key2", self.emu.key2, "--cache-dir", base / "cache", "--cache-size",
                 f"{2 * self.s.size_mib + 256}MiB", "--memory-cache",
-                f"{self.s.memory_cache_mib}MiB", *write_back, "--dir-ttl", "3600", mnt,
+                f"{self.s.memory_cache_mib}MiB", *extra, "--dir-ttl", "3600", mnt,
             ]  # fmt: skip
         elif kind.startswith("rclone-"):
             args = [
@@ -764,6 +769,9 @@ class Rand:
 
 @dataclass
 class Meta:
+    """One metadata command over one tree (a folder at the root, see `TREES`), cold on a fresh
+    mount and warm right after; requests as counted by `Systems.requests`."""
+
     reader: str
     command: str
     cold_secs: float | None = None
@@ -772,6 +780,7 @@ class Meta:
     warm_calls: int | None = None
     rss: float | None = None
     note: str = ""
+    tree: str = "tree"
 
 
 @dataclass
@@ -789,10 +798,11 @@ class Write:
 
 @dataclass
 class Profile:
-    """Everything measured under one network condition."""
+    """Everything measured under one network condition; `full` false: the metadata only."""
 
     name: str
     latency: str | None
+    full: bool = True
     seq: list[Seq] = field(default_factory=list)
     rand: list[Rand] = field(default_factory=list)
     meta: list[Meta] = field(default_factory=list)
@@ -986,38 +996,66 @@ def measure_rand(sys_: Systems, s: Settings, content: Content) -> list[Rand]:
     return rows
 
 
-def measure_meta(sys_: Systems, s: Settings, content: Content) -> list[Meta]:
+# The trees the metadata rows walk, folders of the same shape at the root: `tree/`, uploaded
+# through the API by the bench (foreign files, without yetifs's metadata: their dates cost a
+# `file/info` each), and `written/`, copied in through a yetifs mount (its files carry their
+# dates in the listing, in `fileType`). rclone's WebDAV root holds the same two.
+WRITTEN = "written"
+TREES = {"tree": "a foreign tree", WRITTEN: "a yetifs-written tree"}
+# Metadata commands. `du -s` only cold (its warm run would repeat `ls -lR`'s), and not in the
+# metadata-only profile, where at 80 ms it would add minutes to a full run for a figure like
+# `ls -lR`'s.
+META_COMMANDS = {"ls -lR": ["ls", "-lR"], "find": ["find"], "du -s": ["du", "-s"]}
+COLD_ONLY = ("du -s",)
+
+
+def counted(sys_: Systems, kind: str, cmd: list, s: Settings) -> tuple[Timed, int | None]:
+    """Times a command and counts the requests the reader's server answered meanwhile."""
+    before = sys_.requests(kind)
+    done = timed(cmd, s.timeout)
+    after = sys_.requests(kind)
+    return done, (after - before if before is not None and after is not None else None)
+
+
+def meta_on_mount(sys_: Systems, s: Settings, kind: str, tree: str, label: str) -> Meta:
+    """One metadata command over `tree` on a fresh mount: cold, then (unless cold only) warm."""
+    cmd = META_COMMANDS[label]
+
+    def work(mnt: Path, _proc) -> tuple:
+        cold = counted(sys_, kind, [*cmd, mnt / tree], s)
+        warm = counted(sys_, kind, [*cmd, mnt / tree], s) if label not in COLD_ONLY else (Timed(None), None)
+        return cold, warm
+
+    log(f"metadata {label} of {tree}/: {LABELS[kind]}")
+    result, rss, error = sys_.run(kind, work)
+    row = Meta(LABELS[kind], label, rss=rss, note=error, tree=tree)
+    if result is not None:
+        (cold, row.cold_calls), (warm, row.warm_calls) = result
+        row.cold_secs, row.warm_secs = cold.secs, warm.secs
+        row.note = joined(cold.error, warm.error)
+    return row
+
+
+def measure_meta(sys_: Systems, s: Settings, content: Content, du: bool = True) -> list[Meta]:
+    """`ls -lR`, `find` and (unless `du` is false) `du -s` over both trees (local disk: the one
+    on disk, on loopback only)."""
     rows = []
-    commands = {"ls -lR": ["ls", "-lR"], "find": ["find"]}
-    for label, cmd in commands.items():
-        if sys_.tag == "loopback":
+    commands = [c for c in META_COMMANDS if du or c not in COLD_ONLY]
+    if sys_.tag == "loopback":
+        for label in commands:
+            cmd = META_COMMANDS[label]
             log(f"metadata {label}: local disk")
             drop_caches(servers_warm=False)
             cold = timed([*cmd, content.tree], s.timeout)
-            warm = timed([*cmd, content.tree], s.timeout)
+            warm = timed([*cmd, content.tree], s.timeout) if label not in COLD_ONLY else Timed(None)
             rows.append(Meta(LOCAL, label, cold.secs, None, warm.secs, None, note=joined(cold.error, warm.error)))
-
-        for kind in ("yetifs", "rclone-off"):
-
-            def work(mnt: Path, _proc, kind=kind, cmd=cmd) -> tuple:
-                before = sys_.requests(kind)
-                cold = timed([*cmd, mnt / "tree"], s.timeout)
-                middle = sys_.requests(kind)
-                warm = timed([*cmd, mnt / "tree"], s.timeout)
-                after = sys_.requests(kind)
-                calls = (
-                    (middle - before, after - middle) if before is not None else (None, None)
-                )  # fmt: skip
-                return cold, warm, calls
-
-            log(f"metadata {label}: {LABELS[kind]}")
-            result, rss, error = sys_.run(kind, work)
-            row = Meta(LABELS[kind], label, rss=rss, note=error)
-            if result is not None:
-                cold, warm, (row.cold_calls, row.warm_calls) = result
-                row.cold_secs, row.warm_secs = cold.secs, warm.secs
-                row.note = joined(cold.error, warm.error)
-            rows.append(row)
+    for tree in TREES:
+        for label in commands:
+            for kind in ("yetifs", "rclone-off"):
+                if tree == WRITTEN and content.written_error:
+                    rows.append(Meta(LABELS[kind], label, tree=tree, note=not_measured(content.written_error)))
+                else:
+                    rows.append(meta_on_mount(sys_, s, kind, tree, label))
     return rows
 
 
@@ -1247,6 +1285,37 @@ def measure_writes(sys_: Systems, s: Settings, content: Content, api: Api, webda
     return sorted(rows, key=lambda r: order.index(r.what))
 
 
+def write_tree(sup: Supervisor, s: Settings, emu: Emulator, api: Api, content: Content) -> str:
+    """Puts the small-file tree on the emulator a second time, as `written/`, written by yetifs:
+    `cp -r` into a mount (with write-back where `yetifs sync` can settle it), `yetifs sync`,
+    the unmount. Answers why it could not, or an empty string."""
+    sys_ = Systems(sup, s, emu, "", "setup", None)
+    if sys_.no_yetifs:
+        return sys_.no_yetifs
+    kind = "yetifs" if sys_.no_write_back or sys_.no_sync else "yetifs-wb"
+
+    def work(mnt: Path, _proc) -> str:
+        done = timed(["cp", "-r", content.tree, mnt / WRITTEN], s.timeout)
+        if done.secs is None:
+            return f"`cp -r` into the mount: {done.error}"
+        if not sys_.no_sync:
+            sync = timed([YETIFS, "sync", mnt], s.timeout)
+            if sync.secs is None:
+                return f"`yetifs sync`: {sync.error}"
+        return ""
+
+    log(f"writing {WRITTEN}/ through a yetifs mount ({LABELS[kind]})")
+    start = time.monotonic()
+    result, _rss, error = sys_.run(kind, work)
+    if error or result:
+        return error or str(result)
+    found, expected = api.tree_on_server(WRITTEN), local_tree(content.tree)
+    if found != expected:
+        return f"{WRITTEN}/ on the server has {found[0]} of {expected[0]} files, {found[1]:,} of {expected[1]:,} bytes"
+    log(f"{WRITTEN}/ is on the server after {time.monotonic() - start:.1f} s")
+    return ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Verdicts and the report
 
@@ -1355,6 +1424,31 @@ def checks(p: Profile, s: Settings) -> list[Check]:
     return out
 
 
+def secs_and_requests(row: Meta) -> str:
+    """A cold time with its requests beside it, e.g. `7.5 s / 10,502 requests`."""
+    secs = "—" if row.cold_secs is None else f"{row.cold_secs:.{1 if row.cold_secs >= 10 else 2}f} s"
+    return f"{secs} / {'requests not counted' if row.cold_calls is None else f'{row.cold_calls:,} requests'}"
+
+
+def meta_checks(p: Profile) -> list[Check]:
+    """Cold `ls -lR` and `find` of each tree against rclone with cache off: a time, so at most
+    0.8x of rclone's."""
+    out = []
+    for tree, what in TREES.items():
+        for command in ("ls -lR", "find"):
+            y = find(p.meta, reader="yetifs", command=command, tree=tree) or Meta("yetifs", command)
+            r = find(p.meta, reader=LABELS["rclone-off"], command=command, tree=tree) or Meta("", command)
+            out.append(ratio_at_most(
+                f"cold `{command}` of {what} vs rclone", y.cold_secs, r.cold_secs, 0.8,
+                f"yetifs {secs_and_requests(y)}, rclone {secs_and_requests(r)}", y.note or r.note))  # fmt: skip
+    return out
+
+
+def profile_checks(p: Profile, s: Settings) -> list[Check]:
+    """Every check of a profile: those of a full one, then the metadata lines."""
+    return (checks(p, s) if p.full else []) + meta_checks(p)
+
+
 def write_back_checks(p: Profile, s: Settings) -> list[Check]:
     """Writes timed until they are on the server: untar against rclone with cache off, with
     and without write-back, and `cp -r` of the mixed tree against curl uploading its files one
@@ -1419,13 +1513,52 @@ def machine() -> list[str]:
     ]
 
 
+def title(p: Profile) -> str:
+    if p.latency is None:
+        return "Loopback"
+    return f"{p.latency} added to every request" + ("" if p.full else " (metadata only)")
+
+
+def render_checks(p: Profile, s: Settings) -> list[str]:
+    """The verdicts of a profile."""
+    out = ["| check | measured | target | verdict |", "|---|---|---|---|"]
+    for c in profile_checks(p, s):
+        out.append(f"| {c.name} | {joined(c.measured)} | {c.target} | {'PASS' if c.passed else 'FAIL'} |")
+    return out
+
+
+def render_meta(p: Profile, s: Settings) -> list[str]:
+    """The metadata table: every tree, command and reader."""
+    out = ["", f"### Metadata: two trees of {s.files:,} files in {s.folders:,} folders", ""]
+    out += [
+        "`tree/`: foreign files, uploaded through the API by the bench (without yetifs's metadata, a",
+        f"file's dates cost a `file/info`); `{WRITTEN}/`: the same copied in by `cp -r` through a yetifs",
+        "mount (its files' dates are in the listing). rclone serves the same two trees. `du -s` is",
+        "timed cold only, and not in the metadata-only profile.",
+        "",
+    ]
+    out += ["| reader | tree | command | cold s | cold requests | warm s | warm requests | peak RSS MiB | note |",
+            "|---|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
+    for r in p.meta:
+        tree = "on disk" if r.reader == LOCAL else f"`{r.tree}/`"
+        out.append(
+            f"| {r.reader} | {tree} | `{r.command}` | {fmt(r.cold_secs, 2)} | {fmt(r.cold_calls)} | "
+            f"{fmt(r.warm_secs, 2)} | {fmt(r.warm_calls)} | {fmt(r.rss)} | {joined(r.note)} |"
+        )
+    return out
+
+
+def render(p: Profile, s: Settings) -> list[str]:
+    """The markdown of one profile; one of the metadata only has just those rows."""
+    if p.full:
+        return render_profile(p, s)
+    return [f"## {title(p)}", "", *render_checks(p, s), *render_meta(p, s), ""]
+
+
 def render_profile(p: Profile, s: Settings) -> list[str]:
     """The markdown of one profile: the verdicts first, then every figure behind them."""
-    title = "Loopback" if p.latency is None else f"{p.latency} added to every request"
-    out = [f"## {title}", ""]
-    out += ["| check | measured | target | verdict |", "|---|---|---|---|"]
-    for c in checks(p, s):
-        out.append(f"| {c.name} | {joined(c.measured)} | {c.target} | {'PASS' if c.passed else 'FAIL'} |")
+    out = [f"## {title(p)}", ""]
+    out += render_checks(p, s)
     curl = find(p.seq, reader=CURL)
     out += ["", f"### Sequential read of a {s.size_mib} MiB file (`dd bs=1M`, best of {s.repeat})", ""]
     out += ["| reader | cold MiB/s | warm MiB/s | cold vs curl | peak RSS MiB | note |", "|---|--:|--:|--:|--:|---|"]
@@ -1440,14 +1573,7 @@ def render_profile(p: Profile, s: Settings) -> list[str]:
             f"| {r.reader} | {r.block} | {fmt(r.cold_iops)} | {fmt(r.cold_p99_ms, 2)} | "
             f"{fmt(r.warm_iops)} | {fmt(r.warm_p99_ms, 2)} | {fmt(r.rss)} | {joined(r.note)} |"
         )
-    out += ["", f"### Metadata: {s.files:,} files in {s.folders:,} folders", ""]
-    out += ["| reader | command | cold s | cold requests | warm s | warm requests | peak RSS MiB | note |",
-            "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
-    for r in p.meta:
-        out.append(
-            f"| {r.reader} | `{r.command}` | {fmt(r.cold_secs, 2)} | {fmt(r.cold_calls)} | "
-            f"{fmt(r.warm_secs, 2)} | {fmt(r.warm_calls)} | {fmt(r.rss)} | {joined(r.note)} |"
-        )
+    out += render_meta(p, s)
     out += ["", "### Writes, until on the server", ""]
     out += ["| writer | what | seconds | MiB/s | vs curl | requests | peak RSS MiB | note |",
             "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
@@ -1485,12 +1611,13 @@ def write_report(
         "",
         "## How to run",
         "",
-        "`scripts/bench` (root; about 15 minutes) or `scripts/bench --quick` (a couple of minutes).",
+        "`scripts/bench` (root; about half an hour) or `scripts/bench --quick` (a few minutes).",
         "It installs fio, curl, rclone and fuse3 from the distribution if missing, builds the release",
         "binaries, and runs everything below on loopback, then again with the emulator at",
         f"`--faults latency={s.latency}` (rclone gets the same delay per request from a small proxy",
-        "in front of `rclone serve webdav`). Sizes can be changed with `BENCH_*` variables (see the",
-        "script's header).",
+        "in front of `rclone serve webdav`)"
+        + (f", then the metadata rows alone at `latency={s.far_latency}`" if s.far_latency else "")
+        + ". Sizes can be changed with `BENCH_*` variables (see the script's header).",
         "",
         "- yetifs: `yetifs mount` over `yetifs serve --ranges correct` on 127.0.0.1.",
         "- raw curl: the file's `download_url` fetched by `curl` in one stream; the upload is a",
@@ -1525,14 +1652,20 @@ def write_report(
         "  the same command again right after, nothing dropped. Sequential reads are run",
         f"  {s.repeat} time(s), each cold run on a fresh mount, and the best run is kept (noise on a",
         "  shared machine only ever slows a run down).",
+        "- Metadata: two trees of the same shape. `tree/` is uploaded through the API by the bench:",
+        "  foreign files, without yetifs's metadata, so a file's dates cost yetifs a `file/info`.",
+        f"  `{WRITTEN}/` is the same copied into a yetifs mount by `cp -r` (then `yetifs sync`, the",
+        "  unmount) before the profiles run: its files carry their dates in the listing (`fileType`),",
+        "  so a cold `ls -lR` there costs listings only. rclone's WebDAV root holds both (`cp -al`).",
+        "  Each cold command runs on a fresh mount, the warm one right after on the same mount.",
         "- Peak RSS: VmHWM of the daemon, reset (`clear_refs`) before each measurement.",
         "- Requests: API calls from the emulator's access log (downloads not counted), for yetifs",
         "  and for curl; for rclone, WebDAV requests counted by the delay proxy (so only in the",
-        "  latency run).",
+        "  latency runs).",
         "",
     ]
     for p in profiles:
-        out += render_profile(p, s)
+        out += render(p, s)
     text = "\n".join(out).replace(str(workdir), "$WORK").replace(str(REPO), ".")
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(text)
@@ -1561,7 +1694,8 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     webdav_root = work / "webdav"
     webdav_root.mkdir()
     os.link(content.big, webdav_root / BIG_NAME)
-    subprocess.run(["cp", "-al", str(content.tree), str(webdav_root / "tree")], check=True)
+    for tree in TREES:
+        subprocess.run(["cp", "-al", str(content.tree), str(webdav_root / tree)], check=True)
 
     emu_data = work / "emulator"
     SERVER_DIRS[:] = [emu_data, webdav_root]
@@ -1576,6 +1710,9 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     # deduplicated alike (and the blob store does not grow by a copy per writer, which each
     # cold run would read back into the page cache).
     upload_tree(api, content.mixed, "mixed-seed", 8, s.timeout)
+    content.written_error = write_tree(sup, s, emu, api, content)
+    if content.written_error:
+        log(f"no {WRITTEN}/ tree: {content.written_error}")
 
     webdav_port = free_port()
     webdav = sup.spawn("webdav", [
@@ -1585,8 +1722,13 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     wait_port(webdav_port, webdav, "rclone serve webdav")
 
     profiles = []
-    plan = [("loopback", None)] + ([] if s.skip_latency else [("latency", s.latency)])
-    for tag, latency in plan:
+    # (tag, added latency, everything or the metadata only)
+    plan = [("loopback", None, True)]
+    if not s.skip_latency:
+        plan.append(("latency", s.latency, True))
+        if s.far_latency:
+            plan.append(("far", s.far_latency, False))
+    for tag, latency, full in plan:
         proxy = None
         count_file = None
         webdav_url = f"http://127.0.0.1:{webdav_port}/"
@@ -1595,7 +1737,9 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
             emu = start_emulator(sup, emu_data, f"latency={latency}", f"{tag}-serve")
             api = Api(emu.api_url, emu.key1, emu.key2)
             proxy_port = free_port()
-            count_file = work / "logs" / "webdav-requests"
+            # One per profile: a new proxy counts from 0, and a file left by the last would be
+            # read as the count before its first request.
+            count_file = work / "logs" / f"{tag}-webdav-requests"
             proxy = sup.spawn("delay-proxy", [
                 sys.executable, Path(__file__).resolve(), "--delay-proxy", proxy_port,
                 webdav_port, parse_duration(latency), count_file,
@@ -1605,15 +1749,17 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
         log(f"--- {tag} ---")
         url = api.download_url(api.root_file_id(BIG_NAME))
         systems = Systems(sup, s, emu, webdav_url, tag, count_file)
-        profile = Profile(tag, latency)
-        profile.seq = measure_seq(systems, s, content, url)
-        profile.rand = measure_rand(systems, s, content)
-        profile.meta = measure_meta(systems, s, content)
-        profile.writes = measure_writes(systems, s, content, api, webdav_root)
+        profile = Profile(tag, latency, full)
+        if full:
+            profile.seq = measure_seq(systems, s, content, url)
+            profile.rand = measure_rand(systems, s, content)
+        profile.meta = measure_meta(systems, s, content, du=full)
+        if full:
+            profile.writes = measure_writes(systems, s, content, api, webdav_root)
         profiles.append(profile)
         if proxy is not None:
             sup.stop(proxy)
-        lines = render_profile(profile, s)
+        lines = render(profile, s)
         for line in lines[: lines.index("", 2)]:  # the title and the verdicts
             print(line, flush=True)
     return profiles
