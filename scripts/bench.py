@@ -591,6 +591,15 @@ def write_back_available() -> str | None:
     return None
 
 
+def prefetch_available() -> str | None:
+    """None when `yetifs mount` offers `--prefetch-tree`, else why the prefetched rows are not
+    measured."""
+    done = subprocess.run([YETIFS, "mount", "--help"], capture_output=True, check=False)
+    if "--prefetch-tree" not in done.stdout.decode(errors="replace"):
+        return "this yetifs mount has no --prefetch-tree yet"
+    return None
+
+
 def sync_available() -> str | None:
     """None when `yetifs sync` exists, else why a write cannot be timed until it is on the
     server through it."""
@@ -604,7 +613,7 @@ class Systems:
     """Starts the readers under test, each on a fresh mountpoint with fresh caches, and runs a
     measurement on them."""
 
-    KINDS = ("yetifs", "yetifs-wb", "rclone-off", "rclone-full", "memfs")
+    KINDS = ("yetifs", "yetifs-wb", "yetifs-prefetch", "rclone-off", "rclone-full", "memfs")
 
     def __init__(
         self,
@@ -620,13 +629,14 @@ class Systems:
         self.no_yetifs = yetifs_available()
         self.no_write_back = self.no_yetifs or write_back_available()
         self.no_sync = self.no_yetifs or sync_available()
+        self.no_prefetch = self.no_yetifs or prefetch_available()
         self.count = 0
 
     def requests(self, kind: str) -> int | None:
         """Requests the reader's server has answered so far, where they are counted: the
         emulator's access log for yetifs (and for curl talking to the API), the delay proxy for
         rclone."""
-        if kind in ("yetifs", "yetifs-wb", "curl"):
+        if kind in ("yetifs", "yetifs-wb", "yetifs-prefetch", "curl"):
             return self.emu.api_calls()
         if kind.startswith("rclone-") and self.webdav_requests is not None:
             try:
@@ -646,9 +656,11 @@ class Systems:
                 raise BenchError(self.no_yetifs)
             if kind == "yetifs-wb" and self.no_write_back:
                 raise BenchError(self.no_write_back)
+            if kind == "yetifs-prefetch" and self.no_prefetch:
+                raise BenchError(self.no_prefetch)
             # The default delay: `yetifs sync` starts every pending upload at once. Followed by
             # another option, so that the flag's optional value cannot swallow the mountpoint.
-            extra = ["--write-back"] if kind == "yetifs-wb" else []
+            extra = {"yetifs-wb": ["--write-back"], "yetifs-prefetch": ["--prefetch-tree"]}.get(kind, [])
             args = [
                 YETIFS, "mount", "--api-url", self.emu.api_url, "--key1", self.emu.key1,
                 "--key2", self.emu.key2, "--cache-dir", base / "cache", "--cache-size",
@@ -863,6 +875,7 @@ def ranged_single_stream(url: str, size: int, block: int, timeout: float) -> Tim
 LABELS = {
     "yetifs": "yetifs",
     "yetifs-wb": "yetifs --write-back",
+    "yetifs-prefetch": "yetifs, prefetched tree",
     "rclone-off": "rclone mount, cache off",
     "rclone-full": "rclone mount, cache full",
     "memfs": "FUSE ceiling (memfs)",
@@ -1036,9 +1049,97 @@ def meta_on_mount(sys_: Systems, s: Settings, kind: str, tree: str, label: str) 
     return row
 
 
+def prefetch_state(report: dict) -> str | None:
+    """The prefetch's state in a `yetifs status --json` report, lowercased: a `prefetch` object
+    with a `state`, `phase` or `status` (a string, or an enum as serde writes it), or a plain
+    string; None when the report has none. The format is not final, hence the latitude."""
+    prefetch = report.get("prefetch")
+    if isinstance(prefetch, str):
+        return prefetch.lower()
+    if not isinstance(prefetch, dict):
+        return None
+    for key in ("state", "phase", "status"):
+        value = prefetch.get(key)
+        if isinstance(value, dict) and value:  # {"done": {...}}
+            value = next(iter(value))
+        if isinstance(value, str):
+            return value.lower()
+    if prefetch.get("done") is True or prefetch.get("finished") is True:
+        return "done"
+    return "unknown"
+
+
+PREFETCH_DONE = ("done", "finished", "complete", "completed")
+PREFETCH_FAILED = ("failed", "error", "aborted")
+
+
+def status_of(mnt: Path, *flags: str) -> str:
+    """What `yetifs status MOUNTPOINT` prints, or an empty string if it fails."""
+    try:
+        done = subprocess.run([YETIFS, "status", mnt, *flags], capture_output=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        return ""
+    return done.stdout.decode(errors="replace") if done.returncode == 0 else ""
+
+
+def wait_for_prefetch(mnt: Path, timeout: float) -> tuple[float | None, str]:
+    """Polls `yetifs status MOUNTPOINT --json` (and the text status, should the JSON say
+    nothing) until the prefetch is done. Answers the seconds it took, or None and why not."""
+    start = time.monotonic()
+    state = None
+    while time.monotonic() - start < timeout:
+        try:
+            state = prefetch_state(json.loads(status_of(mnt, "--json")))
+        except (ValueError, AttributeError):
+            state = None
+        if state is None:
+            line = next((l for l in status_of(mnt).lower().splitlines() if "prefetch" in l), "")
+            words = set(re.findall(r"[a-z]+", line))
+            state = next((w for w in (*PREFETCH_DONE, *PREFETCH_FAILED) if w in words), "unknown" if line else None)
+        if state in PREFETCH_DONE:
+            return time.monotonic() - start, ""
+        if state in PREFETCH_FAILED:
+            return None, f"the prefetch ended {state} after {time.monotonic() - start:.1f} s"
+        if state is None and time.monotonic() - start > 30:
+            return None, "`yetifs status` says nothing of a prefetch after 30 s"
+        time.sleep(0.2)
+    return None, f"the prefetch was not done after {timeout:.0f} s (last state: {state or 'none'}); timed anyway"
+
+
+def meta_prefetched(sys_: Systems, s: Settings, trees: dict[str, str]) -> list[Meta]:
+    """yetifs mounted with `--prefetch-tree`: once the prefetch is done, `ls -lR` and `find`
+    over each tree with the page cache dropped before each, on one mount (the prefetch keeps the
+    whole account, so what one command leaves in yetifs's memory, the next finds there already)."""
+    kind = "yetifs-prefetch"
+    commands = ("ls -lR", "find")
+
+    def work(mnt: Path, _proc) -> tuple[list, str]:
+        before = sys_.requests(kind)
+        took, late = wait_for_prefetch(mnt, s.timeout)
+        calls = sys_.requests(kind) - before if before is not None else None
+        how = late or f"one mount; the prefetch took {took:.1f} s and {fmt(calls)} requests before these"
+        runs = []
+        for tree in trees:
+            for label in commands:
+                drop_caches()
+                runs.append(counted(sys_, kind, [*META_COMMANDS[label], mnt / tree], s))
+        return runs, how
+
+    log(f"metadata: {LABELS[kind]}")
+    result, rss, error = sys_.run(kind, work)
+    pairs = [(tree, label) for tree in trees for label in commands]
+    if result is None:
+        return [Meta(LABELS[kind], label, tree=tree, note=f"not measured: {error}") for tree, label in pairs]
+    runs, how = result
+    return [
+        Meta(LABELS[kind], label, done.secs, calls, rss=rss, note=joined(done.error, how), tree=tree)
+        for (tree, label), (done, calls) in zip(pairs, runs)
+    ]
+
+
 def measure_meta(sys_: Systems, s: Settings, content: Content, du: bool = True) -> list[Meta]:
     """`ls -lR`, `find` and (unless `du` is false) `du -s` over both trees (local disk: the one
-    on disk, on loopback only)."""
+    on disk, on loopback only), then the prefetched rows."""
     rows = []
     commands = [c for c in META_COMMANDS if du or c not in COLD_ONLY]
     if sys_.tag == "loopback":
@@ -1056,7 +1157,8 @@ def measure_meta(sys_: Systems, s: Settings, content: Content, du: bool = True) 
                     rows.append(Meta(LABELS[kind], label, tree=tree, note=not_measured(content.written_error)))
                 else:
                     rows.append(meta_on_mount(sys_, s, kind, tree, label))
-    return rows
+    trees = {t: n for t, n in TREES.items() if not (t == WRITTEN and content.written_error)}
+    return rows + meta_prefetched(sys_, s, trees)
 
 
 def warm(path: Path) -> None:
@@ -1658,6 +1760,9 @@ def write_report(
         "  unmount) before the profiles run: its files carry their dates in the listing (`fileType`),",
         "  so a cold `ls -lR` there costs listings only. rclone's WebDAV root holds both (`cp -al`).",
         "  Each cold command runs on a fresh mount, the warm one right after on the same mount.",
+        "  \"yetifs, prefetched tree\": `yetifs mount --prefetch-tree`, which walks the account in",
+        "  the background; the commands start once `yetifs status --json` says the prefetch is done,",
+        "  all on one mount, the page cache dropped before each.",
         "- Peak RSS: VmHWM of the daemon, reset (`clear_refs`) before each measurement.",
         "- Requests: API calls from the emulator's access log (downloads not counted), for yetifs",
         "  and for curl; for rclone, WebDAV requests counted by the delay proxy (so only in the",
