@@ -1430,6 +1430,11 @@ class Check:
     measured: str
     target: str
     passed: bool
+    # For the charts: the ratio measured, the bound it must reach, and whether it must stay at
+    # or below the bound (a time) rather than reach it (a throughput). None: not a ratio.
+    ratio: float | None = None
+    bound: float | None = None
+    at_most: bool = False
 
 
 def not_measured(why: str) -> str:
@@ -1442,7 +1447,7 @@ def ratio_check(name: str, num: float | None, den: float | None, at_least: float
     if num is None or den is None or den == 0:
         return Check(name, not_measured(why), target, False)
     ratio = num / den
-    return Check(name, f"{ratio:.2f}x ({what})", target, ratio >= at_least)
+    return Check(name, f"{ratio:.2f}x ({what})", target, ratio >= at_least, ratio, at_least)
 
 
 def ratio_at_most(
@@ -1451,9 +1456,9 @@ def ratio_at_most(
     """A ratio that must stay low: a time against another's."""
     target = target or f"≤ {at_most:g}x"
     if num is None or den is None or den == 0:
-        return Check(name, not_measured(why), target, False)
+        return Check(name, not_measured(why), target, False, bound=at_most, at_most=True)
     ratio = num / den
-    return Check(name, f"{ratio:.2f}x ({what})", target, ratio <= at_most)
+    return Check(name, f"{ratio:.2f}x ({what})", target, ratio <= at_most, ratio, at_most, True)
 
 
 # Untar time of yetifs over rclone's (cache off) in the last full run before write-back
@@ -1621,12 +1626,19 @@ def title(p: Profile) -> str:
     return f"{p.latency} added to every request" + ("" if p.full else " (metadata only)")
 
 
+def chart_path(p: Profile, s: Settings) -> Path:
+    """Where a profile's chart goes: beside the report, in a folder named after it
+    (docs/benchmarks.md: docs/benchmarks/ratios-20ms.svg)."""
+    return s.out.parent / s.out.stem / f"ratios-{p.latency or 'loopback'}.svg"
+
+
 def render_checks(p: Profile, s: Settings) -> list[str]:
-    """The verdicts of a profile."""
+    """The verdicts of a profile, then its chart of their ratios."""
     out = ["| check | measured | target | verdict |", "|---|---|---|---|"]
     for c in profile_checks(p, s):
         out.append(f"| {c.name} | {joined(c.measured)} | {c.target} | {'PASS' if c.passed else 'FAIL'} |")
-    return out
+    link = chart_path(p, s).relative_to(s.out.parent).as_posix()
+    return out + ["", f"![yetifs against its baselines, {title(p).lower()}]({link})"]
 
 
 def render_meta(p: Profile, s: Settings) -> list[str]:
@@ -1690,6 +1702,81 @@ def render_profile(p: Profile, s: Settings) -> list[str]:
     return out + [""]
 
 
+def xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def chart_scale(bars: list[Check]) -> tuple[float, float]:
+    """The x axis of a chart: its end and its tick step. It shows every target with room to
+    spare, and ratios up to three times the largest target or 3x (larger bars are cut, their
+    figure still written)."""
+    bounds = [c.bound for c in bars if c.bound is not None]
+    ratios = [c.ratio for c in bars if c.ratio is not None]
+    top = max(bounds, default=1.0)
+    end = max(1.25 * top, min(max(ratios, default=0.0) * 1.08, max(3 * top, 3.0)), 1.1)
+    step = next(st for st in (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100) if end / st <= 8)
+    return step * -(-end // step), step
+
+
+def chart_svg(heading: str, bars: list[Check]) -> str:
+    """A horizontal bar chart of the ratio checks: one row per check, its name and target above
+    a bar (green PASS, red FAIL) with the target drawn across it as a black line and 1x (as fast
+    as the baseline) dashed."""
+    width, left, right, row, top = 900, 16, 770, 50, 74
+    end, step = chart_scale(bars)
+    height = top + row * max(len(bars), 1) + 40
+
+    def x(value: float) -> float:
+        return left + (right - left) * min(value, end) / end
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="24" font-size="16" font-weight="bold">{xml(heading)}</text>',
+        f'<text x="{left}" y="46" fill="#444">Each bar: yetifs as a multiple of its baseline '
+        "(a time: lower is better; a throughput: higher is better).</text>",
+        f'<text x="{left}" y="64" fill="#444">Black line: the target (green: reached, red: not); '
+        "dashed: 1x, the same as the baseline.</text>",
+    ]
+    tick = 0.0
+    while tick <= end + 1e-9:
+        out.append(f'<line x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" y2="{height - 34}" stroke="#e4e4e4"/>')
+        out.append(f'<text x="{x(tick):.1f}" y="{height - 18}" text-anchor="middle" fill="#444">{tick:g}x</text>')
+        tick += step
+    out.append(f'<line x1="{x(1):.1f}" y1="{top}" x2="{x(1):.1f}" y2="{height - 34}" stroke="#888" stroke-dasharray="5,4"/>')
+    for i, c in enumerate(bars):
+        y = top + i * row
+        sign = "≤" if c.at_most else "≥"
+        label = f"{c.name.replace('`', '')}  (target {sign} {c.bound:g}x)"
+        out.append(f'<text x="{left}" y="{y + 16}">{xml(label)}</text>')
+        # Figures start right of both the bar and the target line.
+        after = max(x(c.ratio or 0), x(c.bound if c.bound is not None else 0)) + 6
+        if c.ratio is None:
+            out.append(f'<text x="{after:.1f}" y="{y + 37}" fill="#888" font-style="italic">not measured</text>')
+        else:
+            colour = "#2e8b3e" if c.passed else "#c8372d"
+            out.append(f'<rect x="{left}" y="{y + 23}" width="{x(c.ratio) - left:.1f}" height="18" fill="{colour}"/>')
+            cut = "» " if c.ratio > end else ""
+            verdict = "PASS" if c.passed else "FAIL"
+            out.append(f'<text x="{after:.1f}" y="{y + 37}" font-weight="bold" fill="{colour}">'
+                       f"{cut}{c.ratio:.2f}x {verdict}</text>")  # fmt: skip
+        if c.bound is not None:
+            out.append(f'<line x1="{x(c.bound):.1f}" y1="{y + 19}" x2="{x(c.bound):.1f}" y2="{y + 45}" '
+                       'stroke="black" stroke-width="2.5"/>')  # fmt: skip
+    if not bars:
+        out.append(f'<text x="{left}" y="{top + 30}" fill="#888">no ratios measured</text>')
+    return "\n".join(out + ["</svg>", ""])
+
+
+def write_chart(p: Profile, s: Settings) -> None:
+    """The chart of a profile's ratio checks, where its report links it."""
+    bars = [c for c in profile_checks(p, s) if c.bound is not None]
+    path = chart_path(p, s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(chart_svg(f"yetifs against its baselines: {title(p).lower()}", bars))
+
+
 def write_report(
     s: Settings, profiles: list[Profile], workdir: Path, started: datetime.datetime, took: float
 ) -> None:
@@ -1719,7 +1806,8 @@ def write_report(
         f"`--faults latency={s.latency}` (rclone gets the same delay per request from a small proxy",
         "in front of `rclone serve webdav`)"
         + (f", then the metadata rows alone at `latency={s.far_latency}`" if s.far_latency else "")
-        + ". Sizes can be changed with `BENCH_*` variables (see the script's header).",
+        + ". Sizes can be changed with `BENCH_*` variables (see the script's header). Each",
+        f"profile's ratio checks are drawn in `{s.out.stem}/ratios-*.svg` beside this file.",
         "",
         "- yetifs: `yetifs mount` over `yetifs serve --ranges correct` on 127.0.0.1.",
         "- raw curl: the file's `download_url` fetched by `curl` in one stream; the upload is a",
@@ -1771,6 +1859,7 @@ def write_report(
     ]
     for p in profiles:
         out += render(p, s)
+        write_chart(p, s)
     text = "\n".join(out).replace(str(workdir), "$WORK").replace(str(REPO), ".")
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(text)
