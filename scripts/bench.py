@@ -1099,9 +1099,9 @@ def wait_for_prefetch(mnt: Path, timeout: float) -> tuple[float | None, str]:
         if state in PREFETCH_DONE:
             return time.monotonic() - start, ""
         if state in PREFETCH_FAILED:
-            return None, f"the prefetch ended {state} after {time.monotonic() - start:.1f} s"
+            return None, f"the prefetch ended {state} after {time.monotonic() - start:.1f} s; timed anyway"
         if state is None and time.monotonic() - start > 30:
-            return None, "`yetifs status` says nothing of a prefetch after 30 s"
+            return None, "`yetifs status` says nothing of a prefetch after 30 s; timed anyway"
         time.sleep(0.2)
     return None, f"the prefetch was not done after {timeout:.0f} s (last state: {state or 'none'}); timed anyway"
 
