@@ -1744,7 +1744,8 @@ def chart_svg(heading: str, bars: list[Check]) -> str:
         out.append(f'<line x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" y2="{height - 34}" stroke="#e4e4e4"/>')
         out.append(f'<text x="{x(tick):.1f}" y="{height - 18}" text-anchor="middle" fill="#444">{tick:g}x</text>')
         tick += step
-    out.append(f'<line x1="{x(1):.1f}" y1="{top}" x2="{x(1):.1f}" y2="{height - 34}" stroke="#888" stroke-dasharray="5,4"/>')
+    out.append(f'<line x1="{x(1):.1f}" y1="{top}" x2="{x(1):.1f}" y2="{height - 34}" stroke="#888" '
+               'stroke-dasharray="5,4"/>')  # fmt: skip
     for i, c in enumerate(bars):
         y = top + i * row
         sign = "≤" if c.at_most else "≥"
