@@ -61,6 +61,8 @@ class Settings:
     fio_jobs: int
     repeat: int
     latency: str
+    # The second latency profile, metadata only ("" leaves it out).
+    far_latency: str
     memory_cache_mib: int
     timeout: float
     out: Path
@@ -93,6 +95,7 @@ class Settings:
             fio_jobs=env_int("BENCH_FIO_JOBS", 4, 4),
             repeat=max(1, env_int("BENCH_REPEAT", 2, 1)),
             latency=os.environ.get("BENCH_LATENCY", "20ms"),
+            far_latency=os.environ.get("BENCH_FAR_LATENCY", "80ms").strip(),
             memory_cache_mib=env_int("BENCH_MEMORY_CACHE_MIB", 128, 128),
             timeout=float(env_int("BENCH_TIMEOUT_SECS", 600, 300)),
             out=Path(os.environ.get("BENCH_OUT", REPO / "docs" / "benchmarks.md")),
@@ -450,6 +453,8 @@ class Content:
     small: tuple[int, int]
     mixed: Path
     mixed_size: tuple[int, int]
+    # Why the yetifs-written tree (`written/`) is not on the emulator; empty when it is.
+    written_error: str = ""
 
 
 def write_random(path: Path, size: int, rng: random.Random) -> None:
@@ -586,6 +591,15 @@ def write_back_available() -> str | None:
     return None
 
 
+def prefetch_available() -> str | None:
+    """None when `yetifs mount` offers `--prefetch-tree`, else why the prefetched rows are not
+    measured."""
+    done = subprocess.run([YETIFS, "mount", "--help"], capture_output=True, check=False)
+    if "--prefetch-tree" not in done.stdout.decode(errors="replace"):
+        return "this yetifs mount has no --prefetch-tree yet"
+    return None
+
+
 def sync_available() -> str | None:
     """None when `yetifs sync` exists, else why a write cannot be timed until it is on the
     server through it."""
@@ -599,7 +613,7 @@ class Systems:
     """Starts the readers under test, each on a fresh mountpoint with fresh caches, and runs a
     measurement on them."""
 
-    KINDS = ("yetifs", "yetifs-wb", "rclone-off", "rclone-full", "memfs")
+    KINDS = ("yetifs", "yetifs-wb", "yetifs-prefetch", "rclone-off", "rclone-full", "memfs")
 
     def __init__(
         self,
@@ -615,13 +629,14 @@ class Systems:
         self.no_yetifs = yetifs_available()
         self.no_write_back = self.no_yetifs or write_back_available()
         self.no_sync = self.no_yetifs or sync_available()
+        self.no_prefetch = self.no_yetifs or prefetch_available()
         self.count = 0
 
     def requests(self, kind: str) -> int | None:
         """Requests the reader's server has answered so far, where they are counted: the
         emulator's access log for yetifs (and for curl talking to the API), the delay proxy for
         rclone."""
-        if kind in ("yetifs", "yetifs-wb", "curl"):
+        if kind in ("yetifs", "yetifs-wb", "yetifs-prefetch", "curl"):
             return self.emu.api_calls()
         if kind.startswith("rclone-") and self.webdav_requests is not None:
             try:
@@ -636,19 +651,21 @@ class Systems:
         base.mkdir(parents=True)
         mnt = base / "mnt"
         name = f"{self.tag}-{kind}-{self.count}"
-        if kind in ("yetifs", "yetifs-wb"):
+        if kind.startswith("yetifs"):
             if self.no_yetifs:
                 raise BenchError(self.no_yetifs)
             if kind == "yetifs-wb" and self.no_write_back:
                 raise BenchError(self.no_write_back)
+            if kind == "yetifs-prefetch" and self.no_prefetch:
+                raise BenchError(self.no_prefetch)
             # The default delay: `yetifs sync` starts every pending upload at once. Followed by
             # another option, so that the flag's optional value cannot swallow the mountpoint.
-            write_back = ["--write-back"] if kind == "yetifs-wb" else []
+            extra = {"yetifs-wb": ["--write-back"], "yetifs-prefetch": ["--prefetch-tree"]}.get(kind, [])
             args = [
                 YETIFS, "mount", "--api-url", self.emu.api_url, "--key1", self.emu.key1,
                 "--key2", self.emu.key2, "--cache-dir", base / "cache", "--cache-size",
                 f"{2 * self.s.size_mib + 256}MiB", "--memory-cache",
-                f"{self.s.memory_cache_mib}MiB", *write_back, "--dir-ttl", "3600", mnt,
+                f"{self.s.memory_cache_mib}MiB", *extra, "--dir-ttl", "3600", mnt,
             ]  # fmt: skip
         elif kind.startswith("rclone-"):
             args = [
@@ -764,6 +781,9 @@ class Rand:
 
 @dataclass
 class Meta:
+    """One metadata command over one tree (a folder at the root, see `TREES`), cold on a fresh
+    mount and warm right after; requests as counted by `Systems.requests`."""
+
     reader: str
     command: str
     cold_secs: float | None = None
@@ -772,6 +792,7 @@ class Meta:
     warm_calls: int | None = None
     rss: float | None = None
     note: str = ""
+    tree: str = "tree"
 
 
 @dataclass
@@ -789,10 +810,11 @@ class Write:
 
 @dataclass
 class Profile:
-    """Everything measured under one network condition."""
+    """Everything measured under one network condition; `full` false: the metadata only."""
 
     name: str
     latency: str | None
+    full: bool = True
     seq: list[Seq] = field(default_factory=list)
     rand: list[Rand] = field(default_factory=list)
     meta: list[Meta] = field(default_factory=list)
@@ -853,6 +875,7 @@ def ranged_single_stream(url: str, size: int, block: int, timeout: float) -> Tim
 LABELS = {
     "yetifs": "yetifs",
     "yetifs-wb": "yetifs --write-back",
+    "yetifs-prefetch": "yetifs, prefetched tree",
     "rclone-off": "rclone mount, cache off",
     "rclone-full": "rclone mount, cache full",
     "memfs": "FUSE ceiling (memfs)",
@@ -986,39 +1009,156 @@ def measure_rand(sys_: Systems, s: Settings, content: Content) -> list[Rand]:
     return rows
 
 
-def measure_meta(sys_: Systems, s: Settings, content: Content) -> list[Meta]:
+# The trees the metadata rows walk, folders of the same shape at the root: `tree/`, uploaded
+# through the API by the bench (foreign files, without yetifs's metadata: their dates cost a
+# `file/info` each), and `written/`, copied in through a yetifs mount (its files carry their
+# dates in the listing, in `fileType`). rclone's WebDAV root holds the same two.
+WRITTEN = "written"
+TREES = {"tree": "a foreign tree", WRITTEN: "a yetifs-written tree"}
+# Metadata commands. `du -s` only cold (its warm run would repeat `ls -lR`'s), and not in the
+# metadata-only profile, where at 80 ms it would add minutes to a full run for a figure like
+# `ls -lR`'s.
+META_COMMANDS = {"ls -lR": ["ls", "-lR"], "find": ["find"], "du -s": ["du", "-s"]}
+COLD_ONLY = ("du -s",)
+
+
+def counted(sys_: Systems, kind: str, cmd: list, s: Settings) -> tuple[Timed, int | None]:
+    """Times a command and counts the requests the reader's server answered meanwhile."""
+    before = sys_.requests(kind)
+    done = timed(cmd, s.timeout)
+    after = sys_.requests(kind)
+    return done, (after - before if before is not None and after is not None else None)
+
+
+def meta_on_mount(sys_: Systems, s: Settings, kind: str, tree: str, label: str) -> Meta:
+    """One metadata command over `tree` on a fresh mount: cold, then (unless cold only) warm."""
+    cmd = META_COMMANDS[label]
+
+    def work(mnt: Path, _proc) -> tuple:
+        cold = counted(sys_, kind, [*cmd, mnt / tree], s)
+        warm = counted(sys_, kind, [*cmd, mnt / tree], s) if label not in COLD_ONLY else (Timed(None), None)
+        return cold, warm
+
+    log(f"metadata {label} of {tree}/: {LABELS[kind]}")
+    result, rss, error = sys_.run(kind, work)
+    row = Meta(LABELS[kind], label, rss=rss, note=error, tree=tree)
+    if result is not None:
+        (cold, row.cold_calls), (warm, row.warm_calls) = result
+        row.cold_secs, row.warm_secs = cold.secs, warm.secs
+        row.note = joined(cold.error, warm.error)
+    return row
+
+
+def prefetch_state(report: dict) -> str | None:
+    """The prefetch's state in a `yetifs status --json` report, lowercased: a `prefetch` object
+    with a `state`, `phase` or `status` (a string, or an enum as serde writes it), or a plain
+    string; None when the report has none. The format is not final, hence the latitude."""
+    prefetch = report.get("prefetch")
+    if isinstance(prefetch, str):
+        return prefetch.lower()
+    if not isinstance(prefetch, dict):
+        return None
+    for key in ("state", "phase", "status"):
+        value = prefetch.get(key)
+        if isinstance(value, dict) and value:  # {"done": {...}}
+            value = next(iter(value))
+        if isinstance(value, str):
+            return value.lower()
+    if prefetch.get("done") is True or prefetch.get("finished") is True:
+        return "done"
+    return "unknown"
+
+
+PREFETCH_DONE = ("done", "finished", "complete", "completed")
+PREFETCH_FAILED = ("failed", "error", "aborted")
+
+
+def status_of(mnt: Path, *flags: str) -> str:
+    """What `yetifs status MOUNTPOINT` prints, or an empty string if it fails."""
+    try:
+        done = subprocess.run([YETIFS, "status", mnt, *flags], capture_output=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        return ""
+    return done.stdout.decode(errors="replace") if done.returncode == 0 else ""
+
+
+def wait_for_prefetch(mnt: Path, timeout: float) -> tuple[float | None, str]:
+    """Polls `yetifs status MOUNTPOINT --json` (and the text status, should the JSON say
+    nothing) until the prefetch is done. Answers the seconds it took, or None and why not."""
+    start = time.monotonic()
+    state = None
+    while time.monotonic() - start < timeout:
+        try:
+            state = prefetch_state(json.loads(status_of(mnt, "--json")))
+        except (ValueError, AttributeError):
+            state = None
+        if state is None:
+            line = next((l for l in status_of(mnt).lower().splitlines() if "prefetch" in l), "")
+            words = set(re.findall(r"[a-z]+", line))
+            state = next((w for w in (*PREFETCH_DONE, *PREFETCH_FAILED) if w in words), "unknown" if line else None)
+        if state in PREFETCH_DONE:
+            return time.monotonic() - start, ""
+        if state in PREFETCH_FAILED:
+            return None, f"the prefetch ended {state} after {time.monotonic() - start:.1f} s; timed anyway"
+        if state is None and time.monotonic() - start > 30:
+            return None, "`yetifs status` says nothing of a prefetch after 30 s; timed anyway"
+        time.sleep(0.2)
+    return None, f"the prefetch was not done after {timeout:.0f} s (last state: {state or 'none'}); timed anyway"
+
+
+def meta_prefetched(sys_: Systems, s: Settings, trees: dict[str, str]) -> list[Meta]:
+    """yetifs mounted with `--prefetch-tree`: once the prefetch is done, `ls -lR` and `find`
+    over each tree with the page cache dropped before each, on one mount (the prefetch keeps the
+    whole account, so what one command leaves in yetifs's memory, the next finds there already)."""
+    kind = "yetifs-prefetch"
+    commands = ("ls -lR", "find")
+
+    def work(mnt: Path, _proc) -> tuple[list, str]:
+        before = sys_.requests(kind)
+        took, late = wait_for_prefetch(mnt, s.timeout)
+        calls = sys_.requests(kind) - before if before is not None else None
+        how = late or f"one mount; the prefetch took {took:.1f} s and {fmt(calls)} requests before these"
+        runs = []
+        for tree in trees:
+            for label in commands:
+                drop_caches()
+                runs.append(counted(sys_, kind, [*META_COMMANDS[label], mnt / tree], s))
+        return runs, how
+
+    log(f"metadata: {LABELS[kind]}")
+    result, rss, error = sys_.run(kind, work)
+    pairs = [(tree, label) for tree in trees for label in commands]
+    if result is None:
+        return [Meta(LABELS[kind], label, tree=tree, note=f"not measured: {error}") for tree, label in pairs]
+    runs, how = result
+    return [
+        Meta(LABELS[kind], label, done.secs, calls, rss=rss, note=joined(done.error, how), tree=tree)
+        for (tree, label), (done, calls) in zip(pairs, runs)
+    ]
+
+
+def measure_meta(sys_: Systems, s: Settings, content: Content, du: bool = True) -> list[Meta]:
+    """`ls -lR`, `find` and (unless `du` is false) `du -s` over both trees (local disk: the one
+    on disk, on loopback only), then the prefetched rows."""
     rows = []
-    commands = {"ls -lR": ["ls", "-lR"], "find": ["find"]}
-    for label, cmd in commands.items():
-        if sys_.tag == "loopback":
+    commands = [c for c in META_COMMANDS if du or c not in COLD_ONLY]
+    if sys_.tag == "loopback":
+        for label in commands:
+            cmd = META_COMMANDS[label]
             log(f"metadata {label}: local disk")
             drop_caches(servers_warm=False)
             cold = timed([*cmd, content.tree], s.timeout)
-            warm = timed([*cmd, content.tree], s.timeout)
+            warm = timed([*cmd, content.tree], s.timeout) if label not in COLD_ONLY else Timed(None)
             rows.append(Meta(LOCAL, label, cold.secs, None, warm.secs, None, note=joined(cold.error, warm.error)))
-
-        for kind in ("yetifs", "rclone-off"):
-
-            def work(mnt: Path, _proc, kind=kind, cmd=cmd) -> tuple:
-                before = sys_.requests(kind)
-                cold = timed([*cmd, mnt / "tree"], s.timeout)
-                middle = sys_.requests(kind)
-                warm = timed([*cmd, mnt / "tree"], s.timeout)
-                after = sys_.requests(kind)
-                calls = (
-                    (middle - before, after - middle) if before is not None else (None, None)
-                )  # fmt: skip
-                return cold, warm, calls
-
-            log(f"metadata {label}: {LABELS[kind]}")
-            result, rss, error = sys_.run(kind, work)
-            row = Meta(LABELS[kind], label, rss=rss, note=error)
-            if result is not None:
-                cold, warm, (row.cold_calls, row.warm_calls) = result
-                row.cold_secs, row.warm_secs = cold.secs, warm.secs
-                row.note = joined(cold.error, warm.error)
-            rows.append(row)
-    return rows
+    for tree in TREES:
+        for label in commands:
+            for kind in ("yetifs", "rclone-off"):
+                if tree == WRITTEN and content.written_error:
+                    rows.append(Meta(LABELS[kind], label, tree=tree, note=not_measured(content.written_error)))
+                else:
+                    rows.append(meta_on_mount(sys_, s, kind, tree, label))
+    trees = {t: n for t, n in TREES.items() if not (t == WRITTEN and content.written_error)}
+    return rows + meta_prefetched(sys_, s, trees)
 
 
 def warm(path: Path) -> None:
@@ -1247,6 +1387,37 @@ def measure_writes(sys_: Systems, s: Settings, content: Content, api: Api, webda
     return sorted(rows, key=lambda r: order.index(r.what))
 
 
+def write_tree(sup: Supervisor, s: Settings, emu: Emulator, api: Api, content: Content) -> str:
+    """Puts the small-file tree on the emulator a second time, as `written/`, written by yetifs:
+    `cp -r` into a mount (with write-back where `yetifs sync` can settle it), `yetifs sync`,
+    the unmount. Answers why it could not, or an empty string."""
+    sys_ = Systems(sup, s, emu, "", "setup", None)
+    if sys_.no_yetifs:
+        return sys_.no_yetifs
+    kind = "yetifs" if sys_.no_write_back or sys_.no_sync else "yetifs-wb"
+
+    def work(mnt: Path, _proc) -> str:
+        done = timed(["cp", "-r", content.tree, mnt / WRITTEN], s.timeout)
+        if done.secs is None:
+            return f"`cp -r` into the mount: {done.error}"
+        if not sys_.no_sync:
+            sync = timed([YETIFS, "sync", mnt], s.timeout)
+            if sync.secs is None:
+                return f"`yetifs sync`: {sync.error}"
+        return ""
+
+    log(f"writing {WRITTEN}/ through a yetifs mount ({LABELS[kind]})")
+    start = time.monotonic()
+    result, _rss, error = sys_.run(kind, work)
+    if error or result:
+        return error or str(result)
+    found, expected = api.tree_on_server(WRITTEN), local_tree(content.tree)
+    if found != expected:
+        return f"{WRITTEN}/ on the server has {found[0]} of {expected[0]} files, {found[1]:,} of {expected[1]:,} bytes"
+    log(f"{WRITTEN}/ is on the server after {time.monotonic() - start:.1f} s")
+    return ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Verdicts and the report
 
@@ -1259,6 +1430,11 @@ class Check:
     measured: str
     target: str
     passed: bool
+    # For the charts: the ratio measured, the bound it must reach, and whether it must stay at
+    # or below the bound (a time) rather than reach it (a throughput). None: not a ratio.
+    ratio: float | None = None
+    bound: float | None = None
+    at_most: bool = False
 
 
 def not_measured(why: str) -> str:
@@ -1271,7 +1447,7 @@ def ratio_check(name: str, num: float | None, den: float | None, at_least: float
     if num is None or den is None or den == 0:
         return Check(name, not_measured(why), target, False)
     ratio = num / den
-    return Check(name, f"{ratio:.2f}x ({what})", target, ratio >= at_least)
+    return Check(name, f"{ratio:.2f}x ({what})", target, ratio >= at_least, ratio, at_least)
 
 
 def ratio_at_most(
@@ -1280,9 +1456,9 @@ def ratio_at_most(
     """A ratio that must stay low: a time against another's."""
     target = target or f"≤ {at_most:g}x"
     if num is None or den is None or den == 0:
-        return Check(name, not_measured(why), target, False)
+        return Check(name, not_measured(why), target, False, bound=at_most, at_most=True)
     ratio = num / den
-    return Check(name, f"{ratio:.2f}x ({what})", target, ratio <= at_most)
+    return Check(name, f"{ratio:.2f}x ({what})", target, ratio <= at_most, ratio, at_most, True)
 
 
 # Untar time of yetifs over rclone's (cache off) in the last full run before write-back
@@ -1355,6 +1531,31 @@ def checks(p: Profile, s: Settings) -> list[Check]:
     return out
 
 
+def secs_and_requests(row: Meta) -> str:
+    """A cold time with its requests beside it, e.g. `7.5 s / 10,502 requests`."""
+    secs = "—" if row.cold_secs is None else f"{row.cold_secs:.{1 if row.cold_secs >= 10 else 2}f} s"
+    return f"{secs} / {'requests not counted' if row.cold_calls is None else f'{row.cold_calls:,} requests'}"
+
+
+def meta_checks(p: Profile) -> list[Check]:
+    """Cold `ls -lR` and `find` of each tree against rclone with cache off: a time, so at most
+    0.8x of rclone's."""
+    out = []
+    for tree, what in TREES.items():
+        for command in ("ls -lR", "find"):
+            y = find(p.meta, reader="yetifs", command=command, tree=tree) or Meta("yetifs", command)
+            r = find(p.meta, reader=LABELS["rclone-off"], command=command, tree=tree) or Meta("", command)
+            out.append(ratio_at_most(
+                f"cold `{command}` of {what} vs rclone", y.cold_secs, r.cold_secs, 0.8,
+                f"yetifs {secs_and_requests(y)}, rclone {secs_and_requests(r)}", y.note or r.note))  # fmt: skip
+    return out
+
+
+def profile_checks(p: Profile, s: Settings) -> list[Check]:
+    """Every check of a profile: those of a full one, then the metadata lines."""
+    return (checks(p, s) if p.full else []) + meta_checks(p)
+
+
 def write_back_checks(p: Profile, s: Settings) -> list[Check]:
     """Writes timed until they are on the server: untar against rclone with cache off, with
     and without write-back, and `cp -r` of the mixed tree against curl uploading its files one
@@ -1419,13 +1620,59 @@ def machine() -> list[str]:
     ]
 
 
+def title(p: Profile) -> str:
+    if p.latency is None:
+        return "Loopback"
+    return f"{p.latency} added to every request" + ("" if p.full else " (metadata only)")
+
+
+def chart_path(p: Profile, s: Settings) -> Path:
+    """Where a profile's chart goes: beside the report, in a folder named after it
+    (docs/benchmarks.md: docs/benchmarks/ratios-20ms.svg)."""
+    return s.out.parent / s.out.stem / f"ratios-{p.latency or 'loopback'}.svg"
+
+
+def render_checks(p: Profile, s: Settings) -> list[str]:
+    """The verdicts of a profile, then its chart of their ratios."""
+    out = ["| check | measured | target | verdict |", "|---|---|---|---|"]
+    for c in profile_checks(p, s):
+        out.append(f"| {c.name} | {joined(c.measured)} | {c.target} | {'PASS' if c.passed else 'FAIL'} |")
+    link = chart_path(p, s).relative_to(s.out.parent).as_posix()
+    return out + ["", f"![yetifs against its baselines, {title(p).lower()}]({link})"]
+
+
+def render_meta(p: Profile, s: Settings) -> list[str]:
+    """The metadata table: every tree, command and reader."""
+    out = ["", f"### Metadata: two trees of {s.files:,} files in {s.folders:,} folders", ""]
+    out += [
+        "`tree/`: foreign files, uploaded through the API by the bench (without yetifs's metadata, a",
+        f"file's dates cost a `file/info`); `{WRITTEN}/`: the same copied in by `cp -r` through a yetifs",
+        "mount (its files' dates are in the listing). rclone serves the same two trees. `du -s` is",
+        "timed cold only, and not in the metadata-only profile.",
+        "",
+    ]
+    out += ["| reader | tree | command | cold s | cold requests | warm s | warm requests | peak RSS MiB | note |",
+            "|---|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
+    for r in p.meta:
+        tree = "on disk" if r.reader == LOCAL else f"`{r.tree}/`"
+        out.append(
+            f"| {r.reader} | {tree} | `{r.command}` | {fmt(r.cold_secs, 2)} | {fmt(r.cold_calls)} | "
+            f"{fmt(r.warm_secs, 2)} | {fmt(r.warm_calls)} | {fmt(r.rss)} | {joined(r.note)} |"
+        )
+    return out
+
+
+def render(p: Profile, s: Settings) -> list[str]:
+    """The markdown of one profile; one of the metadata only has just those rows."""
+    if p.full:
+        return render_profile(p, s)
+    return [f"## {title(p)}", "", *render_checks(p, s), *render_meta(p, s), ""]
+
+
 def render_profile(p: Profile, s: Settings) -> list[str]:
     """The markdown of one profile: the verdicts first, then every figure behind them."""
-    title = "Loopback" if p.latency is None else f"{p.latency} added to every request"
-    out = [f"## {title}", ""]
-    out += ["| check | measured | target | verdict |", "|---|---|---|---|"]
-    for c in checks(p, s):
-        out.append(f"| {c.name} | {joined(c.measured)} | {c.target} | {'PASS' if c.passed else 'FAIL'} |")
+    out = [f"## {title(p)}", ""]
+    out += render_checks(p, s)
     curl = find(p.seq, reader=CURL)
     out += ["", f"### Sequential read of a {s.size_mib} MiB file (`dd bs=1M`, best of {s.repeat})", ""]
     out += ["| reader | cold MiB/s | warm MiB/s | cold vs curl | peak RSS MiB | note |", "|---|--:|--:|--:|--:|---|"]
@@ -1440,14 +1687,7 @@ def render_profile(p: Profile, s: Settings) -> list[str]:
             f"| {r.reader} | {r.block} | {fmt(r.cold_iops)} | {fmt(r.cold_p99_ms, 2)} | "
             f"{fmt(r.warm_iops)} | {fmt(r.warm_p99_ms, 2)} | {fmt(r.rss)} | {joined(r.note)} |"
         )
-    out += ["", f"### Metadata: {s.files:,} files in {s.folders:,} folders", ""]
-    out += ["| reader | command | cold s | cold requests | warm s | warm requests | peak RSS MiB | note |",
-            "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
-    for r in p.meta:
-        out.append(
-            f"| {r.reader} | `{r.command}` | {fmt(r.cold_secs, 2)} | {fmt(r.cold_calls)} | "
-            f"{fmt(r.warm_secs, 2)} | {fmt(r.warm_calls)} | {fmt(r.rss)} | {joined(r.note)} |"
-        )
+    out += render_meta(p, s)
     out += ["", "### Writes, until on the server", ""]
     out += ["| writer | what | seconds | MiB/s | vs curl | requests | peak RSS MiB | note |",
             "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
@@ -1460,6 +1700,82 @@ def render_profile(p: Profile, s: Settings) -> list[str]:
             f"{fmt(r.requests)} | {fmt(r.rss)} | {joined(r.note)} |"
         )
     return out + [""]
+
+
+def xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def chart_scale(bars: list[Check]) -> tuple[float, float]:
+    """The x axis of a chart: its end and its tick step. It shows every target with room to
+    spare, and ratios up to three times the largest target or 3x (larger bars are cut, their
+    figure still written)."""
+    bounds = [c.bound for c in bars if c.bound is not None]
+    ratios = [c.ratio for c in bars if c.ratio is not None]
+    top = max(bounds, default=1.0)
+    end = max(1.25 * top, min(max(ratios, default=0.0) * 1.08, max(3 * top, 3.0)), 1.1)
+    step = next(st for st in (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100) if end / st <= 8)
+    return step * -(-end // step), step
+
+
+def chart_svg(heading: str, bars: list[Check]) -> str:
+    """A horizontal bar chart of the ratio checks: one row per check, its name and target above
+    a bar (green PASS, red FAIL) with the target drawn across it as a black line and 1x (as fast
+    as the baseline) dashed."""
+    width, left, right, row, top = 900, 16, 770, 50, 74
+    end, step = chart_scale(bars)
+    height = top + row * max(len(bars), 1) + 40
+
+    def x(value: float) -> float:
+        return left + (right - left) * min(value, end) / end
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="24" font-size="16" font-weight="bold">{xml(heading)}</text>',
+        f'<text x="{left}" y="46" fill="#444">Each bar: yetifs as a multiple of its baseline '
+        "(a time: lower is better; a throughput: higher is better).</text>",
+        f'<text x="{left}" y="64" fill="#444">Black line: the target (green: reached, red: not); '
+        "dashed: 1x, the same as the baseline.</text>",
+    ]
+    tick = 0.0
+    while tick <= end + 1e-9:
+        out.append(f'<line x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" y2="{height - 34}" stroke="#e4e4e4"/>')
+        out.append(f'<text x="{x(tick):.1f}" y="{height - 18}" text-anchor="middle" fill="#444">{tick:g}x</text>')
+        tick += step
+    out.append(f'<line x1="{x(1):.1f}" y1="{top}" x2="{x(1):.1f}" y2="{height - 34}" stroke="#888" '
+               'stroke-dasharray="5,4"/>')  # fmt: skip
+    for i, c in enumerate(bars):
+        y = top + i * row
+        sign = "≤" if c.at_most else "≥"
+        label = f"{c.name.replace('`', '')}  (target {sign} {c.bound:g}x)"
+        out.append(f'<text x="{left}" y="{y + 16}">{xml(label)}</text>')
+        # Figures start right of both the bar and the target line.
+        after = max(x(c.ratio or 0), x(c.bound if c.bound is not None else 0)) + 6
+        if c.ratio is None:
+            out.append(f'<text x="{after:.1f}" y="{y + 37}" fill="#888" font-style="italic">not measured</text>')
+        else:
+            colour = "#2e8b3e" if c.passed else "#c8372d"
+            out.append(f'<rect x="{left}" y="{y + 23}" width="{x(c.ratio) - left:.1f}" height="18" fill="{colour}"/>')
+            cut = "» " if c.ratio > end else ""
+            verdict = "PASS" if c.passed else "FAIL"
+            out.append(f'<text x="{after:.1f}" y="{y + 37}" font-weight="bold" fill="{colour}">'
+                       f"{cut}{c.ratio:.2f}x {verdict}</text>")  # fmt: skip
+        if c.bound is not None:
+            out.append(f'<line x1="{x(c.bound):.1f}" y1="{y + 19}" x2="{x(c.bound):.1f}" y2="{y + 45}" '
+                       'stroke="black" stroke-width="2.5"/>')  # fmt: skip
+    if not bars:
+        out.append(f'<text x="{left}" y="{top + 30}" fill="#888">no ratios measured</text>')
+    return "\n".join(out + ["</svg>", ""])
+
+
+def write_chart(p: Profile, s: Settings) -> None:
+    """The chart of a profile's ratio checks, where its report links it."""
+    bars = [c for c in profile_checks(p, s) if c.bound is not None]
+    path = chart_path(p, s)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(chart_svg(f"yetifs against its baselines: {title(p).lower()}", bars))
 
 
 def write_report(
@@ -1485,12 +1801,14 @@ def write_report(
         "",
         "## How to run",
         "",
-        "`scripts/bench` (root; about 15 minutes) or `scripts/bench --quick` (a couple of minutes).",
+        "`scripts/bench` (root; about half an hour) or `scripts/bench --quick` (a few minutes).",
         "It installs fio, curl, rclone and fuse3 from the distribution if missing, builds the release",
         "binaries, and runs everything below on loopback, then again with the emulator at",
         f"`--faults latency={s.latency}` (rclone gets the same delay per request from a small proxy",
-        "in front of `rclone serve webdav`). Sizes can be changed with `BENCH_*` variables (see the",
-        "script's header).",
+        "in front of `rclone serve webdav`)"
+        + (f", then the metadata rows alone at `latency={s.far_latency}`" if s.far_latency else "")
+        + ". Sizes can be changed with `BENCH_*` variables (see the script's header). Each",
+        f"profile's ratio checks are drawn in `{s.out.stem}/ratios-*.svg` beside this file.",
         "",
         "- yetifs: `yetifs mount` over `yetifs serve --ranges correct` on 127.0.0.1.",
         "- raw curl: the file's `download_url` fetched by `curl` in one stream; the upload is a",
@@ -1525,14 +1843,24 @@ def write_report(
         "  the same command again right after, nothing dropped. Sequential reads are run",
         f"  {s.repeat} time(s), each cold run on a fresh mount, and the best run is kept (noise on a",
         "  shared machine only ever slows a run down).",
+        "- Metadata: two trees of the same shape. `tree/` is uploaded through the API by the bench:",
+        "  foreign files, without yetifs's metadata, so a file's dates cost yetifs a `file/info`.",
+        f"  `{WRITTEN}/` is the same copied into a yetifs mount by `cp -r` (then `yetifs sync`, the",
+        "  unmount) before the profiles run: its files carry their dates in the listing (`fileType`),",
+        "  so a cold `ls -lR` there costs listings only. rclone's WebDAV root holds both (`cp -al`).",
+        "  Each cold command runs on a fresh mount, the warm one right after on the same mount.",
+        "  \"yetifs, prefetched tree\": `yetifs mount --prefetch-tree`, which walks the account in",
+        "  the background; the commands start once `yetifs status --json` says the prefetch is done,",
+        "  all on one mount, the page cache dropped before each.",
         "- Peak RSS: VmHWM of the daemon, reset (`clear_refs`) before each measurement.",
         "- Requests: API calls from the emulator's access log (downloads not counted), for yetifs",
         "  and for curl; for rclone, WebDAV requests counted by the delay proxy (so only in the",
-        "  latency run).",
+        "  latency runs).",
         "",
     ]
     for p in profiles:
-        out += render_profile(p, s)
+        out += render(p, s)
+        write_chart(p, s)
     text = "\n".join(out).replace(str(workdir), "$WORK").replace(str(REPO), ".")
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(text)
@@ -1561,7 +1889,8 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     webdav_root = work / "webdav"
     webdav_root.mkdir()
     os.link(content.big, webdav_root / BIG_NAME)
-    subprocess.run(["cp", "-al", str(content.tree), str(webdav_root / "tree")], check=True)
+    for tree in TREES:
+        subprocess.run(["cp", "-al", str(content.tree), str(webdav_root / tree)], check=True)
 
     emu_data = work / "emulator"
     SERVER_DIRS[:] = [emu_data, webdav_root]
@@ -1576,6 +1905,9 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     # deduplicated alike (and the blob store does not grow by a copy per writer, which each
     # cold run would read back into the page cache).
     upload_tree(api, content.mixed, "mixed-seed", 8, s.timeout)
+    content.written_error = write_tree(sup, s, emu, api, content)
+    if content.written_error:
+        log(f"no {WRITTEN}/ tree: {content.written_error}")
 
     webdav_port = free_port()
     webdav = sup.spawn("webdav", [
@@ -1585,8 +1917,13 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     wait_port(webdav_port, webdav, "rclone serve webdav")
 
     profiles = []
-    plan = [("loopback", None)] + ([] if s.skip_latency else [("latency", s.latency)])
-    for tag, latency in plan:
+    # (tag, added latency, everything or the metadata only)
+    plan = [("loopback", None, True)]
+    if not s.skip_latency:
+        plan.append(("latency", s.latency, True))
+        if s.far_latency:
+            plan.append(("far", s.far_latency, False))
+    for tag, latency, full in plan:
         proxy = None
         count_file = None
         webdav_url = f"http://127.0.0.1:{webdav_port}/"
@@ -1595,7 +1932,9 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
             emu = start_emulator(sup, emu_data, f"latency={latency}", f"{tag}-serve")
             api = Api(emu.api_url, emu.key1, emu.key2)
             proxy_port = free_port()
-            count_file = work / "logs" / "webdav-requests"
+            # One per profile: a new proxy counts from 0, and a file left by the last would be
+            # read as the count before its first request.
+            count_file = work / "logs" / f"{tag}-webdav-requests"
             proxy = sup.spawn("delay-proxy", [
                 sys.executable, Path(__file__).resolve(), "--delay-proxy", proxy_port,
                 webdav_port, parse_duration(latency), count_file,
@@ -1605,15 +1944,17 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
         log(f"--- {tag} ---")
         url = api.download_url(api.root_file_id(BIG_NAME))
         systems = Systems(sup, s, emu, webdav_url, tag, count_file)
-        profile = Profile(tag, latency)
-        profile.seq = measure_seq(systems, s, content, url)
-        profile.rand = measure_rand(systems, s, content)
-        profile.meta = measure_meta(systems, s, content)
-        profile.writes = measure_writes(systems, s, content, api, webdav_root)
+        profile = Profile(tag, latency, full)
+        if full:
+            profile.seq = measure_seq(systems, s, content, url)
+            profile.rand = measure_rand(systems, s, content)
+        profile.meta = measure_meta(systems, s, content, du=full)
+        if full:
+            profile.writes = measure_writes(systems, s, content, api, webdav_root)
         profiles.append(profile)
         if proxy is not None:
             sup.stop(proxy)
-        lines = render_profile(profile, s)
+        lines = render(profile, s)
         for line in lines[: lines.index("", 2)]:  # the title and the verdicts
             print(line, flush=True)
     return profiles
