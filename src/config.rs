@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::api::keys::{check_keys, KeyError};
+use crate::api::ConcurrencyConfig;
 use crate::fs::{WriteBackOptions, DEFAULT_TRANSFERS, DEFAULT_WRITE_BACK_DELAY};
 
 /// What went wrong while putting a mount's settings together.
@@ -115,6 +116,10 @@ pub struct RemoteEntry {
     pub write_back: Option<WriteBackSetting>,
     /// Uploads sent at once.
     pub transfers: Option<usize>,
+    /// Walk the account in the background after mounting.
+    pub prefetch_tree: Option<bool>,
+    /// API calls in flight at most.
+    pub max_requests: Option<usize>,
 }
 
 /// How `write_back` is written in `config.toml`: `write_back = true` or `write_back = "10s"`.
@@ -141,6 +146,8 @@ impl fmt::Debug for RemoteEntry {
             .field("connect_timeout", &self.connect_timeout)
             .field("write_back", &self.write_back)
             .field("transfers", &self.transfers)
+            .field("prefetch_tree", &self.prefetch_tree)
+            .field("max_requests", &self.max_requests)
             .finish()
     }
 }
@@ -340,6 +347,10 @@ pub struct MountSettings {
     pub connect_timeout: Duration,
     /// How uploads are scheduled: how many at once, and the write-back delay if any.
     pub write_back: WriteBackOptions,
+    /// Whether to walk the account in the background after mounting (`--prefetch-tree`).
+    pub prefetch_tree: bool,
+    /// The most API calls in flight at once; the adaptive limit stays under it.
+    pub max_requests: usize,
 }
 
 impl fmt::Debug for MountSettings {
@@ -356,6 +367,8 @@ impl fmt::Debug for MountSettings {
             .field("options", &self.options)
             .field("connect_timeout", &self.connect_timeout)
             .field("write_back", &self.write_back)
+            .field("prefetch_tree", &self.prefetch_tree)
+            .field("max_requests", &self.max_requests)
             .finish()
     }
 }
@@ -388,6 +401,10 @@ pub struct MountFlags {
     pub write_back: Option<String>,
     /// `--transfers`.
     pub transfers: Option<usize>,
+    /// `--prefetch-tree`.
+    pub prefetch_tree: bool,
+    /// `--max-requests`.
+    pub max_requests: Option<usize>,
 }
 
 /// Parses a write-back delay such as `5s`, `500ms` or `2m`.
@@ -522,6 +539,15 @@ impl MountFlags {
             Some(n) => n,
             None => DEFAULT_TRANSFERS,
         };
+        let max_requests = match self.max_requests.or(named.max_requests) {
+            Some(0) => {
+                return Err(ConfigError::Invalid(
+                    "--max-requests must be at least 1".into(),
+                ))
+            }
+            Some(n) => n,
+            None => ConcurrencyConfig::default().max,
+        };
         Ok(MountSettings {
             api_url,
             key1,
@@ -537,6 +563,8 @@ impl MountFlags {
             options,
             connect_timeout,
             write_back: WriteBackOptions { transfers, delay },
+            prefetch_tree: self.prefetch_tree || named.prefetch_tree.unwrap_or(false),
+            max_requests,
         })
     }
 }

@@ -377,6 +377,7 @@ mod tests {
             traffic: TrafficStats::default(),
             token: Default::default(),
             requests: Default::default(),
+            prefetch: Default::default(),
             api: vec![],
         }
     }

@@ -272,6 +272,16 @@ fn file_attr(attr: &Attr) -> FileAttr {
 }
 
 /// The open flags the kernel gets for a handle.
+/// How long the kernel may keep `attr`: not at all when provisional (its times stand in for an
+/// upload date not known yet), so that the next `stat` asks for it.
+fn attr_ttl(attr: &Attr, ttl: Duration) -> Duration {
+    if attr.provisional {
+        Duration::ZERO
+    } else {
+        ttl
+    }
+}
+
 fn fopen_flags(opened: &Opened) -> FopenFlags {
     if opened.keep_cache {
         FopenFlags::FOPEN_KEEP_CACHE
@@ -345,7 +355,12 @@ impl<R: Remote> Filesystem for Adapter<R> {
         let ttl = self.ttl;
         self.spawn(move |core| async move {
             match core.lookup(parent.0, &name).await {
-                Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
+                Ok(attr) => reply.entry_with_ttls(
+                    &attr_ttl(&attr, ttl),
+                    &ttl,
+                    &file_attr(&attr),
+                    GENERATION,
+                ),
                 Err(e) => reply.error(errno(&e)),
             }
         });
@@ -740,11 +755,13 @@ impl<R: Remote> Filesystem for Adapter<R> {
                 Ok(entries) => {
                     let mut sent = Vec::with_capacity(entries.len());
                     for e in entries {
+                        // One TTL for the entry and its attributes: a provisional entry is
+                        // looked up again, at no cost but a trip to the daemon.
                         let full = reply.add(
                             INodeNo(e.entry.ino),
                             e.entry.next_offset,
                             &e.entry.name,
-                            &ttl,
+                            &attr_ttl(&e.attr, ttl),
                             &file_attr(&e.attr),
                             GENERATION,
                         );

@@ -81,6 +81,13 @@ pub struct MountArgs {
     /// Uploads sent at once [default: 4]
     #[arg(long, value_name = "N")]
     pub transfers: Option<usize>,
+    /// After mounting, walk the whole account in the background (listings and upload dates,
+    /// kept in the cache directory), yielding to your own requests; `yetifs status` shows it
+    #[arg(long)]
+    pub prefetch_tree: bool,
+    /// API calls in flight at most; below it the number adapts to the server [default: 64]
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<usize>,
     /// Mount read-only (as `-o ro`)
     #[arg(long)]
     pub read_only: bool,
@@ -160,6 +167,8 @@ impl MountArgs {
             connect_timeout: self.connect_timeout,
             write_back: self.write_back.clone(),
             transfers: self.transfers,
+            prefetch_tree: self.prefetch_tree,
+            max_requests: self.max_requests,
         };
         Ok((flags.resolve(named.as_ref())?, mountpoint.to_path_buf()))
     }
@@ -237,6 +246,7 @@ impl Sources {
             },
             token: metrics.token,
             requests: self.client.concurrency(),
+            prefetch: self.core.tree_progress(),
             api: metrics.endpoints,
         }
     }
@@ -252,6 +262,9 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     };
     let mut config = ClientConfig::new(settings.api_url.clone(), credentials);
     config.timeouts.connect = settings.connect_timeout;
+    config.concurrency.max = settings.max_requests;
+    config.concurrency.initial = config.concurrency.initial.min(settings.max_requests);
+    config.pool_max_idle_per_host = settings.max_requests;
     let client = Client::new(config).map_err(|e| match e {
         ApiError::InvalidInput(message) => anyhow::anyhow!(message),
         other => anyhow::anyhow!("cannot use the API URL: {other}"),
@@ -375,6 +388,10 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         .with_context(|| format!("cannot mount on {}", mountpoint.display()))?;
     tokio::spawn(Arc::clone(&core).watch());
     if offline.is_none() {
+        if settings.prefetch_tree {
+            log::info!("walking the account in the background (--prefetch-tree)");
+            core.prefetch_tree();
+        }
         let pending = core.resume_journal();
         if pending > 0 {
             log::info!(
@@ -433,6 +450,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
 
 /// Uploads what is still pending, showing progress, and says how it went.
 async fn finish_uploads(core: &Core<Client>) {
+    core.stop_ahead();
     let total = core.pending_uploads();
     if total > 0 {
         crate::notify::status(&format!("uploading {total} pending file(s)"));

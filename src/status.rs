@@ -11,7 +11,7 @@ use crate::api::metrics::{takeover_summary, EndpointStats, Failure, MetricsSnaps
 use crate::api::ConcurrencyStats;
 #[cfg(test)]
 use crate::fs::JobState;
-use crate::fs::PendingUpload;
+use crate::fs::{PendingUpload, TreeProgress, TreeState};
 
 /// Uploads `render` lists one by one; `--json` has them all.
 const SHOWN_UPLOADS: usize = 40;
@@ -43,6 +43,9 @@ pub struct StatusReport {
     /// Calls in flight against the adaptive limit, and how often the server was overloaded.
     #[serde(default)]
     pub requests: ConcurrencyStats,
+    /// The walk of `--prefetch-tree`.
+    #[serde(default)]
+    pub prefetch: TreeProgress,
     /// Requests and failures by endpoint.
     pub api: Vec<EndpointStats>,
 }
@@ -211,6 +214,30 @@ fn requests_line(r: &ConcurrencyStats) -> String {
     line
 }
 
+/// Where `--prefetch-tree` stands; nothing when it was not asked for.
+fn prefetch_line(p: &TreeProgress, now_ms: u64) -> Option<String> {
+    let state = match p.state {
+        TreeState::Off => return None,
+        TreeState::Walking => "walking the account",
+        TreeState::Done => "done",
+        TreeState::Bounded => "stopped at its bound",
+        TreeState::Stopped => "stopped",
+    };
+    let took = p
+        .started_ms
+        .map(|start| p.finished_ms.unwrap_or(now_ms).saturating_sub(start))
+        .map(|ms| format!(" in {:.1} s", ms as f64 / 1000.0))
+        .unwrap_or_default();
+    let failed = match p.failed {
+        0 => String::new(),
+        n => format!(", {n} folder(s) failed"),
+    };
+    Some(format!(
+        "{state}: {} folders, {} files, {} dates fetched{took}{failed}",
+        p.folders, p.files, p.dates
+    ))
+}
+
 /// What people are told about other clients taking the token; nothing if none ever did.
 fn token_line(token: &TokenStats, now_ms: u64) -> Option<String> {
     if token.takeovers_last_minute > 0 {
@@ -270,6 +297,9 @@ impl StatusReport {
             let _ = writeln!(out, "token:    {line}");
         }
         let _ = writeln!(out, "requests: {}", requests_line(&self.requests));
+        if let Some(line) = prefetch_line(&self.prefetch, self.now_ms) {
+            let _ = writeln!(out, "prefetch: {line}");
+        }
         let failed = self
             .uploads
             .iter()
@@ -459,6 +489,15 @@ mod tests {
                 last_takeover_ms: Some(59_000),
                 waiting: 3,
             },
+            prefetch: TreeProgress {
+                state: TreeState::Walking,
+                folders: 120,
+                files: 2400,
+                dates: 300,
+                failed: 0,
+                started_ms: Some(57_500),
+                finished_ms: None,
+            },
             requests: ConcurrencyStats {
                 limit: 24,
                 in_flight: 24,
@@ -482,6 +521,7 @@ mod tests {
             "1 failed",
             "requests: 24 in flight, limit 24; 9 waiting (7 background); the server was \
              overloaded 2 time(s), 30 call(s) held for its Retry-After",
+            "prefetch: walking the account: 120 folders, 2400 files, 300 dates fetched in 2.5 s",
             "1.00 MiB",
             "1.00 GiB",
             "folder/listing",

@@ -317,13 +317,24 @@ async fn a_file_is_dated_by_its_upload_and_file_info_is_asked_once_per_file() {
     let id = remote.add_file(None, "dated", "12345");
     remote.set_uploaded(id, Some(1_600_000_000)).unwrap();
     let core = core_with(&remote, Duration::from_secs(60));
-    let attr = core.lookup(ROOT_INO, "dated").await.unwrap();
-    assert_eq!(attr.mtime, UNIX_EPOCH + Duration::from_secs(1_600_000_000));
+    let uploaded = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let found = core.lookup(ROOT_INO, "dated").await.unwrap();
+    assert!(found.provisional, "a lookup never waits for a date");
+    assert_ne!(found.mtime, uploaded);
+    assert_eq!(remote.calls().get(Op::FileInfo), 0);
+    let attr = core.getattr(found.ino).await.unwrap();
+    assert_eq!(attr.mtime, uploaded);
+    assert!(!attr.provisional);
     assert_eq!((attr.kind, attr.perm, attr.size), (Kind::File, 0o644, 5));
     assert_eq!((attr.uid, attr.gid), (OWNER.uid, OWNER.gid));
-    core.getattr(attr.ino).await.unwrap();
+    let again = core.lookup(ROOT_INO, "dated").await.unwrap();
+    assert_eq!((again.mtime, again.provisional), (uploaded, false));
     let fh = core.opendir(ROOT_INO).unwrap();
-    core.readdirplus(ROOT_INO, fh, 0).await.unwrap();
+    let plus = core.readdirplus(ROOT_INO, fh, 0).await.unwrap();
+    assert_eq!(
+        plus[2].attr.mtime, uploaded,
+        "a known date is shown at once"
+    );
     assert_eq!(remote.calls().get(Op::FileInfo), 1);
 }
 
@@ -378,7 +389,11 @@ async fn a_large_directory_is_read_in_batches_that_together_list_it_once() {
         .chain((0..700).map(|i| format!("f{i:03}")))
         .collect();
     assert_eq!(names, expected);
-    assert_eq!(remote.calls().get(Op::FileInfo), 700);
+    assert_eq!(
+        remote.calls().get(Op::FileInfo),
+        0,
+        "readdirplus hands out provisional attributes instead of waiting for dates"
+    );
     let mut plain = Vec::new();
     let mut offset = 0;
     loop {

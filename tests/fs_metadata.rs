@@ -184,9 +184,13 @@ async fn a_file_from_another_client_shows_its_upload_date_and_0644_until_changed
     remote.set_uploaded(id, Some(1_600_000_000)).unwrap();
     remote.set_file_type(id, "image/jpeg").unwrap();
     let a = machine(&remote);
-    let shown = a.lookup(ROOT_INO, "photo.jpg").await.unwrap();
+    let found = a.lookup(ROOT_INO, "photo.jpg").await.unwrap();
+    assert!(found.provisional, "a lookup does not wait for the date");
+    assert_eq!(remote.calls().get(Op::FileInfo), 0);
+    let shown = a.getattr(found.ino).await.unwrap();
     let uploaded = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
     assert_eq!((shown.perm, shown.mtime, shown.size), (0o644, uploaded, 4));
+    assert!(!shown.provisional);
     assert_eq!(remote.calls().get(Op::FileInfo), 1);
     let chmod = SetAttr {
         mode: Some(0o600),
@@ -213,7 +217,8 @@ async fn bad_metadata_from_another_client_is_a_plain_file() {
     }
     let a = machine(&remote);
     for i in 0..bad.len() {
-        let shown = a.lookup(ROOT_INO, &format!("f{i}")).await.unwrap();
+        let found = a.lookup(ROOT_INO, &format!("f{i}")).await.unwrap();
+        let shown = a.getattr(found.ino).await.unwrap();
         assert_eq!((shown.kind, shown.size, shown.perm), (Kind::File, 3, 0o644));
         assert_eq!(shown.mtime, UNIX_EPOCH + Duration::from_secs(100));
     }

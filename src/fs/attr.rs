@@ -75,6 +75,10 @@ pub struct Attr {
     pub gid: u32,
     /// Preferred I/O size.
     pub blksize: u32,
+    /// The times are a stand-in: the file's upload date is not known yet, and was not waited
+    /// for (a lookup, a `readdirplus`). The kernel must not keep these attributes, so that a
+    /// `stat` asks again and waits for the date; a walk that never stats (`find`) never does.
+    pub provisional: bool,
 }
 
 /// Seconds since the epoch as a time; times before the epoch are clamped to it.
@@ -111,6 +115,7 @@ pub fn file_attr(
         uid: owner.uid,
         gid: owner.gid,
         blksize: BLOCK_SIZE,
+        provisional: false,
     }
 }
 
@@ -130,6 +135,7 @@ pub fn local_file_attr(ino: Ino, size: u64, symlink: bool, owner: Owner) -> Attr
         uid: owner.uid,
         gid: owner.gid,
         blksize: BLOCK_SIZE,
+        provisional: false,
     }
 }
 
@@ -157,6 +163,7 @@ pub fn dir_attr(
         uid: owner.uid,
         gid: owner.gid,
         blksize: BLOCK_SIZE,
+        provisional: false,
     }
 }
 

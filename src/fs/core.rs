@@ -11,9 +11,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
+use super::ahead::Ahead;
 use super::attr::{self, Attr, Kind, Owner};
 use super::connectivity::{is_unreachable, Connectivity};
 use super::dir_cache::{Child, Listed, SingleFlight};
@@ -31,9 +31,6 @@ use crate::staging::{Entry, Staging, StagingError};
 
 /// How long a folder listing is trusted when no other value is given.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
-/// `file/info` calls sent at once when a directory listing needs upload times: one wave covers
-/// most of a batch of entries, so a cold `ls -l` of a small folder costs about two round trips.
-const INFO_CONCURRENCY: usize = 16;
 /// Entries one `readdir` or `readdirplus` answer carries at most. The kernel takes a page of
 /// them per call (about 25 with attributes); the rest would be built, and their attributes
 /// worked out, again on every call of a large directory.
@@ -66,6 +63,21 @@ impl FsOptions {
             write_back: WriteBackOptions::default(),
         }
     }
+}
+
+/// Whether working out a file's attributes may wait for its upload date (`file/info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Dates {
+    /// Wait: someone will look at the times (`stat`).
+    Wait,
+    /// Use the date if known, else hand out provisional attributes (lookups, `readdirplus`).
+    IfKnown,
+}
+
+/// Seconds since the epoch of `time` (0 before it).
+fn seconds_of(time: SystemTime) -> i64 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// One directory entry as `readdir` returns it.
@@ -241,6 +253,8 @@ pub struct Core<R: Remote> {
     pub(super) refresh_queue: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Ino>>>,
     /// Whether the mount has said that the server does not keep `fileType`.
     pub(super) said_file_type_lost: AtomicBool,
+    /// Work done ahead of the user (see `ahead`).
+    pub(super) ahead: Ahead,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
@@ -297,6 +311,7 @@ impl<R: Remote> Core<R> {
             refresh,
             refresh_queue: Mutex::new(Some(refresh_queue)),
             said_file_type_lost: AtomicBool::new(false),
+            ahead: Ahead::new(),
         }
     }
 
@@ -370,7 +385,8 @@ impl<R: Remote> Core<R> {
     }
 
     /// The upload time of file `id`, from the metadata store or else one `file/info`.
-    async fn uploaded(&self, id: u64) -> Result<Option<i64>, FsError> {
+    pub(super) async fn uploaded(&self, id: u64) -> Result<Option<i64>, FsError> {
+        self.date_needed(id);
         let cached = || self.meta.uploaded(id).map(Some);
         let fetch = async {
             if !self.link.is_online() {
@@ -403,7 +419,15 @@ impl<R: Remote> Core<R> {
         self.meta.overlay(key).unwrap_or_default()
     }
 
-    pub(super) async fn attr_of_data(&self, ino: Ino, data: &NodeData) -> Result<Attr, FsError> {
+    /// The attributes of `ino`, standing for `data`. A server file whose upload date is not
+    /// known yet waits for it with `Dates::Wait`; with `Dates::IfKnown` it gets provisional
+    /// attributes instead (see `Attr::provisional`).
+    pub(super) async fn attr_of_data(
+        &self,
+        ino: Ino,
+        data: &NodeData,
+        dates: Dates,
+    ) -> Result<Attr, FsError> {
         let owner = self.options.owner;
         if let Some(staged) = self.staged_of(ino) {
             if !data.is_dir() {
@@ -415,11 +439,21 @@ impl<R: Remote> Core<R> {
             NodeData::Folder(folder) => attr::dir_attr(ino, Some(folder), self.started, owner),
             NodeData::File(file) => {
                 let (kind, carried) = self.file_carried(file);
-                let uploaded = match carried.mtime {
-                    Some(_) => None,
-                    None => self.uploaded(file.id).await?,
+                let mut provisional = false;
+                let uploaded = match (carried.mtime, dates) {
+                    (Some(_), _) => None,
+                    (None, Dates::Wait) => self.demanded_date(ino, file.id).await?,
+                    (None, Dates::IfKnown) => {
+                        let known = self.meta.uploaded(file.id);
+                        provisional = known.is_none();
+                        known.or_else(|| Some(seconds_of(self.started)))
+                    }
                 };
-                return Ok(attr::file_attr(ino, file, kind, uploaded, owner).with_overlay(&carried));
+                let attr = attr::file_attr(ino, file, kind, uploaded, owner).with_overlay(&carried);
+                return Ok(Attr {
+                    provisional,
+                    ..attr
+                });
             }
             NodeData::Local(local) => return Ok(self.local_attr(ino, local)),
         };
@@ -513,7 +547,15 @@ impl<R: Remote> Core<R> {
                 Err(e) => Err(e.into()),
             }
         };
-        self.listing_flights.run(dir, cached, fetch).await
+        self.listing_needed(dir);
+        let arrived = async {
+            let listed = fetch.await;
+            if listed.is_ok() {
+                self.listing_arrived(dir);
+            }
+            listed
+        };
+        self.listing_flights.run(dir, cached, arrived).await
     }
 
     /// The listing an earlier mount kept for `folder`, shown as `dir` if it is younger than
@@ -702,7 +744,7 @@ impl<R: Remote> Core<R> {
         let listed = self.children(parent).await?;
         let child = listed.find(name).ok_or(FsError::NotFound)?;
         let data = self.node_data(child.ino)?;
-        let attr = self.attr_of_data(child.ino, &data).await?;
+        let attr = self.attr_of_data(child.ino, &data, Dates::IfKnown).await?;
         let mut state = lock(&self.state);
         if state.inodes.get(child.ino).is_none() {
             return Err(FsError::NotFound);
@@ -729,7 +771,7 @@ impl<R: Remote> Core<R> {
     /// The attributes of `ino`.
     pub async fn getattr(&self, ino: Ino) -> Result<Attr, FsError> {
         let data = self.node_data(ino)?;
-        self.attr_of_data(ino, &data).await
+        self.attr_of_data(ino, &data, Dates::Wait).await
     }
 
     /// Opens directory `ino` for reading.
@@ -768,6 +810,7 @@ impl<R: Remote> Core<R> {
         if let Some(Handle::Dir { snapshot, .. }) = lock(&self.state).handles.get_mut(fh) {
             *snapshot = Some(Arc::clone(&listed));
         }
+        self.reading_dir(ino);
         Ok(listed)
     }
 
@@ -820,14 +863,12 @@ impl<R: Remote> Core<R> {
                 })
                 .collect()
         };
-        stream::iter(datas)
-            .map(|(entry, data)| async move {
-                let attr = self.attr_of_data(entry.ino, &data).await?;
-                Ok::<_, FsError>(DirEntryPlus { entry, attr })
-            })
-            .buffered(INFO_CONCURRENCY)
-            .try_collect()
-            .await
+        let mut plus = Vec::with_capacity(datas.len());
+        for (entry, data) in datas {
+            let attr = self.attr_of_data(entry.ino, &data, Dates::IfKnown).await?;
+            plus.push(DirEntryPlus { entry, attr });
+        }
+        Ok(plus)
     }
 
     pub(super) fn release_handle(&self, fh: u64) -> Result<(), FsError> {

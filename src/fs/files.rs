@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::attr::{self, Attr, Owner};
 use super::connectivity::is_unreachable;
-use super::core::{lock, Core, Opened};
+use super::core::{lock, Core, Dates, Opened};
 use super::error::FsError;
 use super::handles::Handle;
 use super::inode::{Ino, NodeData};
@@ -146,7 +146,7 @@ impl<R: Remote> Core<R> {
             let data = self.node_data(ino)?;
             let made = match &data {
                 NodeData::File(f) => {
-                    let shown = self.attr_of_data(ino, &data).await?;
+                    let shown = self.attr_of_data(ino, &data, Dates::Wait).await?;
                     let (kind, carried) = self.file_carried(f);
                     let key = self.staging.new_key();
                     let state = StagedState {

@@ -1,5 +1,6 @@
 //! The filesystem core, free of fuser types: inodes, names, directory cache, attributes,
 //! handles and the operations over them (`Core`). `crate::fuse` adapts it to the kernel.
+mod ahead;
 pub mod attr;
 mod carried;
 pub mod connectivity;
@@ -17,6 +18,7 @@ mod watch;
 mod writeback;
 pub mod xattr;
 
+pub use self::ahead::{TreeProgress, TreeState, TREE_BOUND};
 pub use self::attr::{Attr, Kind, Owner};
 pub use self::core::{
     Core, DirEntry, DirEntryPlus, FsOptions, Opened, SetupError, StatFs, DEFAULT_DIR_TTL,

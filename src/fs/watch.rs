@@ -16,6 +16,7 @@ impl<R: Remote> Core<R> {
             return;
         };
         tokio::spawn(Arc::clone(&self).drive_uploads());
+        tokio::spawn(Arc::clone(&self).run_ahead());
         loop {
             tokio::select! {
                 dir = refresh.recv() => match dir {

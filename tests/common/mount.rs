@@ -159,6 +159,15 @@ impl Server {
             .collect()
     }
 
+    /// How many requests were answered with HTTP `status`.
+    pub fn calls_answered(&self, status: u16) -> usize {
+        let log = fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        let status = status.to_string();
+        log.lines()
+            .filter(|line| line.split(' ').nth(3) == Some(status.as_str()))
+            .count()
+    }
+
     /// How many requests were answered with a 5xx status (injected faults among them).
     pub fn server_errors(&self) -> usize {
         let log = fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
