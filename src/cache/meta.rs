@@ -276,11 +276,8 @@ impl MetaStore {
             memo.changes
         };
         let secs = lock(&self.reader)
-            .query_row(
-                "SELECT secs FROM uploaded WHERE id = ?1",
-                params![id as i64],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT secs FROM uploaded WHERE id = ?1")
+            .and_then(|mut query| query.query_row(params![id as i64], |row| row.get(0)))
             .optional()
             .unwrap_or_else(|e| {
                 log::warn!("metadata store: cannot read upload time of file {id}: {e}");
@@ -295,11 +292,11 @@ impl MetaStore {
     /// Remembers the upload time of file `id`.
     pub async fn set_uploaded(&self, id: u64, secs: i64) -> Result<(), CacheError> {
         self.write(move |conn, memo| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO uploaded (id, secs) VALUES (?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET secs = excluded.secs",
-                params![id as i64, secs],
-            )?;
+            )?
+            .execute(params![id as i64, secs])?;
             lock(memo).change(|memo| {
                 memo.uploaded.put(id, secs);
             });
