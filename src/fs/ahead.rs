@@ -198,6 +198,9 @@ impl<R: Remote> Core<R> {
     /// The upload date of server file `id` (inode `ino`) for someone who waits for it. The
     /// folder holding it wants dates from now on (see the module essay).
     pub(super) async fn demanded_date(&self, ino: Ino, id: u64) -> Result<Option<i64>, FsError> {
+        if let Some(known) = self.meta.uploaded(id) {
+            return Ok(Some(known));
+        }
         if let Some(dir) = self.parent_of(ino) {
             self.dates_wanted_in(dir);
         }
@@ -324,13 +327,12 @@ impl<R: Remote> Core<R> {
 
     /// Starts fetching the dates `dir`'s listing lacks, once per directory TTL.
     fn start_dates(&self, dir: Ino) {
-        let Some(files) = self.listed_files(dir) else {
-            return;
-        };
-        if !Ahead::first_in(&self.ahead.dates_started, dir, self.options.dir_ttl) {
+        if !lock(&self.state).listings.contains_key(&dir)
+            || !Ahead::first_in(&self.ahead.dates_started, dir, self.options.dir_ttl)
+        {
             return;
         }
-        let ids = self.dateless(&files);
+        let ids = self.dateless(&self.listed_files(dir).unwrap_or_default());
         if !ids.is_empty() {
             self.ahead.send(Job::Dates(ids));
         }
