@@ -18,6 +18,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -67,6 +68,7 @@ class Settings:
     timeout: float
     out: Path
     skip_latency: bool
+    only: frozenset[str]
 
     @staticmethod
     def load(argv: list[str]) -> "Settings":
@@ -100,7 +102,21 @@ class Settings:
             timeout=float(env_int("BENCH_TIMEOUT_SECS", 600, 300)),
             out=Path(os.environ.get("BENCH_OUT", REPO / "docs" / "benchmarks.md")),
             skip_latency=os.environ.get("BENCH_SKIP_LATENCY", "0") == "1",
+            only=parse_parts(os.environ.get("BENCH_ONLY", "")),
         )
+
+
+# The parts of a run, in order; `BENCH_ONLY` picks some of them.
+PARTS = ("seq", "rand", "meta", "writes")
+
+
+def parse_parts(raw: str) -> frozenset[str]:
+    """The parts `BENCH_ONLY` names (comma-separated), all of them when it is empty."""
+    names = {p.strip() for p in raw.split(",") if p.strip()}
+    unknown = names - set(PARTS)
+    if unknown:
+        raise BenchError(f"BENCH_ONLY: unknown part(s) {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
+    return frozenset(names or PARTS)
 
 
 STARTED = time.monotonic()
@@ -487,7 +503,9 @@ def make_mixed(root: Path, total_mib: int, small_files: int) -> tuple[int, int]:
     return files, size
 
 
-def make_content(root: Path, s: Settings) -> Content:
+def make_content(root: Path, s: Settings, full: bool = True) -> Content:
+    """The large file and, when `full`, the trees the other parts need (a run of the
+    sequential reads alone gets empty ones)."""
     rng = random.Random(20261123)
     root.mkdir(parents=True)
     big = root / BIG_NAME
@@ -495,6 +513,9 @@ def make_content(root: Path, s: Settings) -> Content:
         for _ in range(s.size_mib):
             f.write(rng.randbytes(MIB))
     tree = root / "tree"
+    if not full:
+        tree.mkdir()
+        return Content(big, tree, root / "small.tar", (0, 0), root / "mixed", (0, 0))
     for i in range(s.files):
         folder = tree / f"d{i % s.folders:04d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -758,13 +779,16 @@ def parse_duration(text: str) -> float:
 
 @dataclass
 class Seq:
-    """A sequential read of the large file: MiB/s cold and warm, peak RSS of the daemon."""
+    """A sequential read of the large file: MiB/s cold and warm, peak RSS of the daemon, and
+    the CPU-seconds per GiB the reader spent on the cold read (curl's own process; a mount's
+    daemon, not `dd`)."""
 
     reader: str
     cold: float | None = None
     warm: float | None = None
     rss: float | None = None
     note: str = ""
+    cold_cpu: float | None = None
 
 
 @dataclass
@@ -823,6 +847,37 @@ class Profile:
 
 def mib_per_sec(size_mib: int, t: Timed) -> float | None:
     return size_mib / t.secs if t.secs else None
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(proc: subprocess.Popen | None) -> float | None:
+    """CPU-seconds (user and system, all threads) a live process has used so far, from
+    /proc/PID/stat (utime and stime, fields 14 and 15, in clock ticks). Unlike wall time,
+    CPU-seconds hardly move on a shared machine."""
+    if proc is None or proc.poll() is not None:
+        return None
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children_cpu() -> float:
+    """CPU-seconds of every child process waited for so far. The daemons and servers the run
+    started are waited for only when stopped, so the difference around one `timed` command is
+    that command's own CPU."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_per_gib(size_mib: int, t: Timed, cpu: float | None) -> float | None:
+    """CPU-seconds per GiB of a read of `size_mib` that completed."""
+    return cpu * 1024 / size_mib if t.secs and cpu is not None and size_mib else None
 
 
 def dd_read(path: Path, s: Settings) -> Timed:
@@ -896,20 +951,23 @@ def joined(*notes: str | None) -> str:
 
 
 def best_of(tries: list[Seq]) -> Seq:
-    """Merges repeated runs of one reader: the best throughput (noise on a shared machine only
-    ever slows a run down), the highest peak RSS, every distinct note."""
+    """Merges repeated runs of one reader: the best throughput and the lowest CPU per GiB
+    (noise on a shared machine only ever slows a run down or adds to its cost), the highest peak
+    RSS, every distinct note."""
 
     def top(values):
         present = [v for v in values if v is not None]
         return max(present) if present else None
 
     notes = list(dict.fromkeys(t.note for t in tries if t.note))
+    cpu = [t.cold_cpu for t in tries if t.cold_cpu is not None]
     return Seq(
         tries[0].reader,
         top(t.cold for t in tries),
         top(t.warm for t in tries),
         top(t.rss for t in tries),
         joined(*notes),
+        min(cpu) if cpu else None,
     )
 
 
@@ -918,9 +976,12 @@ def measure_seq(sys_: Systems, s: Settings, content: Content, url: str) -> list[
 
     def by_curl() -> Seq:
         drop_caches()
-        cold, warm = timed(curl, s.timeout), timed(curl, s.timeout)
+        before = children_cpu()
+        cold = timed(curl, s.timeout)
+        cpu = children_cpu() - before
+        warm = timed(curl, s.timeout)
         return Seq(CURL, mib_per_sec(s.size_mib, cold), mib_per_sec(s.size_mib, warm),
-                   note=joined(cold.error, warm.error))  # fmt: skip
+                   note=joined(cold.error, warm.error), cold_cpu=cpu_per_gib(s.size_mib, cold, cpu))  # fmt: skip
 
     def by_single_stream() -> Seq:
         drop_caches()
@@ -933,15 +994,20 @@ def measure_seq(sys_: Systems, s: Settings, content: Content, url: str) -> list[
         return Seq(LOCAL, mib_per_sec(s.size_mib, cold), mib_per_sec(s.size_mib, warm),
                    note=joined(cold.error, warm.error))  # fmt: skip
 
-    def work(mnt: Path, _proc) -> tuple[Timed, Timed]:
-        return dd_read(mnt / BIG_NAME, s), dd_read(mnt / BIG_NAME, s)
+    def work(mnt: Path, proc) -> tuple[Timed, float | None, Timed]:
+        before = process_cpu(proc)
+        cold = dd_read(mnt / BIG_NAME, s)
+        after = process_cpu(proc)
+        cpu = after - before if before is not None and after is not None else None
+        return cold, cpu, dd_read(mnt / BIG_NAME, s)
 
     def on_mount(kind: str) -> Seq:
         result, rss, error = sys_.run(kind, work)
         row = Seq(LABELS[kind], rss=rss, note=error)
         if result is not None:
-            cold, warm = result
+            cold, cpu, warm = result
             row.cold, row.warm = mib_per_sec(s.size_mib, cold), mib_per_sec(s.size_mib, warm)
+            row.cold_cpu = cpu_per_gib(s.size_mib, cold, cpu)
             row.note = joined(cold.error, warm.error)
         return row
 
@@ -1491,6 +1557,11 @@ def checks(p: Profile, s: Settings) -> list[Check]:
         out.append(ratio_check(
             "cold sequential read vs the FUSE ceiling", y.cold, memfs.cold, 0.8,
             f"yetifs {fmt(y.cold)} MiB/s, memfs {fmt(memfs.cold)} MiB/s", y.note or memfs.note))  # fmt: skip
+    curl = find(p.seq, reader=CURL) or Seq("")
+    out.append(ratio_at_most(
+        "cold sequential read: daemon CPU per GiB vs curl", y.cold_cpu, curl.cold_cpu, 3.0,
+        f"yetifs {fmt(y.cold_cpu, 2)} CPU-s/GiB, curl {fmt(curl.cold_cpu, 2)} CPU-s/GiB",
+        y.note or curl.note))  # fmt: skip
     best = max((r for r in (off, full) if r.cold is not None), key=lambda r: r.cold, default=None)
     out.append(ratio_check(
         "cold sequential read vs rclone (its better cache mode)", y.cold,
@@ -1675,10 +1746,14 @@ def render_profile(p: Profile, s: Settings) -> list[str]:
     out += render_checks(p, s)
     curl = find(p.seq, reader=CURL)
     out += ["", f"### Sequential read of a {s.size_mib} MiB file (`dd bs=1M`, best of {s.repeat})", ""]
-    out += ["| reader | cold MiB/s | warm MiB/s | cold vs curl | peak RSS MiB | note |", "|---|--:|--:|--:|--:|---|"]
+    out += ["| reader | cold MiB/s | cold CPU-s per GiB | warm MiB/s | cold vs curl | peak RSS MiB | note |",
+            "|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
     for r in p.seq:
         vs = f"{r.cold / curl.cold:.2f}x" if r.cold and curl and curl.cold else "—"
-        out.append(f"| {r.reader} | {fmt(r.cold)} | {fmt(r.warm)} | {vs} | {fmt(r.rss)} | {joined(r.note)} |")
+        out.append(
+            f"| {r.reader} | {fmt(r.cold)} | {fmt(r.cold_cpu, 2)} | {fmt(r.warm)} | {vs} | {fmt(r.rss)} | "
+            f"{joined(r.note)} |"
+        )
     out += ["", f"### Random reads (fio, {s.fio_jobs} jobs, psync, {s.fio_secs} s each)", ""]
     out += ["| reader | block | cold IOPS | cold p99 ms | warm IOPS | warm p99 ms | peak RSS MiB | note |",
             "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
@@ -1852,6 +1927,10 @@ def write_report(
         "  \"yetifs, prefetched tree\": `yetifs mount --prefetch-tree`, which walks the account in",
         "  the background; the commands start once `yetifs status --json` says the prefetch is done,",
         "  all on one mount, the page cache dropped before each.",
+        "- CPU-s per GiB (sequential reads): the CPU-seconds (user and system) spent on the cold",
+        "  read by curl's own process (`getrusage` of the child), and by a mount's daemon (utime and",
+        "  stime from `/proc/PID/stat` before and after `dd`; `dd` itself not counted), per GiB;",
+        "  the lowest of the runs. Unlike wall time, CPU-seconds hardly move on a shared machine.",
         "- Peak RSS: VmHWM of the daemon, reset (`clear_refs`) before each measurement.",
         "- Requests: API calls from the emulator's access log (downloads not counted), for yetifs",
         "  and for curl; for rclone, WebDAV requests counted by the delay proxy (so only in the",
@@ -1885,7 +1964,7 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
             "or point BENCH_DIR at a larger disk, or lower BENCH_SIZE_MIB"
         )
     log(f"making content in {work}")
-    content = make_content(work / "content", s)
+    content = make_content(work / "content", s, full=bool(s.only - {"seq"}))
     webdav_root = work / "webdav"
     webdav_root.mkdir()
     os.link(content.big, webdav_root / BIG_NAME)
@@ -1904,10 +1983,12 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     # The mixed tree's bytes stay on the emulator, so that every writer's upload of them is
     # deduplicated alike (and the blob store does not grow by a copy per writer, which each
     # cold run would read back into the page cache).
-    upload_tree(api, content.mixed, "mixed-seed", 8, s.timeout)
-    content.written_error = write_tree(sup, s, emu, api, content)
-    if content.written_error:
-        log(f"no {WRITTEN}/ tree: {content.written_error}")
+    if "writes" in s.only:
+        upload_tree(api, content.mixed, "mixed-seed", 8, s.timeout)
+    if "meta" in s.only:
+        content.written_error = write_tree(sup, s, emu, api, content)
+        if content.written_error:
+            log(f"no {WRITTEN}/ tree: {content.written_error}")
 
     webdav_port = free_port()
     webdav = sup.spawn("webdav", [
@@ -1921,7 +2002,7 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
     plan = [("loopback", None, True)]
     if not s.skip_latency:
         plan.append(("latency", s.latency, True))
-        if s.far_latency:
+        if s.far_latency and "meta" in s.only:
             plan.append(("far", s.far_latency, False))
     for tag, latency, full in plan:
         proxy = None
@@ -1945,11 +2026,13 @@ def run(s: Settings, sup: Supervisor) -> list[Profile]:
         url = api.download_url(api.root_file_id(BIG_NAME))
         systems = Systems(sup, s, emu, webdav_url, tag, count_file)
         profile = Profile(tag, latency, full)
-        if full:
+        if full and "seq" in s.only:
             profile.seq = measure_seq(systems, s, content, url)
+        if full and "rand" in s.only:
             profile.rand = measure_rand(systems, s, content)
-        profile.meta = measure_meta(systems, s, content, du=full)
-        if full:
+        if "meta" in s.only:
+            profile.meta = measure_meta(systems, s, content, du=full)
+        if full and "writes" in s.only:
             profile.writes = measure_writes(systems, s, content, api, webdav_root)
         profiles.append(profile)
         if proxy is not None:
