@@ -101,6 +101,8 @@ async fn dates_waited_for_in_two_folders_of_a_parent_start_those_of_all_its_fold
     let core = watched(&remote);
     let folders = entries(&core, ROOT_INO).await;
     until_calls(&remote, Op::ListFolder, 5).await;
+    // Long after the root was read: an `ls -l` of one folder, not a walk.
+    tokio::time::sleep(Duration::from_secs(60)).await;
     let first = entries(&core, folders[0].1).await;
     core.getattr(first[0].1).await.unwrap();
     until_calls(&remote, Op::FileInfo, 5).await;
@@ -113,6 +115,20 @@ async fn dates_waited_for_in_two_folders_of_a_parent_start_those_of_all_its_fold
     let second = entries(&core, folders[1].1).await;
     core.getattr(second[0].1).await.unwrap();
     until_calls(&remote, Op::FileInfo, 20).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_date_waited_for_right_after_its_parent_was_read_starts_all_its_neighbours() {
+    let remote = Arc::new(MemoryRemote::new());
+    for name in ["a", "b", "c"] {
+        folder(&remote, name, 4);
+    }
+    let core = watched(&remote);
+    let folders = entries(&core, ROOT_INO).await;
+    until_calls(&remote, Op::ListFolder, 4).await;
+    let first = entries(&core, folders[0].1).await;
+    core.getattr(first[0].1).await.unwrap();
+    until_calls(&remote, Op::FileInfo, 12).await;
 }
 
 #[tokio::test(start_paused = true)]

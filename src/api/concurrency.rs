@@ -37,7 +37,7 @@ pub struct ConcurrencyConfig {
 impl Default for ConcurrencyConfig {
     fn default() -> Self {
         ConcurrencyConfig {
-            initial: 8,
+            initial: 16,
             max: 64,
         }
     }

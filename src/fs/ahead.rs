@@ -9,11 +9,13 @@
 //!   (its mtime) only from a `file/info` of its own. Lookups and `readdirplus` never wait for it
 //!   (`Dates::IfKnown` hands out provisional attributes); the first `stat` that needs a date in
 //!   a folder marks the folder *wanted* and starts the dates of the folder and of the folders
-//!   under it whose listings are here. Once dates were wanted in two folders of one parent, a
-//!   walk (`ls -lR`) is going through it: the dates of all the parent's folders start, in the
-//!   order the walk visits them. A listing that arrives for a folder in or under a wanted one,
+//!   under it whose listings are here. Once dates were wanted in two folders of one parent, or
+//!   in one within `WALK_WINDOW` of the user reading the parent, a walk (`ls -lR`) is going
+//!   through it: the dates of all the parent's folders start, in the order the walk visits
+//!   them. A listing that arrives for a folder in or under a wanted one,
 //!   or in a walked one, starts its dates too. An `ls -l` of one folder thus fetches that
-//!   folder's dates (and one level below), not its neighbours'. `find`, `du` of a
+//!   folder's dates (and one level below), not its neighbours' (unless it came right after an
+//!   `ls` of the parent). `find`, `du` of a
 //!   yetifs-written tree and `ls` without `-l` never stat a foreign file: listings only.
 //! - **`--prefetch-tree`** walks the whole account breadth-first after mounting, listing
 //!   folders and fetching the dates listings lack, into the kept metadata (bounded by
@@ -55,6 +57,9 @@ const SUBFOLDERS_AHEAD: usize = 1024;
 /// Items (folders and files) `--prefetch-tree` lists at most: a bound on its requests, its
 /// rows in the metadata store and the inodes it holds.
 pub const TREE_BOUND: u64 = 1_000_000;
+/// A date waited for in a folder this soon after its parent was read: a walk (`ls -lR`) is
+/// going through the parent.
+const WALK_WINDOW: Duration = Duration::from_secs(5);
 /// Folders the tree walk works on at once.
 const WALK_WIDTH: usize = 16;
 
@@ -186,6 +191,13 @@ impl Ahead {
         }
     }
 
+    /// Whether the user read directory `dir` from its start within `WALK_WINDOW`.
+    fn read_lately(&self, dir: Ino) -> bool {
+        lock(&self.subfolders_started)
+            .get(&dir)
+            .is_some_and(|at| at.elapsed() < WALK_WINDOW)
+    }
+
     fn send(&self, job: Job) {
         if !self.stop.is_cancelled() {
             // Without a worker (a core nobody watches) the job is dropped: nothing is ahead.
@@ -256,7 +268,7 @@ impl<R: Remote> Core<R> {
             let walked = {
                 let wanted = lock(&self.ahead.wanted);
                 siblings.iter().filter(|(s, _)| wanted.contains(s)).count() >= 2
-            };
+            } || self.ahead.read_lately(parent);
             if walked && lock(&self.ahead.walked).insert(parent) {
                 near.extend(siblings.into_iter().map(|(ino, _)| ino));
             }
