@@ -22,7 +22,7 @@ use super::BlockKey;
 /// to disk.
 pub(crate) const DISK_QUEUE_BLOCKS: usize = 32;
 /// Threads writing blocks to disk at once; each holds one block of `DISK_QUEUE_BLOCKS`.
-const DISK_WRITERS: usize = 4;
+const DISK_WRITERS: usize = 8;
 
 /// How big the caches are and where the disk cache lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
