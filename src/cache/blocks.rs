@@ -1,11 +1,14 @@
 //! The block cache: fixed-size blocks of file content keyed by (file id, block index), in a
 //! memory LRU bounded in bytes and, optionally, in a bounded directory that survives remounts.
 //! Lookups go to memory first, then disk (promoting the block to memory); inserts go to memory
-//! at once and to disk from a writer thread, so a slow disk never slows a reader down.
+//! at once and to disk from writer threads, so a slow disk never slows a reader down. The
+//! writers take blocks from one bounded queue, several at once (`DISK_WRITERS`): the disk tier
+//! writes with direct I/O, which waits for the disk, and one write at a time falls behind a
+//! fast stream, whose blocks then miss the disk.
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -15,8 +18,11 @@ use super::error::CacheError;
 use super::memory::MemoryTier;
 use super::BlockKey;
 
-/// Blocks waiting for the disk writer; past this, new blocks are not written to disk.
+/// Blocks waiting for the disk writers or being written; past this, new blocks are not written
+/// to disk.
 pub(crate) const DISK_QUEUE_BLOCKS: usize = 32;
+/// Threads writing blocks to disk at once; each holds one block of `DISK_QUEUE_BLOCKS`.
+const DISK_WRITERS: usize = 8;
 
 /// How big the caches are and where the disk cache lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,17 +81,49 @@ pub struct BlockCache {
     misses: AtomicU64,
 }
 
-/// The disk tier with the thread writing to it.
+/// The disk tier with the threads writing to it.
 struct DiskCache {
     tier: Arc<DiskTier>,
-    jobs: Option<SyncSender<DiskJob>>,
-    writer: Option<JoinHandle<()>>,
+    jobs: Option<SyncSender<(BlockKey, Bytes)>>,
+    writers: Vec<JoinHandle<()>>,
     dropped: AtomicU64,
+    pending: Arc<Pending>,
 }
 
-enum DiskJob {
-    Write(BlockKey, Bytes),
-    Flush(mpsc::Sender<()>),
+/// Blocks queued or being written, for `flush` to wait on.
+#[derive(Default)]
+struct Pending {
+    count: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.count.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self) {
+        *self.lock() += 1;
+    }
+
+    fn done(&self) {
+        let mut count = self.lock();
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Returns once nothing is queued or being written.
+    fn wait_idle(&self) {
+        let mut count = self.lock();
+        while *count > 0 {
+            count = self
+                .idle
+                .wait(count)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 impl BlockCache {
@@ -194,61 +232,77 @@ impl BlockCache {
 impl DiskCache {
     fn start(tier: DiskTier) -> Result<Self, CacheError> {
         let tier = Arc::new(tier);
-        let (jobs, queue) = mpsc::sync_channel(DISK_QUEUE_BLOCKS);
-        let writer_tier = Arc::clone(&tier);
-        let writer = std::thread::Builder::new()
-            .name("yetifs-cache-writer".into())
-            .spawn(move || {
-                for job in queue {
-                    match job {
-                        DiskJob::Write(key, data) => {
-                            if let Err(e) = writer_tier.write(key, &data) {
-                                log::warn!("cache: block not written to disk: {e}");
-                            }
-                        }
-                        DiskJob::Flush(done) => {
-                            let _ = done.send(());
-                        }
-                    }
-                }
-            })
-            .map_err(|e| CacheError::io("cache writer thread", e))?;
-        Ok(DiskCache {
+        let (jobs, queue) = mpsc::sync_channel(DISK_QUEUE_BLOCKS - DISK_WRITERS);
+        let queue = Arc::new(Mutex::new(queue));
+        let pending = Arc::new(Pending::default());
+        let mut cache = DiskCache {
             tier,
             jobs: Some(jobs),
-            writer: Some(writer),
+            writers: Vec::with_capacity(DISK_WRITERS),
             dropped: AtomicU64::new(0),
-        })
+            pending,
+        };
+        for slot in 0..DISK_WRITERS {
+            let tier = Arc::clone(&cache.tier);
+            let queue = Arc::clone(&queue);
+            let pending = Arc::clone(&cache.pending);
+            let writer = std::thread::Builder::new()
+                .name(format!("yetifs-cache-writer-{slot}"))
+                .spawn(move || write_blocks(&tier, &queue, &pending, slot))
+                // Dropping `cache` ends the writers already started.
+                .map_err(|e| CacheError::io("cache writer thread", e))?;
+            cache.writers.push(writer);
+        }
+        Ok(cache)
     }
 
     fn queue(&self, key: BlockKey, data: Bytes) {
         if let Some(jobs) = &self.jobs {
-            match jobs.try_send(DiskJob::Write(key, data)) {
+            self.pending.add();
+            match jobs.try_send((key, data)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
+                    self.pending.done();
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(TrySendError::Disconnected(_)) => {
-                    log::warn!("cache: disk writer has stopped; block kept in memory only");
+                    self.pending.done();
+                    log::warn!("cache: disk writers have stopped; block kept in memory only");
                 }
             }
         }
     }
 
     fn flush(&self) {
-        let Some(jobs) = &self.jobs else { return };
-        let (done, wait) = mpsc::channel();
-        if jobs.send(DiskJob::Flush(done)).is_ok() {
-            let _ = wait.recv();
+        self.pending.wait_idle();
+    }
+}
+
+/// One writer thread: writes blocks from the shared queue until it closes. `slot` tells its
+/// temporary files from the other writers'.
+fn write_blocks(
+    tier: &DiskTier,
+    queue: &Mutex<Receiver<(BlockKey, Bytes)>>,
+    pending: &Pending,
+    slot: usize,
+) {
+    loop {
+        // The lock is held while waiting, by one writer at a time; the others wait for it.
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok((key, data)) = job else { return };
+        if let Err(e) = tier.write(key, &data, slot) {
+            log::warn!("cache: block not written to disk: {e}");
         }
+        drop(data);
+        pending.done();
     }
 }
 
 impl Drop for DiskCache {
-    /// Lets the writer finish what is queued, so blocks inserted before unmount are kept.
+    /// Lets the writers finish what is queued, so blocks inserted before unmount are kept.
     fn drop(&mut self) {
         self.jobs.take();
-        if let Some(writer) = self.writer.take() {
+        for writer in self.writers.drain(..) {
             if writer.join().is_err() {
                 log::warn!("cache: disk writer panicked");
             }
@@ -319,7 +373,7 @@ mod tests {
     #[test]
     fn short_last_block_round_trips_through_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(config(Some(dir.path()), 0, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 0, 100_000)).unwrap();
         cache.insert(9, 3, block(5, 17));
         cache.flush();
         assert_eq!(cache.get(9, 3), Some(block(5, 17)));
@@ -329,11 +383,11 @@ mod tests {
     #[test]
     fn disk_hit_is_promoted_to_memory() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(config(Some(dir.path()), 10 * BLOCK, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 10 * BLOCK, 100_000)).unwrap();
         cache.insert(1, 0, block(1, BLOCK));
         cache.flush();
         drop(cache);
-        let cache = BlockCache::open(config(Some(dir.path()), 10 * BLOCK, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 10 * BLOCK, 100_000)).unwrap();
         assert_eq!(cache.get(1, 0), Some(block(1, BLOCK)));
         assert_eq!(cache.get(1, 0), Some(block(1, BLOCK)));
         let stats = cache.stats();
@@ -344,12 +398,12 @@ mod tests {
     #[test]
     fn blocks_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(config(Some(dir.path()), 1000, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 1000, 100_000)).unwrap();
         for i in 0..5 {
             cache.insert(42, i, block(i, BLOCK));
         }
         drop(cache);
-        let cache = BlockCache::open(config(Some(dir.path()), 1000, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 1000, 100_000)).unwrap();
         assert_eq!(cache.stats().disk_entries, 5);
         for i in 0..5 {
             assert_eq!(cache.get(42, i), Some(block(i, BLOCK)));
@@ -359,7 +413,7 @@ mod tests {
     #[test]
     fn reopen_with_smaller_bound_evicts_least_recently_used_first() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(config(Some(dir.path()), 0, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 0, 100_000)).unwrap();
         for i in 0..4 {
             cache.insert(1, i, block(i, BLOCK));
             cache.flush();
@@ -368,7 +422,7 @@ mod tests {
         // Reading block 0 makes it the most recently used.
         assert!(cache.get(1, 0).is_some());
         drop(cache);
-        let one_file = 24 + BLOCK;
+        let one_file = 4096 + BLOCK;
         let cache = BlockCache::open(config(Some(dir.path()), 0, 2 * one_file)).unwrap();
         assert_eq!(cache.stats().disk_entries, 2);
         assert!(cache.contains(1, 0));
@@ -381,7 +435,7 @@ mod tests {
     #[test]
     fn truncated_and_foreign_files_are_removed_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(config(Some(dir.path()), 0, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 0, 100_000)).unwrap();
         cache.insert(1, 0, block(0, BLOCK));
         cache.insert(1, 1, block(1, BLOCK));
         drop(cache);
@@ -393,7 +447,7 @@ mod tests {
         fs::write(blocks.join("1").join("3"), b"garbage that is no block").unwrap();
         fs::write(blocks.join("stray"), b"x").unwrap();
 
-        let cache = BlockCache::open(config(Some(dir.path()), 0, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 0, 100_000)).unwrap();
         assert_eq!(cache.stats().disk_entries, 1);
         assert_eq!(cache.get(1, 0), Some(block(0, BLOCK)));
         assert_eq!(cache.get(1, 1), None);
@@ -403,10 +457,10 @@ mod tests {
     #[test]
     fn blocks_cut_with_another_block_size_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(config(Some(dir.path()), 0, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 0, 100_000)).unwrap();
         cache.insert(1, 0, block(0, BLOCK));
         drop(cache);
-        let mut cfg = config(Some(dir.path()), 0, 10_000);
+        let mut cfg = config(Some(dir.path()), 0, 100_000);
         cfg.block_size = 2 * BLOCK;
         let cache = BlockCache::open(cfg).unwrap();
         assert_eq!(cache.get(1, 0), None);
@@ -416,7 +470,7 @@ mod tests {
     #[test]
     fn file_damaged_while_mounted_is_a_miss_not_wrong_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = BlockCache::open(config(Some(dir.path()), 0, 10_000)).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 0, 100_000)).unwrap();
         cache.insert(1, 0, block(0, BLOCK));
         cache.flush();
         let path = dir.path().join("blocks").join("1").join("0");
@@ -428,11 +482,52 @@ mod tests {
         assert_eq!(cache.stats().disk_bytes, 0);
     }
 
+    /// A block as the fetch path makes it: in a page-aligned buffer.
+    fn aligned_block(seed: u64, len: u64) -> Bytes {
+        let mut buf = crate::cache::buf::BlockBuf::with_capacity(len as usize);
+        buf.extend_from_slice(&block(seed, len));
+        buf.freeze()
+    }
+
+    #[test]
+    fn aligned_blocks_round_trip_with_and_without_a_short_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(Some(dir.path()), 0, 1 << 20);
+        cfg.block_size = 3 * 4096;
+        let cache = BlockCache::open(cfg.clone()).unwrap();
+        for (index, len) in [(0, 3 * 4096), (1, 2 * 4096 + 17), (2, 100)] {
+            cache.insert(7, index, aligned_block(index, len));
+        }
+        drop(cache);
+        let cache = BlockCache::open(cfg).unwrap();
+        assert_eq!(cache.stats().disk_entries, 3);
+        assert_eq!(cache.get(7, 0), Some(block(0, 3 * 4096)));
+        assert_eq!(cache.get(7, 1), Some(block(1, 2 * 4096 + 17)));
+        assert_eq!(cache.get(7, 2), Some(block(2, 100)));
+        let path = dir.path().join("blocks").join("7").join("1");
+        assert_eq!(fs::metadata(path).unwrap().len(), 4096 + 2 * 4096 + 17);
+    }
+
+    #[test]
+    fn blocks_of_the_first_format_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file_dir = dir.path().join("blocks").join("3");
+        fs::create_dir_all(&file_dir).unwrap();
+        let mut raw = b"YFSBLK01".to_vec();
+        raw.extend_from_slice(&BLOCK.to_le_bytes());
+        raw.extend_from_slice(&20u64.to_le_bytes());
+        raw.extend_from_slice(&block(4, 20));
+        fs::write(file_dir.join("5"), &raw).unwrap();
+        let cache = BlockCache::open(config(Some(dir.path()), 0, 100_000)).unwrap();
+        assert_eq!(cache.stats().disk_bytes, 24 + 20);
+        assert_eq!(cache.get(3, 5), Some(block(4, 20)));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
         fn disk_bound_holds_under_random_inserts(
-            capacity in 0u64..1000,
+            capacity in 0u64..6 * (4096 + BLOCK),
             ops in prop::collection::vec((0u64..3, 0u64..8, 1u64..=BLOCK), 1..60),
         ) {
             let dir = tempfile::tempdir().unwrap();

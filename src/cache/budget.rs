@@ -1,6 +1,7 @@
 //! One memory bound for the whole mount (`--memory-limit`): the memory block cache, the
-//! read-ahead windows and the blocks waiting for the disk writer share it. Files being written
-//! are staged on disk and need no share: the write path holds only the kernel's write request.
+//! read-ahead windows and the blocks waiting for (or being written by) the disk writers share
+//! it. Files being written are staged on disk and need no share: the write path holds only the
+//! kernel's write request.
 use super::blocks::DISK_QUEUE_BLOCKS;
 use super::error::CacheError;
 

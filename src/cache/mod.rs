@@ -2,6 +2,7 @@
 //! blocks kept here are never stale: they are dropped only to respect the configured bounds.
 pub mod blocks;
 pub mod budget;
+pub(crate) mod buf;
 mod disk;
 pub mod error;
 mod memory;

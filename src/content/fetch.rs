@@ -4,12 +4,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 
 use super::inflight::Claim;
 use super::Content;
 use crate::api::error::ApiError;
+use crate::cache::buf::BlockBuf;
 use crate::remote::{ByteStream, Remote};
 
 /// A content stream read block by block; bytes of the next block left over from a chunk are
@@ -40,16 +41,16 @@ impl BlockStream {
         })
     }
 
-    /// The next `len` bytes, copied into a buffer of their own so that a cached block never
-    /// pins a larger network buffer. Fails if no data comes for `stall`, or the stream ends
-    /// early.
+    /// The next `len` bytes, copied into a page-aligned buffer of their own (`BlockBuf`), so
+    /// that a cached block never pins a larger network buffer and the disk cache can write it
+    /// with direct I/O. Fails if no data comes for `stall`, or the stream ends early.
     pub(crate) async fn next_block<R: Remote>(
         &mut self,
         content: &Content<R>,
         len: usize,
     ) -> Result<Bytes, ApiError> {
         let stall = content.cfg.stall_timeout;
-        let mut block = BytesMut::with_capacity(len);
+        let mut block = BlockBuf::with_capacity(len);
         while block.len() < len {
             if self.leftover.is_empty() {
                 let chunk = tokio::time::timeout(stall, self.stream.next())
@@ -73,8 +74,8 @@ impl BlockStream {
                 }
             }
             let take = (len - block.len()).min(self.leftover.len());
-            block.extend_from_slice(&self.leftover[..take]);
-            self.leftover.advance(take);
+            let took = block.extend_from_slice(&self.leftover[..take]);
+            self.leftover.advance(took);
         }
         Ok(block.freeze())
     }
