@@ -678,6 +678,38 @@ mod tests {
     }
 
     #[test]
+    fn the_tree_walk_and_the_calls_in_flight_come_from_the_flag_or_the_named_remote() {
+        let plain = flags_with_keys().resolve(None).unwrap();
+        assert!(!plain.prefetch_tree);
+        assert_eq!(plain.max_requests, ConcurrencyConfig::default().max);
+        let named: ConfigFile = toml::from_str(
+            "[remotes.work]\napi_url = \"http://h/api/v2/\"\nprefetch_tree = true\nmax_requests = 8\n",
+        )
+        .unwrap();
+        let s = flags_with_keys()
+            .resolve(named.remotes.get("work"))
+            .unwrap();
+        assert!(s.prefetch_tree);
+        assert_eq!(s.max_requests, 8);
+        let flags = MountFlags {
+            max_requests: Some(12),
+            ..flags_with_keys()
+        };
+        assert_eq!(
+            flags
+                .resolve(named.remotes.get("work"))
+                .unwrap()
+                .max_requests,
+            12
+        );
+        let zero = MountFlags {
+            max_requests: Some(0),
+            ..flags_with_keys()
+        };
+        assert!(matches!(zero.resolve(None), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
     fn missing_url_is_an_error() {
         let flags = MountFlags {
             api_url: None,
