@@ -5,14 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::mount::{count, mount_command, run_within, yetifs, Mount, Server};
+use common::mount::{count, mount_command, sh, Mount, Server};
 use yetifs::emulator::ServeArgs;
 use yetifs::fs::TreeState;
 use yetifs::remote::Remote;
@@ -80,34 +78,7 @@ fn mounted_with_ttl(
 
 /// `yetifs status MOUNTPOINT --json`.
 fn status(mount: &Mount, runtime: &Path) -> StatusReport {
-    let mut command = yetifs();
-    command
-        .args([
-            OsStr::new("status"),
-            mount.path().as_os_str(),
-            OsStr::new("--json"),
-        ])
-        .env("XDG_RUNTIME_DIR", runtime);
-    let out = run_within(&mut command, Duration::from_secs(60));
-    assert!(out.status.success(), "yetifs status: {out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Runs `line` in a shell in `dir`; its standard output.
-fn run(dir: &Path, line: &str) -> String {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(line)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "`{line}`: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    mount.status(runtime)
 }
 
 /// The paths of files and folders `tree` holds, as `find .` prints them.
@@ -154,16 +125,8 @@ fn since(server: &Server, before: usize) -> Vec<String> {
 }
 
 /// Waits until `check` holds, or panics with the mount's log.
-fn eventually(mount: &Mount, what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "{what} within {DEADLINE:?}; mount log:\n{}",
-            mount.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn eventually(mount: &Mount, what: &str, check: impl FnMut() -> bool) {
+    mount.eventually(what, DEADLINE, check);
 }
 
 #[test]
@@ -175,12 +138,12 @@ fn find_and_ls_without_l_on_a_cold_mount_cost_listings_only_and_show_every_entry
     let mount = mounted(&server, cache.path(), runtime.path(), &[]);
     let before = server.calls().len();
 
-    let found: BTreeSet<String> = run(mount.path(), "find .")
+    let found: BTreeSet<String> = sh(mount.path(), "find .")
         .lines()
         .map(str::to_owned)
         .collect();
     assert_eq!(found, paths(&tree), "every entry is visible");
-    let names = run(mount.path(), "ls -R top | grep -c 'f0'");
+    let names = sh(mount.path(), "ls -R top | grep -c 'f0'");
     assert_eq!(names.trim(), "48", "ls -R shows every file");
 
     let calls = since(&server, before);
@@ -205,7 +168,7 @@ fn a_stat_after_a_walk_that_skipped_dates_shows_the_upload_date() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = tempfile::tempdir().unwrap();
     let mount = mounted(&server, cache.path(), runtime.path(), &[]);
-    run(mount.path(), "find . > /dev/null");
+    sh(mount.path(), "find . > /dev/null");
     for (path, uploaded) in &tree {
         let meta = fs::symlink_metadata(mount.path().join(path)).unwrap();
         assert_eq!(meta.mtime(), *uploaded, "{}", path.display());
@@ -221,7 +184,7 @@ fn ls_l_fetches_a_folders_dates_at_once_and_each_date_once() {
     let mount = mounted(&server, cache.path(), runtime.path(), &[]);
     let before = server.calls().len();
 
-    let listing = run(mount.path(), "ls -lR --time-style=+%s .");
+    let listing = sh(mount.path(), "ls -lR --time-style=+%s .");
     assert_dates(&listing, &tree);
     let calls = since(&server, before);
     assert_eq!(
@@ -230,7 +193,7 @@ fn ls_l_fetches_a_folders_dates_at_once_and_each_date_once() {
         "one date per file, none twice: {calls:?}"
     );
     let again = server.calls().len();
-    run(mount.path(), "ls -lR . > /dev/null");
+    sh(mount.path(), "ls -lR . > /dev/null");
     assert!(
         since(&server, again).is_empty(),
         "a second walk costs nothing"
@@ -248,7 +211,7 @@ fn a_busy_server_lowers_the_calls_in_flight_and_every_call_still_succeeds() {
     let runtime = tempfile::tempdir().unwrap();
     let mount = mounted(&server, cache.path(), runtime.path(), &[]);
 
-    let listing = run(mount.path(), "ls -lR --time-style=+%s .");
+    let listing = sh(mount.path(), "ls -lR --time-style=+%s .");
     assert_dates(&listing, &tree);
     assert!(server.calls_answered(429) > 0, "the server was made busy");
     let requests = status(&mount, runtime.path()).requests;
@@ -275,7 +238,7 @@ fn the_tree_prefetch_fills_the_kept_tree_and_a_later_mount_walks_it_on_listings_
     assert_eq!(progress.dates as usize, tree.len(), "{progress:?}");
 
     let before = server.calls().len();
-    run(mount.path(), "ls -lR . > /dev/null");
+    sh(mount.path(), "ls -lR . > /dev/null");
     assert!(
         since(&server, before).is_empty(),
         "the walked tree is served from memory"
@@ -284,7 +247,7 @@ fn the_tree_prefetch_fills_the_kept_tree_and_a_later_mount_walks_it_on_listings_
 
     let again = mounted_with_ttl(&server, cache.path(), runtime.path(), "0", &[]);
     let before = server.calls().len();
-    run(again.path(), "ls -lR . > /dev/null");
+    sh(again.path(), "ls -lR . > /dev/null");
     let calls = since(&server, before);
     assert_eq!(
         count(&calls, "file/info"),

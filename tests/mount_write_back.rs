@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::mount::{
     assert_same_file, bytes, count, mount_command, run_within, upload, walk_with, yetifs, Dice,
@@ -113,16 +113,7 @@ fn assert_synced(out: &Output, mount: &Mount) {
 
 /// `yetifs status MOUNTPOINT --json`.
 fn status(mount: &Mount, runtime: &Path) -> StatusReport {
-    let out = control(
-        runtime,
-        &[
-            OsStr::new("status"),
-            mount.path().as_os_str(),
-            OsStr::new("--json"),
-        ],
-    );
-    assert!(out.status.success(), "yetifs status: {out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    mount.status(runtime)
 }
 
 /// The pending upload of `name` in `report`, if listed.
@@ -131,16 +122,8 @@ fn pending<'a>(report: &'a StatusReport, name: &str) -> Option<&'a UploadStatus>
 }
 
 /// Waits until `check` holds, or panics with the mount's log after [`DEADLINE`].
-fn eventually(mount: &Mount, what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < DEADLINE,
-            "{what}: not within {DEADLINE:?}\nmount log:\n{}",
-            mount.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn eventually(mount: &Mount, what: &str, check: impl FnMut() -> bool) {
+    mount.eventually(what, DEADLINE, check);
 }
 
 /// Closes `file` and returns what `close(2)` said (dropping a `File` ignores it).

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use yetifs::api::{Client, ClientConfig, Credentials, FileEdit};
 use yetifs::emulator::{Emulator, Profile, RangeMode, ServeArgs};
+use yetifs::status::StatusReport;
 
 /// How long a mount may take to appear or to end before the test gives up on it.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -206,6 +207,33 @@ pub struct Mount {
 }
 
 impl Mount {
+    /// Waits until `check` holds, or panics with the mount's log after `within`.
+    pub fn eventually(&self, what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !check() {
+            assert!(
+                started.elapsed() < within,
+                "{what}: not within {within:?}\nmount log:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `yetifs status MOUNTPOINT --json` of this mount, whose control socket is under
+    /// `runtime` (its `XDG_RUNTIME_DIR`).
+    pub fn status(&self, runtime: &Path) -> StatusReport {
+        let mut command = yetifs();
+        command
+            .arg("status")
+            .arg(self.path())
+            .arg("--json")
+            .env("XDG_RUNTIME_DIR", runtime);
+        let out = run_within(&mut command, Duration::from_secs(120));
+        assert!(out.status.success(), "yetifs status: {out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// Mounts the server's main account with a fresh cache directory and `extra` arguments.
     pub fn start(server: &Server, extra: &[&str]) -> Mount {
         let dirs = tempfile::tempdir().unwrap();
