@@ -271,7 +271,6 @@ fn file_attr(attr: &Attr) -> FileAttr {
     }
 }
 
-/// The open flags the kernel gets for a handle.
 /// How long the kernel may keep `attr`: not at all when provisional (its times stand in for an
 /// upload date not known yet), so that the next `stat` asks for it.
 fn attr_ttl(attr: &Attr, ttl: Duration) -> Duration {
@@ -282,6 +281,7 @@ fn attr_ttl(attr: &Attr, ttl: Duration) -> Duration {
     }
 }
 
+/// The open flags the kernel gets for a handle.
 fn fopen_flags(opened: &Opened) -> FopenFlags {
     if opened.keep_cache {
         FopenFlags::FOPEN_KEEP_CACHE

@@ -694,10 +694,9 @@ impl Client {
             Ok(response) => read_reply(response, Context::Call).await,
             Err(failure) => Err(failure),
         };
-        self.inner
-            .metrics
-            .record(path, reply.as_ref().map(drop).map_err(|f| &f.error));
-        permit.finish(load_signal(reply.as_ref().map(drop).map_err(|f| &f.error)));
+        let outcome = reply.as_ref().map(drop).map_err(|f| &f.error);
+        self.inner.metrics.record(path, outcome);
+        permit.finish(load_signal(outcome));
         reply
     }
 

@@ -111,7 +111,7 @@ fn folder_of_key(key: i64) -> Option<u64> {
 }
 
 /// Seconds since the epoch of `time`, 0 before it.
-fn epoch_secs(time: SystemTime) -> i64 {
+pub(crate) fn epoch_secs(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

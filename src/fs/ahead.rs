@@ -32,6 +32,7 @@
 //! Locks: each mutex here is taken alone, never while holding another lock of the core, and
 //! the state lock is released before any of them is taken.
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -257,11 +258,10 @@ impl<R: Remote> Core<R> {
     /// parent, a walk is going through it, and the dates of all its folders start.
     fn dates_wanted_in(&self, dir: Ino) {
         let parent = self.parent_of(dir).filter(|&p| p != dir);
+        self.start_dates(dir);
         if !lock(&self.ahead.wanted).insert(dir) {
-            self.start_dates(dir);
             return;
         }
-        self.start_dates(dir);
         let mut near: Vec<Ino> = self.subdirs(dir).into_iter().map(|(ino, _)| ino).collect();
         if let Some(parent) = parent {
             let siblings = self.subdirs(parent);
@@ -420,42 +420,43 @@ impl<R: Remote> Core<R> {
         }
     }
 
-    /// Fetches the date of `id` in the background; whether it was fetched.
-    async fn background_date(&self, id: u64) -> bool {
-        let Some(_slot) = self.ahead.slot().await else {
-            return false;
-        };
-        if !self.link.is_online() || self.meta.uploaded(id).is_some() {
-            return false;
+    /// Runs `fetch` for `work` in the background, once it has a slot and while the server
+    /// answers; `None` when it did not run.
+    async fn behind<T>(&self, work: Work, fetch: impl Future<Output = T>) -> Option<T> {
+        let _slot = self.ahead.slot().await?;
+        if !self.link.is_online() {
+            return None;
         }
-        let work = Work::Date(id);
         let urgency = self.ahead.begin(work);
-        let got = in_background(urgency, self.uploaded(id)).await;
+        let got = in_background(urgency, fetch).await;
         self.ahead.end(work);
-        match got {
-            Ok(Some(_)) => {
+        Some(got)
+    }
+
+    /// Fetches the date of `id` in the background; whether it was fetched (not known already).
+    async fn background_date(&self, id: u64) -> bool {
+        let fetch = async {
+            if self.meta.uploaded(id).is_some() {
+                return Ok(None);
+            }
+            self.uploaded(id).await
+        };
+        match self.behind(Work::Date(id), fetch).await {
+            Some(Ok(Some(_))) => {
                 self.ahead.dates_fetched.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            Ok(None) => false,
-            Err(e) => {
+            Some(Err(e)) => {
                 log::debug!("background date of file {id}: {e}");
                 false
             }
+            Some(Ok(None)) | None => false,
         }
     }
 
     /// Fetches the listing of `dir` in the background (from the cache if fresh).
     async fn background_listing(&self, dir: Ino) -> Option<Arc<Listed>> {
-        let _slot = self.ahead.slot().await?;
-        if !self.link.is_online() {
-            return None;
-        }
-        let work = Work::Listing(dir);
-        let urgency = self.ahead.begin(work);
-        let got = in_background(urgency, self.children(dir)).await;
-        self.ahead.end(work);
-        match got {
+        match self.behind(Work::Listing(dir), self.children(dir)).await? {
             Ok(listed) => Some(listed),
             Err(e) => {
                 log::debug!("background listing of directory {dir}: {e}");

@@ -24,6 +24,7 @@ use super::inode::{Ino, InodeTable, LocalFile, NodeData};
 use super::names::{self, ItemKind, NameRequest};
 use super::writeback::{WriteBack, WriteBackOptions};
 use super::xattr;
+use crate::cache::meta::epoch_secs;
 use crate::cache::{BlockCache, BlockCacheConfig, CacheError, ItemKey, MetaStore, Overlay};
 use crate::content::{Content, ContentConfig, Reader};
 use crate::remote::{Limits, Listing, Remote};
@@ -72,12 +73,6 @@ pub(super) enum Dates {
     Wait,
     /// Use the date if known, else hand out provisional attributes (lookups, `readdirplus`).
     IfKnown,
-}
-
-/// Seconds since the epoch of `time` (0 before it).
-fn seconds_of(time: SystemTime) -> i64 {
-    time.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// One directory entry as `readdir` returns it.
@@ -446,7 +441,7 @@ impl<R: Remote> Core<R> {
                     (None, Dates::IfKnown) => {
                         let known = self.meta.uploaded(file.id);
                         provisional = known.is_none();
-                        known.or_else(|| Some(seconds_of(self.started)))
+                        known.or_else(|| Some(epoch_secs(self.started)))
                     }
                 };
                 let attr = attr::file_attr(ino, file, kind, uploaded, owner).with_overlay(&carried);
