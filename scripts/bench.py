@@ -603,21 +603,12 @@ def yetifs_available() -> str | None:
     return None
 
 
-def write_back_available() -> str | None:
-    """None when `yetifs mount` offers `--write-back`, else why the write-back rows are not
+def mount_offers(flag: str) -> str | None:
+    """None when `yetifs mount` offers `flag`, else why the rows that need it are not
     measured."""
     done = subprocess.run([YETIFS, "mount", "--help"], capture_output=True, check=False)
-    if "--write-back" not in done.stdout.decode(errors="replace"):
-        return "this yetifs mount has no --write-back yet"
-    return None
-
-
-def prefetch_available() -> str | None:
-    """None when `yetifs mount` offers `--prefetch-tree`, else why the prefetched rows are not
-    measured."""
-    done = subprocess.run([YETIFS, "mount", "--help"], capture_output=True, check=False)
-    if "--prefetch-tree" not in done.stdout.decode(errors="replace"):
-        return "this yetifs mount has no --prefetch-tree yet"
+    if flag not in done.stdout.decode(errors="replace"):
+        return f"this yetifs mount has no {flag} yet"
     return None
 
 
@@ -648,9 +639,9 @@ class Systems:
         self.sup, self.s, self.emu, self.webdav_url, self.tag = sup, s, emu, webdav_url, tag
         self.webdav_requests = webdav_requests
         self.no_yetifs = yetifs_available()
-        self.no_write_back = self.no_yetifs or write_back_available()
+        self.no_write_back = self.no_yetifs or mount_offers("--write-back")
         self.no_sync = self.no_yetifs or sync_available()
-        self.no_prefetch = self.no_yetifs or prefetch_available()
+        self.no_prefetch = self.no_yetifs or mount_offers("--prefetch-tree")
         self.count = 0
 
     def requests(self, kind: str) -> int | None:
