@@ -55,16 +55,8 @@ fn server_files(server: &Server) -> BTreeMap<String, u64> {
 }
 
 /// Waits until `check` holds, or panics with the mount's log after `limit`.
-fn wait_for(mount: &Mount, limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(
-            started.elapsed() < limit,
-            "{what}: not within {limit:?}\n{}",
-            mount.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_for(mount: &Mount, limit: Duration, what: &str, check: impl FnMut() -> bool) {
+    mount.eventually(what, limit, check);
 }
 
 fn cache_dir() -> tempfile::TempDir {

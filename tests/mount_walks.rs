@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::mount::{count, mount_command, sh, Mount, Server};
@@ -56,29 +56,39 @@ fn foreign_tree(server: &Server, folders: usize, per_folder: usize) -> Vec<(Path
     made
 }
 
-/// A mount with its control socket under `runtime`, listings trusted for an hour.
-fn mounted(server: &Server, cache: &Path, runtime: &Path, extra: &[&str]) -> Mount {
-    mounted_with_ttl(server, cache, runtime, "3600", extra)
+/// A mount's cache directory and its runtime directory (where its control socket goes), kept
+/// for a remount and for `yetifs status`.
+struct Dirs {
+    cache: tempfile::TempDir,
+    runtime: tempfile::TempDir,
 }
 
-/// A mount with its control socket under `runtime`, listings trusted for `ttl` seconds.
-fn mounted_with_ttl(
-    server: &Server,
-    cache: &Path,
-    runtime: &Path,
-    ttl: &str,
-    extra: &[&str],
-) -> Mount {
-    let mut args = vec!["--dir-ttl", ttl];
-    args.extend_from_slice(extra);
-    let mut command = mount_command(server, cache, &args);
-    command.env("XDG_RUNTIME_DIR", runtime);
-    Mount::spawn(command, tempfile::tempdir().unwrap())
-}
+impl Dirs {
+    fn new() -> Dirs {
+        Dirs {
+            cache: tempfile::tempdir().unwrap(),
+            runtime: tempfile::tempdir().unwrap(),
+        }
+    }
 
-/// `yetifs status MOUNTPOINT --json`.
-fn status(mount: &Mount, runtime: &Path) -> StatusReport {
-    mount.status(runtime)
+    /// A mount of `server` with these directories, listings trusted for an hour.
+    fn mount(&self, server: &Server, extra: &[&str]) -> Mount {
+        self.mount_with_ttl(server, "3600", extra)
+    }
+
+    /// A mount of `server` with these directories, listings trusted for `ttl` seconds.
+    fn mount_with_ttl(&self, server: &Server, ttl: &str, extra: &[&str]) -> Mount {
+        let mut args = vec!["--dir-ttl", ttl];
+        args.extend_from_slice(extra);
+        let mut command = mount_command(server, self.cache.path(), &args);
+        command.env("XDG_RUNTIME_DIR", self.runtime.path());
+        Mount::spawn(command, tempfile::tempdir().unwrap())
+    }
+
+    /// `yetifs status MOUNTPOINT --json` of `mount`.
+    fn status(&self, mount: &Mount) -> StatusReport {
+        mount.status(self.runtime.path())
+    }
 }
 
 /// The paths of files and folders `tree` holds, as `find .` prints them.
@@ -133,9 +143,8 @@ fn eventually(mount: &Mount, what: &str, check: impl FnMut() -> bool) {
 fn find_and_ls_without_l_on_a_cold_mount_cost_listings_only_and_show_every_entry() {
     let server = Server::with(ServeArgs::default());
     let tree = foreign_tree(&server, 6, 8);
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = tempfile::tempdir().unwrap();
-    let mount = mounted(&server, cache.path(), runtime.path(), &[]);
+    let dirs = Dirs::new();
+    let mount = dirs.mount(&server, &[]);
     let before = server.calls().len();
 
     let found: BTreeSet<String> = sh(mount.path(), "find .")
@@ -165,9 +174,8 @@ fn a_stat_after_a_walk_that_skipped_dates_shows_the_upload_date() {
     let tree = foreign_tree(&server, 3, 4);
     // The mount's stand-in for an unknown date is its start: later than every upload here.
     std::thread::sleep(Duration::from_millis(2_100));
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = tempfile::tempdir().unwrap();
-    let mount = mounted(&server, cache.path(), runtime.path(), &[]);
+    let dirs = Dirs::new();
+    let mount = dirs.mount(&server, &[]);
     sh(mount.path(), "find . > /dev/null");
     for (path, uploaded) in &tree {
         let meta = fs::symlink_metadata(mount.path().join(path)).unwrap();
@@ -179,9 +187,8 @@ fn a_stat_after_a_walk_that_skipped_dates_shows_the_upload_date() {
 fn ls_l_fetches_a_folders_dates_at_once_and_each_date_once() {
     let server = Server::with(ServeArgs::default());
     let tree = foreign_tree(&server, 4, 10);
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = tempfile::tempdir().unwrap();
-    let mount = mounted(&server, cache.path(), runtime.path(), &[]);
+    let dirs = Dirs::new();
+    let mount = dirs.mount(&server, &[]);
     let before = server.calls().len();
 
     let listing = sh(mount.path(), "ls -lR --time-style=+%s .");
@@ -207,14 +214,13 @@ fn a_busy_server_lowers_the_calls_in_flight_and_every_call_still_succeeds() {
         ..ServeArgs::default()
     });
     let tree = foreign_tree(&server, 5, 12);
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = tempfile::tempdir().unwrap();
-    let mount = mounted(&server, cache.path(), runtime.path(), &[]);
+    let dirs = Dirs::new();
+    let mount = dirs.mount(&server, &[]);
 
     let listing = sh(mount.path(), "ls -lR --time-style=+%s .");
     assert_dates(&listing, &tree);
     assert!(server.calls_answered(429) > 0, "the server was made busy");
-    let requests = status(&mount, runtime.path()).requests;
+    let requests = dirs.status(&mount).requests;
     assert!(requests.slowdowns >= 1, "{requests:?}");
     assert!(
         requests.limit < 8,
@@ -226,13 +232,12 @@ fn a_busy_server_lowers_the_calls_in_flight_and_every_call_still_succeeds() {
 fn the_tree_prefetch_fills_the_kept_tree_and_a_later_mount_walks_it_on_listings_only() {
     let server = Server::with(ServeArgs::default());
     let tree = foreign_tree(&server, 5, 6);
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = tempfile::tempdir().unwrap();
-    let mount = mounted(&server, cache.path(), runtime.path(), &["--prefetch-tree"]);
+    let dirs = Dirs::new();
+    let mount = dirs.mount(&server, &["--prefetch-tree"]);
     eventually(&mount, "the prefetch is done", || {
-        status(&mount, runtime.path()).prefetch.state == TreeState::Done
+        dirs.status(&mount).prefetch.state == TreeState::Done
     });
-    let progress = status(&mount, runtime.path()).prefetch;
+    let progress = dirs.status(&mount).prefetch;
     assert_eq!(progress.folders, 1 + 1 + 5, "{progress:?}");
     assert_eq!(progress.files as usize, tree.len(), "{progress:?}");
     assert_eq!(progress.dates as usize, tree.len(), "{progress:?}");
@@ -245,7 +250,7 @@ fn the_tree_prefetch_fills_the_kept_tree_and_a_later_mount_walks_it_on_listings_
     );
     assert_eq!(mount.unmount().code(), Some(0));
 
-    let again = mounted_with_ttl(&server, cache.path(), runtime.path(), "0", &[]);
+    let again = dirs.mount_with_ttl(&server, "0", &[]);
     let before = server.calls().len();
     sh(again.path(), "ls -lR . > /dev/null");
     let calls = since(&server, before);
@@ -263,14 +268,13 @@ fn the_tree_prefetch_stops_at_the_unmount() {
         ..ServeArgs::default()
     });
     foreign_tree(&server, 30, 4);
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = tempfile::tempdir().unwrap();
-    let mount = mounted(&server, cache.path(), runtime.path(), &["--prefetch-tree"]);
+    let dirs = Dirs::new();
+    let mount = dirs.mount(&server, &["--prefetch-tree"]);
     eventually(&mount, "the walk is under way", || {
-        let p = status(&mount, runtime.path()).prefetch;
+        let p = dirs.status(&mount).prefetch;
         p.state == TreeState::Walking && p.folders >= 2
     });
-    let walked = status(&mount, runtime.path()).prefetch;
+    let walked = dirs.status(&mount).prefetch;
     assert_eq!(mount.unmount().code(), Some(0));
     let at_exit = server.calls().len();
     std::thread::sleep(Duration::from_millis(500));

@@ -111,11 +111,6 @@ fn assert_synced(out: &Output, mount: &Mount) {
     );
 }
 
-/// `yetifs status MOUNTPOINT --json`.
-fn status(mount: &Mount, runtime: &Path) -> StatusReport {
-    mount.status(runtime)
-}
-
 /// The pending upload of `name` in `report`, if listed.
 fn pending<'a>(report: &'a StatusReport, name: &str) -> Option<&'a UploadStatus> {
     report.uploads.iter().find(|u| u.name == name)
@@ -324,7 +319,7 @@ fn busy_writer_and_forty_closes(extra: &[&str], write_back: bool) -> usize {
         failures.len(),
         uploads(&server)
     );
-    assert!(status(&mount, runtime.path()).uploads.is_empty());
+    assert!(mount.status(runtime.path()).uploads.is_empty());
     assert!(mount.unmount().success());
 
     let fresh_cache = tempdir();
@@ -388,7 +383,7 @@ fn uploads_failing_while_the_server_answers_are_retried_in_the_background_until_
             .unwrap_or_else(|e| panic!("close of {name} under write-back: {e}"));
     }
     eventually(&mount, "every upload failed at least once", || {
-        let report = status(&mount, runtime.path());
+        let report = mount.status(runtime.path());
         files.iter().all(|(name, _)| {
             pending(&report, name).is_some_and(|u| {
                 u.state == UploadState::Failed && u.failures >= 1 && u.reason.is_some()
@@ -416,7 +411,7 @@ fn uploads_failing_while_the_server_answers_are_retried_in_the_background_until_
         },
     );
     eventually(&mount, "no upload pending", || {
-        status(&mount, runtime.path()).uploads.is_empty()
+        mount.status(runtime.path()).uploads.is_empty()
     });
     assert!(mount.unmount().success());
 }
@@ -452,7 +447,7 @@ fn kill_9_with_a_full_write_back_queue_loses_nothing_once_a_mount_on_the_same_ca
     )
     .unwrap();
     expected.insert("after-rename.bin".into(), renamed);
-    let queued = status(&first, runtime.path()).uploads.len();
+    let queued = first.status(runtime.path()).uploads.len();
     assert_eq!(queued, 32, "every closed file waits for its upload");
     assert_eq!(
         uploads(&server),
@@ -485,7 +480,7 @@ fn kill_9_with_a_full_write_back_queue_loses_nothing_once_a_mount_on_the_same_ca
             expected
                 .iter()
                 .all(|(name, content)| server_has(&server, &on_server, name, content))
-                && status(&second, runtime.path()).uploads.is_empty()
+                && second.status(runtime.path()).uploads.is_empty()
         },
     );
     let on_server = server_files(&server);
@@ -506,7 +501,7 @@ fn kill_9_with_a_full_write_back_queue_loses_nothing_once_a_mount_on_the_same_ca
         second.stderr()
     );
     assert_synced(&sync(&second, runtime.path(), None), &second);
-    assert!(status(&second, runtime.path()).uploads.is_empty());
+    assert!(second.status(runtime.path()).uploads.is_empty());
     assert!(second.unmount().success());
 
     let third_cache = tempdir();
@@ -534,7 +529,7 @@ fn with_write_back_close_returns_before_the_upload_and_status_lists_the_file_as_
     write_closed(&mount.path().join("later.bin"), &content).unwrap();
 
     assert_eq!(uploads(&server), before, "close did not wait for an upload");
-    let report = status(&mount, runtime.path());
+    let report = mount.status(runtime.path());
     let later = pending(&report, "later.bin").expect("later.bin is pending");
     assert_eq!(later.state, UploadState::Waiting, "{later:?}");
     assert_eq!(later.path.as_deref(), Some("later.bin"));
@@ -573,7 +568,7 @@ fn fsync_uploads_at_once_even_with_a_long_write_back_delay() {
         "the server has the bytes once fsync returned"
     );
     close(file).unwrap();
-    assert!(status(&mount, runtime.path()).uploads.is_empty());
+    assert!(mount.status(runtime.path()).uploads.is_empty());
     assert!(mount.unmount().success());
     assert_eq!(
         uploads(&server),
@@ -599,7 +594,7 @@ fn unmount_uploads_every_pending_file_before_the_mount_process_exits() {
         write_closed(&mount.path().join(&name), &content).unwrap();
         expected.insert(name, content);
     }
-    assert_eq!(status(&mount, runtime.path()).uploads.len(), 10);
+    assert_eq!(mount.status(runtime.path()).uploads.len(), 10);
 
     let exit = mount.unmount();
     assert!(exit.success(), "the mount process exited with {exit}");
@@ -655,7 +650,7 @@ fn sync_of_a_folder_uploads_what_is_under_it_and_leaves_the_rest_waiting() {
             "{on_server:?}"
         );
     }
-    let report = status(&mount, runtime.path());
+    let report = mount.status(runtime.path());
     let mut left: Vec<(Option<String>, UploadState)> = report
         .uploads
         .iter()
@@ -703,7 +698,7 @@ fn sync_names_a_file_it_could_not_upload_with_the_reason_and_exits_1() {
         &small
     ));
 
-    let report = status(&mount, runtime.path());
+    let report = mount.status(runtime.path());
     assert_eq!(report.uploads.len(), 1, "{:?}", report.uploads);
     let failed = &report.uploads[0];
     assert_eq!(failed.name, "over-quota.bin");
