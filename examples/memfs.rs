@@ -16,7 +16,7 @@ use fuser::{
     InitFlags, KernelConfig, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData,
     ReplyDirectory, ReplyEntry, ReplyOpen, Request,
 };
-use yetifs::read_ahead;
+use yetifs::system::read_ahead;
 
 /// Largest read the kernel is asked to send at once (as in yetifs).
 const MAX_IO: u32 = 1024 * 1024;

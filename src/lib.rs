@@ -1,30 +1,19 @@
 //! yetifs: a FUSE filesystem over the YetiShare "File Upload Script" API v2.
+//!
+//! The layers, from the wire up: `api` (the HTTP client) implements `remote::Remote`; `content`,
+//! `cache` and `staging` keep bytes and metadata locally; `fs` is the filesystem core over a
+//! `Remote`, free of fuser types; `fuse` adapts the core to the kernel. `cli` holds the commands
+//! and where settings come from, `control` what a live mount reports and the socket it answers
+//! on, `system` what talks to the operating system rather than the server, `emulator` the
+//! server `yetifs serve` runs.
 pub mod api;
 pub mod cache;
 pub mod cli;
-pub mod config;
-pub mod config_cmd;
 pub mod content;
 pub mod control;
-pub mod daemon;
-pub mod demo;
 pub mod emulator;
 pub mod fs;
 pub mod fuse;
-pub mod generate_cmd;
-pub mod known_accounts;
-pub mod logging;
-pub mod malloc;
-pub mod memory_remote;
-pub mod mount_cmd;
-pub mod mount_helper;
-pub mod notify;
-pub mod pid_file;
-pub mod private_files;
-pub mod progress;
-pub mod read_ahead;
 pub mod remote;
 pub mod staging;
-pub mod status;
-pub mod status_cmd;
-pub mod sync_cmd;
+pub mod system;

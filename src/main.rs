@@ -1,11 +1,11 @@
 //! The `yetifs` command, and `mount.fuse.yetifs` when called by that name (see
-//! `yetifs::mount_helper`).
+//! `yetifs::system::mount_helper`).
 use std::ffi::OsString;
 
 use clap::{CommandFactory, FromArgMatches};
 
 use yetifs::cli::{Cli, Command};
-use yetifs::mount_helper::{self, Invocation};
+use yetifs::system::mount_helper::{self, Invocation};
 
 /// The arguments to run with (program name first): this process's, or those the mount helper
 /// translates them to. `None`: nothing to do (`mount -f`).
@@ -36,23 +36,25 @@ fn main() {
     let matches = Cli::command().get_matches_from(&args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let detaching =
-        matches!(&cli.command, Command::Mount(m) if m.daemon) && yetifs::daemon::is_child();
-    if let Err(e) = yetifs::logging::init(&cli.log_options(), cli.default_level(), detaching) {
+        matches!(&cli.command, Command::Mount(m) if m.daemon) && yetifs::system::daemon::is_child();
+    if let Err(e) =
+        yetifs::system::logging::init(&cli.log_options(), cli.default_level(), detaching)
+    {
         eprintln!("yetifs: cannot open the log file {e}");
         std::process::exit(1);
     }
-    if !yetifs::malloc::keep_large_buffers() {
+    if !yetifs::system::malloc::keep_large_buffers() {
         log::debug!("the allocator keeps its default thresholds");
     }
-    if let Some(warning) = yetifs::config::typed_keys_warning(&matches) {
+    if let Some(warning) = yetifs::cli::settings::typed_keys_warning(&matches) {
         // The detached half of --daemon runs the same command line: warn once, in the first.
-        if !yetifs::daemon::is_child() {
+        if !yetifs::system::daemon::is_child() {
             eprintln!("yetifs: warning: {warning}");
         }
     }
     if let Command::Mount(mount) = &cli.command {
-        if mount.daemon && !yetifs::daemon::is_child() {
-            match yetifs::daemon::spawn_and_wait(&args[1..]) {
+        if mount.daemon && !yetifs::system::daemon::is_child() {
+            match yetifs::system::daemon::spawn_and_wait(&args[1..]) {
                 Ok(code) => std::process::exit(code),
                 Err(e) => {
                     eprintln!("yetifs: cannot start the background mount: {e}");
@@ -67,17 +69,17 @@ fn main() {
             runtime.block_on(async {
                 match cli.command {
                     Command::Serve(args) => yetifs::emulator::run(args).await,
-                    Command::Mount(args) => yetifs::mount_cmd::run(args).await,
-                    Command::Status(args) => yetifs::status_cmd::run(args).await,
-                    Command::Sync(args) => match yetifs::sync_cmd::run(args).await {
+                    Command::Mount(args) => yetifs::cli::mount::run(args).await,
+                    Command::Status(args) => yetifs::cli::status::run(args).await,
+                    Command::Sync(args) => match yetifs::cli::sync::run(args).await {
                         Ok(0) => Ok(()),
                         Ok(code) => std::process::exit(code),
                         Err(e) => Err(e),
                     },
-                    Command::Demo(args) => yetifs::demo::run(args).await,
-                    Command::Config(args) => yetifs::config_cmd::run(args).await,
-                    Command::Completions(args) => yetifs::generate_cmd::completions(args),
-                    Command::Man(args) => yetifs::generate_cmd::man(args),
+                    Command::Demo(args) => yetifs::cli::demo::run(args).await,
+                    Command::Config(args) => yetifs::cli::config::run(args).await,
+                    Command::Completions(args) => yetifs::cli::generate::completions(args),
+                    Command::Man(args) => yetifs::cli::generate::man(args),
                 }
             })
         });

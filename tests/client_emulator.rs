@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use yetifs::api::{Client, ClientConfig, Credentials, FileEdit, RetryPolicy, TokenPolicy};
 use yetifs::emulator::{Emulator, HostKind, Profile, RangeMode, ServeArgs};
-use yetifs::remote::{ApiError, FileEntry, Remote};
+use yetifs::remote::{FileEntry, Remote, RemoteError};
 
 fn args(profile: Profile, host: HostKind, ranges: RangeMode) -> ServeArgs {
     ServeArgs {
@@ -171,11 +171,11 @@ async fn round_trip(profile: Profile, host: HostKind, ranges: RangeMode) {
     // Errors keep their meaning.
     assert!(matches!(
         client.file_info(999_999).await,
-        Err(ApiError::NotFound(_))
+        Err(RemoteError::NotFound(_))
     ));
     assert!(matches!(
         client.list_folder(Some(999_999)).await,
-        Err(ApiError::NotFound(_))
+        Err(RemoteError::NotFound(_))
     ));
 
     // A disabled token is replaced on the next call.
@@ -345,12 +345,12 @@ async fn url_uploads_work_where_offered_and_are_unsupported_elsewhere() {
                 .await
                 .unwrap_err();
             assert!(
-                matches!(err, ApiError::Unsupported(_)),
+                matches!(err, RemoteError::Unsupported(_)),
                 "{host:?} {profile:?}: {err:?}"
             );
             let err = limited.url_upload_status(1).await.unwrap_err();
             assert!(
-                matches!(err, ApiError::Unsupported(_)),
+                matches!(err, RemoteError::Unsupported(_)),
                 "{host:?} {profile:?}: {err:?}"
             );
             emu.shutdown().await.unwrap();
@@ -585,7 +585,7 @@ async fn wrong_keys_are_tried_once_so_the_ip_is_never_banned() {
     for _ in 0..10 {
         assert!(matches!(
             wrong.list_folder(None).await,
-            Err(ApiError::Auth(_))
+            Err(RemoteError::Auth(_))
         ));
     }
     client(&emu).list_folder(None).await.unwrap();

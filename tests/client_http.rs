@@ -15,8 +15,8 @@ use axum::{Form, Json, Router};
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 use yetifs::api::{Client, ClientConfig, Credentials, RetryPolicy, TokenPolicy};
-use yetifs::remote::ApiError;
 use yetifs::remote::Remote;
+use yetifs::remote::RemoteError;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const TOKEN_ERROR: &str =
@@ -191,7 +191,7 @@ async fn a_server_refusing_every_token_fails_the_call_at_the_deadline_with_login
     let started = Instant::now();
     let err = client(&base).list_folder(Some(3)).await.unwrap_err();
     let elapsed = started.elapsed();
-    assert!(matches!(err, ApiError::Token(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::Token(_)), "{err:?}");
     let logins = server.count("authorize");
     let spaced = 1 + (elapsed.as_millis() / policy.min_spacing.as_millis()) as u32;
     assert!(
@@ -212,7 +212,10 @@ async fn refused_keys_are_sent_once_and_later_calls_fail_fast_with_the_same_erro
     let client = client(&base);
     for _ in 0..3 {
         let err = client.list_folder(None).await.unwrap_err();
-        assert!(matches!(&err, ApiError::Auth(m) if m == refusal), "{err:?}");
+        assert!(
+            matches!(&err, RemoteError::Auth(m) if m == refusal),
+            "{err:?}"
+        );
     }
     assert_eq!(server.count("authorize"), 1);
     assert_eq!(server.count("folder/listing"), 0);
@@ -255,7 +258,10 @@ async fn server_faults_are_retried_for_reads_but_not_for_folder_creation() {
     client.list_folder(None).await.unwrap();
     assert_eq!(server.count("folder/listing"), 3);
     let err = client.create_folder(None, "new").await.unwrap_err();
-    assert!(matches!(err, ApiError::Http { status: 502, .. }), "{err:?}");
+    assert!(
+        matches!(err, RemoteError::Http { status: 502, .. }),
+        "{err:?}"
+    );
     assert_eq!(server.count("folder/create"), 1);
 }
 
@@ -341,9 +347,9 @@ async fn a_missing_endpoint_is_unsupported_on_both_server_generations() {
         .url_upload_add("https://x/y", None)
         .await
         .unwrap_err();
-    assert!(matches!(add, ApiError::Unsupported(_)), "{add:?}");
+    assert!(matches!(add, RemoteError::Unsupported(_)), "{add:?}");
     let status = client.url_upload_status(1).await.unwrap_err();
-    assert!(matches!(status, ApiError::Unsupported(_)), "{status:?}");
+    assert!(matches!(status, RemoteError::Unsupported(_)), "{status:?}");
 }
 
 /// How the upload route answers.
@@ -469,7 +475,10 @@ async fn an_upload_the_server_failed_on_is_not_sent_again() {
         .upload(None, "a.bin", &path)
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Http { status: 500, .. }), "{err:?}");
+    assert!(
+        matches!(err, RemoteError::Http { status: 500, .. }),
+        "{err:?}"
+    );
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
@@ -486,7 +495,7 @@ async fn an_upload_stored_with_another_size_or_a_per_file_error_is_an_error() {
         .upload(None, "a.bin", &path)
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Integrity(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::Integrity(_)), "{err:?}");
 
     let (_, base) = upload_server(|| {
         success(json!([{"name": "a.bin", "file_id": "1", "error": "File is too big"}]))
@@ -496,7 +505,7 @@ async fn an_upload_stored_with_another_size_or_a_per_file_error_is_an_error() {
         .upload(None, "a.bin", &path)
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::TooLarge(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::TooLarge(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -509,7 +518,7 @@ async fn an_empty_file_is_refused_without_asking_the_server() {
         .upload(None, "empty", &path)
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::InvalidInput(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::InvalidInput(_)), "{err:?}");
     assert_eq!(server.count("authorize"), 0);
 }
 
@@ -617,7 +626,7 @@ fn stock_server(range: Option<&str>, _: &Uri, _: u32) -> Response {
     }
 }
 
-async fn read_all(client: &Client, range: std::ops::Range<u64>) -> Result<Vec<u8>, ApiError> {
+async fn read_all(client: &Client, range: std::ops::Range<u64>) -> Result<Vec<u8>, RemoteError> {
     let mut stream = client.read(5, SIZE as u64, range).await?;
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -732,7 +741,10 @@ async fn a_link_refused_even_when_fresh_is_an_error() {
     )
     .await;
     let err = read_all(&client(&base), 0..10).await.unwrap_err();
-    assert!(matches!(err, ApiError::Http { status: 302, .. }), "{err:?}");
+    assert!(
+        matches!(err, RemoteError::Http { status: 302, .. }),
+        "{err:?}"
+    );
     assert_eq!(server.count("file/download"), 2);
 }
 
@@ -741,7 +753,7 @@ async fn a_reply_that_is_not_the_file_is_refused_after_bounded_retries() {
     let (_, seen, base) =
         download_server(|_, _, _| vec![0u8; 500].into_response(), always_good).await;
     let err = read_all(&client(&base), 0..10).await.unwrap_err();
-    assert!(matches!(err, ApiError::Integrity(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::Integrity(_)), "{err:?}");
     assert_eq!(
         seen.count.load(Ordering::SeqCst),
         4,
@@ -762,7 +774,7 @@ async fn a_connection_error_never_shows_the_download_token() {
     .await;
     let err = read_all(&client(&base), 0..10).await.unwrap_err();
     // Nothing listens on port 1: the connection is refused, the file server unreachable.
-    assert!(matches!(err, ApiError::Unreachable(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::Unreachable(_)), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("SECRETTOKEN"), "{err}");
 }
 
@@ -770,5 +782,5 @@ async fn a_connection_error_never_shows_the_download_token() {
 async fn a_range_outside_the_file_is_refused() {
     let (_, base) = serve(|_, n| token(n), Router::new()).await;
     let err = client(&base).read(1, 100, 50..101).await.err().unwrap();
-    assert!(matches!(err, ApiError::InvalidInput(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::InvalidInput(_)), "{err:?}");
 }

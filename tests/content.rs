@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{stream, StreamExt};
 use proptest::prelude::*;
-use yetifs::api::error::ApiError;
 use yetifs::cache::{BlockCache, BlockCacheConfig};
 use yetifs::content::{Content, ContentConfig};
+use yetifs::remote::error::RemoteError;
 use yetifs::remote::{
     ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
 };
@@ -76,22 +76,22 @@ impl TestRemote {
     }
 }
 
-fn unsupported<T>() -> Result<T, ApiError> {
-    Err(ApiError::Unsupported("not needed by these tests".into()))
+fn unsupported<T>() -> Result<T, RemoteError> {
+    Err(RemoteError::Unsupported("not needed by these tests".into()))
 }
 
 impl Remote for TestRemote {
-    async fn list_folder(&self, _folder: Option<u64>) -> Result<Listing, ApiError> {
+    async fn list_folder(&self, _folder: Option<u64>) -> Result<Listing, RemoteError> {
         unsupported()
     }
-    async fn file_info(&self, _id: u64) -> Result<FileDetails, ApiError> {
+    async fn file_info(&self, _id: u64) -> Result<FileDetails, RemoteError> {
         unsupported()
     }
-    async fn read(&self, id: u64, size: u64, range: Range<u64>) -> Result<ByteStream, ApiError> {
+    async fn read(&self, id: u64, size: u64, range: Range<u64>) -> Result<ByteStream, RemoteError> {
         self.requests.fetch_add(1, Ordering::SeqCst);
         self.ranges.lock().unwrap().push(range.clone());
         if self.not_found {
-            return Err(ApiError::NotFound("no such file".into()));
+            return Err(RemoteError::NotFound("no such file".into()));
         }
         if self.always_fail
             || self
@@ -99,7 +99,7 @@ impl Remote for TestRemote {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
         {
-            return Err(ApiError::Transport("connection reset".into()));
+            return Err(RemoteError::Transport("connection reset".into()));
         }
         if self.stall {
             return Ok(Box::pin(stream::pending()));
@@ -129,7 +129,7 @@ impl Remote for TestRemote {
                 }
                 let before = sent_here.fetch_add(chunk.len() as u64, Ordering::SeqCst);
                 if break_after > 0 && before >= break_after {
-                    return Err(ApiError::Transport("connection dropped".into()));
+                    return Err(RemoteError::Transport("connection dropped".into()));
                 }
                 sent_total.fetch_add(chunk.len() as u64, Ordering::SeqCst);
                 Ok(chunk)
@@ -142,41 +142,41 @@ impl Remote for TestRemote {
         _folder: Option<u64>,
         _name: &str,
         _source: &Path,
-    ) -> Result<FileEntry, ApiError> {
+    ) -> Result<FileEntry, RemoteError> {
         unsupported()
     }
-    async fn edit_file(&self, _id: u64, _change: FileChange<'_>) -> Result<FileEntry, ApiError> {
+    async fn edit_file(&self, _id: u64, _change: FileChange<'_>) -> Result<FileEntry, RemoteError> {
         unsupported()
     }
-    async fn move_file(&self, _id: u64, _folder: Option<u64>) -> Result<(), ApiError> {
+    async fn move_file(&self, _id: u64, _folder: Option<u64>) -> Result<(), RemoteError> {
         unsupported()
     }
-    async fn copy_file(&self, _id: u64, _folder: Option<u64>) -> Result<FileEntry, ApiError> {
+    async fn copy_file(&self, _id: u64, _folder: Option<u64>) -> Result<FileEntry, RemoteError> {
         unsupported()
     }
-    async fn delete_file(&self, _id: u64) -> Result<(), ApiError> {
+    async fn delete_file(&self, _id: u64) -> Result<(), RemoteError> {
         unsupported()
     }
     async fn create_folder(
         &self,
         _parent: Option<u64>,
         _name: &str,
-    ) -> Result<FolderEntry, ApiError> {
+    ) -> Result<FolderEntry, RemoteError> {
         unsupported()
     }
-    async fn rename_folder(&self, _id: u64, _name: &str) -> Result<(), ApiError> {
+    async fn rename_folder(&self, _id: u64, _name: &str) -> Result<(), RemoteError> {
         unsupported()
     }
-    async fn move_folder(&self, _id: u64, _parent: Option<u64>) -> Result<(), ApiError> {
+    async fn move_folder(&self, _id: u64, _parent: Option<u64>) -> Result<(), RemoteError> {
         unsupported()
     }
-    async fn set_folder_public(&self, _id: u64, _level: u8) -> Result<(), ApiError> {
+    async fn set_folder_public(&self, _id: u64, _level: u8) -> Result<(), RemoteError> {
         unsupported()
     }
-    async fn delete_folder(&self, _id: u64) -> Result<(), ApiError> {
+    async fn delete_folder(&self, _id: u64) -> Result<(), RemoteError> {
         unsupported()
     }
-    async fn limits(&self) -> Result<Limits, ApiError> {
+    async fn limits(&self) -> Result<Limits, RemoteError> {
         unsupported()
     }
 }
@@ -538,7 +538,7 @@ async fn persistent_failure_ends_in_an_error_after_bounded_retries() {
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, 4 * BLOCK);
     let err = reader.read(BLOCK, 10).await.unwrap_err();
-    assert!(matches!(err, ApiError::Transport(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::Transport(_)), "{err:?}");
     assert_eq!(remote.requests(), 4);
     assert_eq!(content.stats().failures, 1);
 }
@@ -551,7 +551,7 @@ async fn permanent_error_is_not_retried() {
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, 4 * BLOCK);
     let err = reader.read(0, 10).await.unwrap_err();
-    assert!(matches!(err, ApiError::NotFound(_)), "{err:?}");
+    assert!(matches!(err, RemoteError::NotFound(_)), "{err:?}");
     assert_eq!(remote.requests(), 1);
 }
 

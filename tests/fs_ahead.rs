@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use yetifs::fs::{Core, FsOptions, Ino, Owner, ROOT_INO};
-use yetifs::memory_remote::{MemoryRemote, Op};
+use yetifs::remote::memory::{MemoryRemote, Op};
 
 const OWNER: Owner = Owner {
     uid: 1000,

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use yetifs::fs::{Core, FsError, FsOptions, Ino, Kind, Owner, ROOT_INO};
-use yetifs::memory_remote::{MemoryRemote, Op};
-use yetifs::remote::{ApiError, Limits, Remote};
+use yetifs::remote::memory::{MemoryRemote, Op};
+use yetifs::remote::{Limits, Remote, RemoteError};
 
 const OWNER: Owner = Owner {
     uid: 1000,
@@ -193,7 +193,7 @@ async fn a_failed_listing_maps_to_its_errno_and_is_retried_next_time() {
     let core = core_with(&remote, Duration::from_secs(60));
     remote.fail_next(
         Op::ListFolder,
-        ApiError::Http {
+        RemoteError::Http {
             status: 502,
             detail: "bad gateway".into(),
             retry_after: None,
@@ -203,7 +203,7 @@ async fn a_failed_listing_maps_to_its_errno_and_is_retried_next_time() {
         core.lookup(ROOT_INO, "a").await.unwrap_err().errno(),
         libc::EIO
     );
-    remote.fail_next(Op::ListFolder, ApiError::Token("expired".into()));
+    remote.fail_next(Op::ListFolder, RemoteError::Token("expired".into()));
     assert_eq!(
         core.lookup(ROOT_INO, "a").await.unwrap_err().errno(),
         libc::EACCES
@@ -251,7 +251,7 @@ async fn a_failed_download_fails_the_read_with_eio_and_the_next_read_works() {
     let core = core_with(&remote, Duration::from_secs(60));
     let file = core.lookup(ROOT_INO, "f").await.unwrap();
     let opened = core.open(file.ino, libc::O_RDONLY).await.unwrap();
-    remote.fail_next(Op::Read, ApiError::Server("storage node offline".into()));
+    remote.fail_next(Op::Read, RemoteError::Server("storage node offline".into()));
     assert_eq!(
         core.read(opened.fh, 0, 7).await.unwrap_err().errno(),
         libc::EIO
@@ -268,7 +268,7 @@ async fn a_transient_download_failure_is_retried_without_the_reader_noticing() {
     let opened = core.open(file.ino, libc::O_RDONLY).await.unwrap();
     remote.fail_next(
         Op::Read,
-        ApiError::Http {
+        RemoteError::Http {
             status: 503,
             detail: "busy".into(),
             retry_after: None,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use yetifs::fs::{Attr, Core, FsError, FsOptions, Ino, Kind, Owner, SetAttr, ROOT_INO};
-use yetifs::memory_remote::{MemoryRemote, Op};
+use yetifs::remote::memory::{MemoryRemote, Op};
 use yetifs::remote::{FileEntry, FileKind, FileMeta, Remote};
 
 const OWNER: Owner = Owner {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use yetifs::cache::{BlockCache, BlockCacheConfig, MetaStore};
 use yetifs::content::{Content, ContentConfig};
 use yetifs::fs::{Core, FsError, FsOptions, Owner, ROOT_INO};
-use yetifs::memory_remote::{MemoryRemote, Op};
-use yetifs::remote::{ApiError, Remote};
+use yetifs::remote::memory::{MemoryRemote, Op};
+use yetifs::remote::{Remote, RemoteError};
 use yetifs::staging::Staging;
 
 const OWNER: Owner = Owner {
@@ -42,8 +42,8 @@ fn errno<T: std::fmt::Debug>(result: Result<T, FsError>) -> i32 {
     result.unwrap_err().errno()
 }
 
-fn down() -> ApiError {
-    ApiError::Unreachable("connection refused".into())
+fn down() -> RemoteError {
+    RemoteError::Unreachable("connection refused".into())
 }
 
 async fn names(core: &Core<MemoryRemote>) -> Vec<String> {
@@ -209,7 +209,7 @@ async fn a_connection_reset_on_an_answering_server_is_an_error_not_offline() {
     .unwrap();
     remote.fail_next(
         Op::ListFolder,
-        ApiError::Transport("connection reset".into()),
+        RemoteError::Transport("connection reset".into()),
     );
     assert_eq!(
         core.lookup(ROOT_INO, "f").await.unwrap_err().errno(),

@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use yetifs::cache::{BlockCache, BlockCacheConfig, MetaStore};
 use yetifs::content::{Content, ContentConfig};
 use yetifs::fs::{Attr, Core, FsError, FsOptions, Ino, Owner, SetAttr, ROOT_INO};
-use yetifs::memory_remote::{MemoryRemote, Op};
-use yetifs::remote::{ApiError, Limits, Remote};
+use yetifs::remote::memory::{MemoryRemote, Op};
+use yetifs::remote::{Limits, Remote, RemoteError};
 use yetifs::staging::Staging;
 
 const OWNER: Owner = Owner {
@@ -261,14 +261,17 @@ async fn empty_files_are_stored_as_one_byte_marked_empty_and_every_mount_shows_t
 async fn a_failed_upload_fails_close_with_the_servers_errno_and_is_retried() {
     let remote = Arc::new(MemoryRemote::new());
     let core = new_core(&remote);
-    remote.fail_next(Op::Upload, ApiError::NoSpace("Upload storage full".into()));
+    remote.fail_next(
+        Op::Upload,
+        RemoteError::NoSpace("Upload storage full".into()),
+    );
     let (attr, opened) = core
         .create(ROOT_INO, "big", 0o644, libc::O_WRONLY | libc::O_CREAT)
         .await
         .unwrap();
     core.write(opened.fh, 0, b"data").await.unwrap();
     assert_eq!(errno(core.flush(opened.fh).await), libc::ENOSPC);
-    remote.fail_next(Op::Upload, ApiError::Server("Failed moving file".into()));
+    remote.fail_next(Op::Upload, RemoteError::Server("Failed moving file".into()));
     assert_eq!(errno(core.flush(opened.fh).await), libc::EIO);
     assert_eq!(core.pending_uploads(), 1);
     core.flush(opened.fh).await.unwrap();
@@ -293,7 +296,7 @@ async fn an_upload_cut_by_a_crash_is_completed_by_the_next_mount() {
             .await
             .unwrap();
         core.write(opened.fh, 0, b"version 2").await.unwrap();
-        remote.fail_next(Op::Upload, ApiError::Server("killed".into()));
+        remote.fail_next(Op::Upload, RemoteError::Server("killed".into()));
         assert_eq!(errno(core.flush(opened.fh).await), libc::EIO);
         write_file(&core, ROOT_INO, "new", b"fresh").await;
         let other = core.lookup(ROOT_INO, "other").await.unwrap().ino;
@@ -302,7 +305,7 @@ async fn an_upload_cut_by_a_crash_is_completed_by_the_next_mount() {
             .await
             .unwrap();
         core.write(opened.fh, 0, b"replaced").await.unwrap();
-        remote.fail_next(Op::DeleteFile, ApiError::Transport("killed".into()));
+        remote.fail_next(Op::DeleteFile, RemoteError::Transport("killed".into()));
         assert_eq!(errno(core.flush(opened.fh).await), libc::EIO);
         core.flush(opened.fh).await.unwrap();
         let (_, second) = core
@@ -599,7 +602,7 @@ async fn unlinking_a_file_whose_upload_failed_drops_the_pending_upload() {
     let remote = Arc::new(MemoryRemote::new());
     let dir = tempfile::tempdir().unwrap();
     let core = core_in(&remote, dir.path());
-    remote.fail_next(Op::Upload, ApiError::Server("down".into()));
+    remote.fail_next(Op::Upload, RemoteError::Server("down".into()));
     let (_, opened) = core
         .create(ROOT_INO, "gone", 0o644, libc::O_WRONLY | libc::O_CREAT)
         .await

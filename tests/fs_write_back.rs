@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use yetifs::cache::{BlockCache, BlockCacheConfig, MetaStore};
 use yetifs::content::{Content, ContentConfig};
 use yetifs::fs::{Core, FsOptions, Ino, Owner, WriteBackOptions, ROOT_INO};
-use yetifs::memory_remote::{MemoryRemote, Op};
-use yetifs::remote::{ApiError, Remote};
+use yetifs::remote::memory::{MemoryRemote, Op};
+use yetifs::remote::{Remote, RemoteError};
 use yetifs::staging::Staging;
 
 const OWNER: Owner = Owner {
@@ -133,7 +133,10 @@ async fn a_handle_that_wrote_nothing_uploads_nothing_and_a_failed_upload_fails_i
     core.flush(reader.fh).await.unwrap();
     core.flush(idle_writer.fh).await.unwrap();
     assert_eq!(remote.calls().get(Op::Upload), 0);
-    remote.fail_next(Op::Upload, ApiError::NoSpace("Upload storage full".into()));
+    remote.fail_next(
+        Op::Upload,
+        RemoteError::NoSpace("Upload storage full".into()),
+    );
     assert_eq!(overwrite(&core, ino, b"v1").await, libc::ENOSPC);
     assert_eq!(overwrite(&core, ino, b"v2").await, 0);
     assert_eq!(server_files(&remote, "doc").await, [b"v2".to_vec()]);
@@ -191,7 +194,7 @@ async fn a_failed_background_upload_is_retried_with_a_doubling_wait_until_it_suc
     let core = core_in(&remote, dir.path(), delayed(Duration::ZERO));
     tokio::spawn(Arc::clone(&core).watch());
     for _ in 0..3 {
-        remote.fail_next(Op::Upload, ApiError::Server("Failed moving file".into()));
+        remote.fail_next(Op::Upload, RemoteError::Server("Failed moving file".into()));
     }
     let (_, opened) = core
         .create(ROOT_INO, "retried", 0o644, libc::O_WRONLY | libc::O_CREAT)
@@ -335,7 +338,7 @@ proptest! {
                     CrashPoint::Delete => Some(Op::DeleteFile),
                 };
                 if let Some(op) = failing {
-                    remote.fail_next(op, ApiError::Server("interrupted".into()));
+                    remote.fail_next(op, RemoteError::Server("interrupted".into()));
                 }
                 let ino = match core.lookup(ROOT_INO, name).await {
                     Ok(attr) => attr.ino,

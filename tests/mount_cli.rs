@@ -386,7 +386,7 @@ fn demo_mounts_the_sample_tree_and_ends_on_sigint() {
         assert!(entries.lines().any(|l| l == name), "{entries}");
     }
     let video = std::fs::metadata(mount.path().join("Videos/sample-video.bin")).unwrap();
-    assert_eq!(video.len(), yetifs::demo::LARGE_FILE_SIZE);
+    assert_eq!(video.len(), yetifs::cli::demo::LARGE_FILE_SIZE);
     let progress = mount.stderr();
     for line in [
         "demo setup: uploading README.txt (1/10)",

@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use yetifs::fs::{Core, FsOptions, Owner};
 use yetifs::fuse::{mount, MountHandle, MountOptions};
-use yetifs::memory_remote::MemoryRemote;
+use yetifs::remote::memory::MemoryRemote;
 
 const BIG_LEN: usize = 3 * 1024 * 1024 + 17;
 
@@ -265,7 +265,7 @@ fn the_kernel_keeps_several_reads_in_flight_for_a_sequential_reader() {
         libc::minor(dev)
     );
     let kib: u64 = fs::read_to_string(knob).unwrap().trim().parse().unwrap();
-    assert_eq!(kib, yetifs::read_ahead::READ_AHEAD_KIB);
+    assert_eq!(kib, yetifs::system::read_ahead::READ_AHEAD_KIB);
     m.unmount();
 }
 

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::mount::{bytes, count, run_within, yetifs, Dice, Mount, Server, PATIENCE};
 use yetifs::api::TokenPolicy;
+use yetifs::control::StatusReport;
 use yetifs::emulator::{Profile, RangeMode};
-use yetifs::status::StatusReport;
 
 /// How long the mounts keep busy.
 const BUSY: Duration = Duration::from_secs(60);

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::mount::{
     bytes, is_mounted, mount_command, run_within, sh, upload, yetifs, Mount, Server, PATIENCE,
 };
+use yetifs::control::{StatusReport, UploadState};
 use yetifs::emulator::{Profile, ServeArgs};
-use yetifs::status::{StatusReport, UploadState};
 
 /// A throttled server: an upload of [`SIZE`] bytes takes seconds.
 fn slow_server() -> Server {

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::mount::{count, mount_command, sh, Mount, Server};
+use yetifs::control::StatusReport;
 use yetifs::emulator::ServeArgs;
 use yetifs::fs::TreeState;
 use yetifs::remote::Remote;
-use yetifs::status::StatusReport;
 
 /// How long a background walk may take in these tests.
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -111,7 +111,7 @@ struct Mount {
 }
 
 fn is_mounted(point: &Path) -> bool {
-    yetifs::mount_cmd::is_mount_point(&point.canonicalize().unwrap()).unwrap()
+    yetifs::cli::mount::is_mount_point(&point.canonicalize().unwrap()).unwrap()
 }
 
 impl Mount {

@@ -37,9 +37,9 @@ use common::mount::{
     Mount, Server,
 };
 use futures_util::StreamExt;
+use yetifs::control::{StatusReport, UploadState, UploadStatus};
 use yetifs::emulator::{Profile, Quirk, ServeArgs};
 use yetifs::remote::{FileEntry, Remote};
-use yetifs::status::{StatusReport, UploadState, UploadStatus};
 
 /// How long a condition the mount works towards in the background may take to hold.
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -21,7 +21,6 @@ use tokio_util::io::ReaderStream;
 use super::concurrency::{Concurrency, ConcurrencyStats, Signal};
 use super::config::ClientConfig;
 use super::download::LinkCache;
-use super::error::{ApiError, Result};
 use super::metrics::{takeover_summary, Metrics};
 use super::model::{
     Account, Authorization, CopyReply, DownloadLink, FileInfo, Folder, FolderListing, Package,
@@ -31,6 +30,7 @@ use super::redact::redact;
 use super::reply::{self, Context, Payload, RawReply};
 use super::retry::{self, parse_retry_after, Failure, Safety};
 use super::session::{Refusal, Renewed, Session, Token};
+use crate::remote::error::{RemoteError, Result};
 
 /// Bytes read from a staged file per chunk of an upload body.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -139,13 +139,13 @@ impl Client {
     /// call.
     pub fn new(config: ClientConfig) -> Result<Client> {
         let mut base = Url::parse(config.base_url.trim()).map_err(|e| {
-            ApiError::InvalidInput(format!(
+            RemoteError::InvalidInput(format!(
                 "{:?} is not a URL ({e}); the API URL looks like {EXAMPLE_URL}",
                 redact(&config.base_url)
             ))
         })?;
         if !matches!(base.scheme(), "http" | "https") || !base.has_host() {
-            return Err(ApiError::InvalidInput(format!(
+            return Err(RemoteError::InvalidInput(format!(
                 "{:?} is not an http or https URL; the API URL looks like {EXAMPLE_URL}",
                 redact(&config.base_url)
             )));
@@ -163,7 +163,7 @@ impl Client {
             .tcp_nodelay(true)
             .user_agent(config.user_agent.clone())
             .build()
-            .map_err(|e| ApiError::InvalidInput(format!("HTTP client: {}", describe(&e))))?;
+            .map_err(|e| RemoteError::InvalidInput(format!("HTTP client: {}", describe(&e))))?;
         let links = LinkCache::new(config.download_url_cache, config.download_url_ttl);
         let session = Session::new(config.token.clone());
         let concurrency = Concurrency::new(config.concurrency);
@@ -217,7 +217,7 @@ impl Client {
         match outcome {
             Ok(_)
             | Err(Failure {
-                error: ApiError::Token(_),
+                error: RemoteError::Token(_),
                 ..
             }) => Ok(()),
             Err(failure) => Err(failure.error),
@@ -424,7 +424,7 @@ impl Client {
     ) -> Result<UploadedFile> {
         let length = tokio::fs::metadata(source).await?.len();
         if length == 0 {
-            return Err(ApiError::InvalidInput(
+            return Err(RemoteError::InvalidInput(
                 "empty files cannot be uploaded (the server refuses 0 bytes)".to_owned(),
             ));
         }
@@ -537,7 +537,7 @@ impl Client {
                     return Ok(value);
                 }
                 Err(Failure {
-                    error: ApiError::Token(message),
+                    error: RemoteError::Token(message),
                     ..
                 }) => message,
                 Err(other) => return Err(other),
@@ -553,7 +553,7 @@ impl Client {
                         "no access token lasted long enough for a request within {deadline:?} \
                          ({message}); giving up on it"
                     );
-                    return Err(Failure::from(ApiError::Token(message)));
+                    return Err(Failure::from(RemoteError::Token(message)));
                 }
                 Err(error) => return Err(Failure::not_sent(error)),
             }
@@ -627,7 +627,7 @@ impl Client {
         }
         match self.renew(None, None).await? {
             Renewed::Token(token) => Ok(token),
-            Renewed::TooLate => Err(ApiError::Token(
+            Renewed::TooLate => Err(RemoteError::Token(
                 "no access token could be had in time".to_owned(),
             )),
         }
@@ -648,7 +648,7 @@ impl Client {
         })
         .await
         .unwrap_or_else(|e| {
-            Err(ApiError::Transport(format!(
+            Err(RemoteError::Transport(format!(
                 "renewing the access token failed: {e}"
             )))
         })
@@ -705,7 +705,7 @@ impl Client {
         self.inner
             .base
             .join(path)
-            .map_err(|e| ApiError::InvalidInput(format!("endpoint {path}: {e}")))
+            .map_err(|e| RemoteError::InvalidInput(format!("endpoint {path}: {e}")))
     }
 }
 
@@ -719,16 +719,16 @@ impl fmt::Debug for Client {
 
 /// What a call's outcome says about the server's load: an HTTP 429 or 5xx, or no reply on an
 /// established connection (a timeout, a reset), is too much; any reply the API wrote is not.
-fn load_signal(outcome: Result<(), &ApiError>) -> Signal {
+fn load_signal(outcome: Result<(), &RemoteError>) -> Signal {
     match outcome {
-        Err(ApiError::Http {
+        Err(RemoteError::Http {
             status,
             retry_after,
             ..
         }) if *status == 429 || *status >= 500 => Signal::Overloaded {
             retry_after: retry_after.map(Duration::from_secs),
         },
-        Err(ApiError::Transport(_)) => Signal::Overloaded { retry_after: None },
+        Err(RemoteError::Transport(_)) => Signal::Overloaded { retry_after: None },
         _ => Signal::Answered,
     }
 }
@@ -769,7 +769,7 @@ fn checked_upload(payload: Payload, name: &str, length: u64) -> Result<UploadedF
         return Err(reply::classify(error, Context::Call));
     }
     match stored.size {
-        Some(size) if size != length => Err(ApiError::Integrity(format!(
+        Some(size) if size != length => Err(RemoteError::Integrity(format!(
             "sent {length} bytes of {name:?}, the server stored {size}"
         ))),
         _ => {
@@ -788,7 +788,7 @@ pub(crate) fn header(headers: &HeaderMap, name: reqwest::header::HeaderName) -> 
 fn data<T: DeserializeOwned>(mut payload: Payload) -> Result<T> {
     match payload.remove("data") {
         Some(value) => parse("data", value),
-        None => Err(ApiError::Unparseable(
+        None => Err(RemoteError::Unparseable(
             "the reply has no \"data\" member".to_owned(),
         )),
     }
@@ -797,7 +797,7 @@ fn data<T: DeserializeOwned>(mut payload: Payload) -> Result<T> {
 /// `value` as `T`, or an error naming `what`.
 fn parse<T: DeserializeOwned>(what: &str, value: Value) -> Result<T> {
     serde_json::from_value(value)
-        .map_err(|e| ApiError::Unparseable(format!("{what}: {}", redact(&e.to_string()))))
+        .map_err(|e| RemoteError::Unparseable(format!("{what}: {}", redact(&e.to_string()))))
 }
 
 /// The one stored file of an upload reply (`data` is a list of one; some servers send the
@@ -806,12 +806,12 @@ fn uploaded(mut payload: Payload) -> Result<UploadedFile> {
     match payload.remove("data") {
         Some(Value::Array(items)) => match items.into_iter().next() {
             Some(item) => parse("upload reply", item),
-            None => Err(ApiError::Unparseable(
+            None => Err(RemoteError::Unparseable(
                 "the upload reply lists no file".to_owned(),
             )),
         },
         Some(item @ Value::Object(_)) => parse("upload reply", item),
-        _ => Err(ApiError::Unparseable(
+        _ => Err(RemoteError::Unparseable(
             "the upload reply has no file data".to_owned(),
         )),
     }
@@ -837,17 +837,17 @@ fn send_failure(e: &reqwest::Error) -> Failure {
 }
 
 /// A `reqwest` error as a redacted transport error, with its causes.
-pub(crate) fn transport(e: &reqwest::Error) -> ApiError {
+pub(crate) fn transport(e: &reqwest::Error) -> RemoteError {
     let mut text = describe(e);
     if text.contains("InvalidContentType") || text.contains("corrupt message") {
         text.push_str(" (the server speaks plain http on this port: use an http:// URL)");
     }
     if e.is_connect() {
-        ApiError::Unreachable(text)
+        RemoteError::Unreachable(text)
     } else if e.is_timeout() {
-        ApiError::Transport(format!("timed out: {text}"))
+        RemoteError::Transport(format!("timed out: {text}"))
     } else {
-        ApiError::Transport(text)
+        RemoteError::Transport(text)
     }
 }
 
@@ -891,7 +891,7 @@ mod tests {
         let single: Payload = serde_json::from_str(r#"{"data":{"file_id":4,"name":"b"}}"#).unwrap();
         assert_eq!(uploaded(single).unwrap().file_id, 4);
         let empty: Payload = serde_json::from_str(r#"{"data":[]}"#).unwrap();
-        assert!(matches!(uploaded(empty), Err(ApiError::Unparseable(_))));
+        assert!(matches!(uploaded(empty), Err(RemoteError::Unparseable(_))));
     }
 
     #[test]
@@ -915,7 +915,7 @@ mod tests {
         );
         assert!(matches!(
             Client::new(config),
-            Err(ApiError::InvalidInput(_))
+            Err(RemoteError::InvalidInput(_))
         ));
     }
 }

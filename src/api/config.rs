@@ -97,7 +97,7 @@ impl Default for Timeouts {
 #[derive(Clone, Debug)]
 pub struct TokenPolicy {
     /// How long one call keeps re-authorizing and resending after its token was first refused,
-    /// before it fails with [`super::error::ApiError::Token`]: long enough for a busy neighbour.
+    /// before it fails with [`crate::remote::error::RemoteError::Token`]: long enough for a busy neighbour.
     pub refused_deadline: Duration,
     /// The least time between two `/authorize` of one client, whatever happens: bounds the
     /// login rate even against a server that refuses every token.

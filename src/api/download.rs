@@ -17,11 +17,11 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, LOCATION, RANGE, RETRY_AFTE
 use reqwest::Url;
 
 use super::client::{header, transport, Client};
-use super::error::{ApiError, Result};
 use super::metrics::DOWNLOAD;
 use super::model::DownloadLink;
 use super::redact::redact;
 use super::retry::{parse_retry_after, RetryPolicy};
+use crate::remote::error::{RemoteError, Result};
 use crate::remote::ByteStream;
 
 /// Download URLs by file id, each kept for a while: they stay valid for 24 hours, across token
@@ -75,7 +75,7 @@ impl LinkCache {
 /// then `{fileserver}/{shortUrl}?download_token=...` is used, which always works.
 pub(crate) fn fetch_url(link: &DownloadLink) -> Result<Url> {
     let raw = link.download_url.expose().trim();
-    let unusable = || ApiError::Unparseable(format!("download URL: {}", redact(raw)));
+    let unusable = || RemoteError::Unparseable(format!("download URL: {}", redact(raw)));
     let token_at = raw.rfind("download_token=").ok_or_else(unusable)?;
     let before = raw[..token_at]
         .strip_suffix(['?', '&'])
@@ -147,7 +147,7 @@ pub(crate) struct ReplyHead<'a> {
 pub(crate) fn check_reply(head: &ReplyHead<'_>, start: u64, size: u64) -> Result<Verdict> {
     match head.status {
         200 => match head.content_length {
-            Some(length) if length != size => Err(ApiError::Integrity(format!(
+            Some(length) if length != size => Err(RemoteError::Integrity(format!(
                 "the server sent {length} bytes for a file of {size}"
             ))),
             length => Ok(Verdict::Body {
@@ -160,19 +160,19 @@ pub(crate) fn check_reply(head: &ReplyHead<'_>, start: u64, size: u64) -> Result
                 .content_range
                 .and_then(parse_content_range)
                 .ok_or_else(|| {
-                    ApiError::Integrity(format!(
+                    RemoteError::Integrity(format!(
                         "partial reply without a usable Content-Range ({:?})",
                         head.content_range
                     ))
                 })?;
             if range.total.is_some_and(|total| total != size) {
-                return Err(ApiError::Integrity(format!(
+                return Err(RemoteError::Integrity(format!(
                     "Content-Range {:?} does not describe a file of {size} bytes",
                     head.content_range.unwrap_or_default()
                 )));
             }
             if range.first > start || range.last < start || head.content_length == Some(0) {
-                return Err(ApiError::Integrity(format!(
+                return Err(RemoteError::Integrity(format!(
                     "asked for bytes from {start}, got Content-Range {:?}",
                     head.content_range.unwrap_or_default()
                 )));
@@ -183,14 +183,14 @@ pub(crate) fn check_reply(head: &ReplyHead<'_>, start: u64, size: u64) -> Result
             })
         }
         300..=399 => Ok(Verdict::Redirect),
-        404 | 410 => Err(ApiError::NotFound(format!(
+        404 | 410 => Err(RemoteError::NotFound(format!(
             "the download URL answered HTTP {}",
             head.status
         ))),
-        416 => Err(ApiError::Integrity(format!(
+        416 => Err(RemoteError::Integrity(format!(
             "the server has fewer than {start} bytes of a file of {size}"
         ))),
-        status => Err(ApiError::Http {
+        status => Err(RemoteError::Http {
             status,
             detail: "download refused".to_owned(),
             retry_after: head.retry_after,
@@ -274,7 +274,7 @@ impl Client {
     /// byte delivered, a bounded number of times, before the stream yields an error.
     pub async fn download(&self, id: u64, size: u64, range: Range<u64>) -> Result<ByteStream> {
         if range.start > range.end || range.end > size {
-            return Err(ApiError::InvalidInput(format!(
+            return Err(RemoteError::InvalidInput(format!(
                 "bytes {}..{} are not within a file of {size} bytes",
                 range.start, range.end
             )));
@@ -327,7 +327,7 @@ impl Reader {
                 Ok(None) => {
                     self.client.inner.links.forget(self.id);
                     if self.relinked {
-                        return Err(ApiError::Http {
+                        return Err(RemoteError::Http {
                             status: 302,
                             detail: "the server refused a fresh download link".to_owned(),
                             retry_after: None,
@@ -373,11 +373,11 @@ impl Reader {
                     return Ok(Some(chunk));
                 }
                 Ok(Some(Err(e))) => transport(&e),
-                Ok(None) => ApiError::Integrity(format!(
+                Ok(None) => RemoteError::Integrity(format!(
                     "the body ended at byte {} of {}",
                     self.pos, self.end
                 )),
-                Err(_) => ApiError::Transport(format!("no data for {idle:?}")),
+                Err(_) => RemoteError::Transport(format!("no data for {idle:?}")),
             };
             self.body = None;
             self.back_off(error).await?;
@@ -385,9 +385,9 @@ impl Reader {
     }
 
     /// Waits before resuming after `error`, or returns it when the resumes are spent.
-    async fn back_off(&mut self, error: ApiError) -> Result<()> {
+    async fn back_off(&mut self, error: RemoteError) -> Result<()> {
         let retry_after = match error {
-            ApiError::Http { retry_after, .. } => retry_after,
+            RemoteError::Http { retry_after, .. } => retry_after,
             _ => None,
         };
         let Some(wait) = self
@@ -441,7 +441,7 @@ async fn request(client: &Client, url: Url, at: Position) -> Result<Option<OpenB
     }
     let response = tokio::time::timeout(inner.config.timeouts.request, request.send())
         .await
-        .map_err(|_| ApiError::Transport("timed out waiting for the download to start".into()))
+        .map_err(|_| RemoteError::Transport("timed out waiting for the download to start".into()))
         .and_then(|sent| sent.map_err(|e| transport(&e)));
     let response = match response {
         Ok(response) => response,
@@ -535,7 +535,7 @@ mod tests {
     fn a_download_url_without_token_or_host_is_refused_without_showing_it() {
         assert!(matches!(
             fetch_url(&link("a", "https://h/x/a")),
-            Err(ApiError::Unparseable(_))
+            Err(RemoteError::Unparseable(_))
         ));
         let e = fetch_url(&link("a", "nonsense?download_token=SECRET")).unwrap_err();
         assert!(!e.to_string().contains("SECRET"), "{e}");
@@ -610,7 +610,7 @@ mod tests {
         // Asking past the end gives a nonsense range: refused.
         assert!(matches!(
             verdict("170_dl_rand1000_range_2000-.txt", 2000, 1000),
-            Err(ApiError::Integrity(_))
+            Err(RemoteError::Integrity(_))
         ));
         // A bad token: a redirect to an error page.
         assert_eq!(
@@ -627,7 +627,7 @@ mod tests {
             content_length,
             retry_after: None,
         };
-        let integrity = |r: Result<Verdict>| matches!(r, Err(ApiError::Integrity(_)));
+        let integrity = |r: Result<Verdict>| matches!(r, Err(RemoteError::Integrity(_)));
         // A 200 of another length is not this file (an error page, another file).
         assert!(integrity(check_reply(&head(200, None, Some(512)), 0, 1000)));
         // A 206 without Content-Range, or of another file size, or starting after the start.
@@ -680,7 +680,7 @@ mod tests {
         let e = check_reply(&head, 0, 10).unwrap_err();
         assert!(matches!(
             e,
-            ApiError::Http {
+            RemoteError::Http {
                 status: 503,
                 retry_after: Some(4),
                 ..
@@ -693,7 +693,7 @@ mod tests {
         };
         assert!(matches!(
             check_reply(&gone, 0, 10),
-            Err(ApiError::NotFound(_))
+            Err(RemoteError::NotFound(_))
         ));
     }
 

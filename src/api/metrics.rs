@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use crate::remote::error::RemoteError;
 
 /// The endpoints counted, as their paths under the API base; `download` stands for requests
 /// to the file server (content), `other` for anything not listed.
@@ -202,7 +202,7 @@ impl UploadGuard<'_> {
     }
 
     /// Records how the upload ended: a success clears the name's last error.
-    pub fn finish(self, outcome: Result<(), &ApiError>) {
+    pub fn finish(self, outcome: Result<(), &RemoteError>) {
         let mut errors = lock(&self.metrics.upload_errors);
         match outcome {
             Ok(()) => {
@@ -239,7 +239,7 @@ impl Drop for WaitGuard {
 
 impl Metrics {
     /// Counts one HTTP request to `endpoint` and how it ended.
-    pub fn record(&self, endpoint: &str, outcome: Result<(), &ApiError>) {
+    pub fn record(&self, endpoint: &str, outcome: Result<(), &RemoteError>) {
         let slot = ENDPOINTS
             .iter()
             .position(|e| *e == endpoint)
@@ -248,7 +248,7 @@ impl Metrics {
         counter.requests.fetch_add(1, Ordering::Relaxed);
         let answered = !matches!(
             outcome,
-            Err(ApiError::Transport(_) | ApiError::Unreachable(_))
+            Err(RemoteError::Transport(_) | RemoteError::Unreachable(_))
         );
         self.any_request.store(true, Ordering::Relaxed);
         self.answered_last.store(answered, Ordering::Relaxed);
@@ -373,7 +373,7 @@ mod tests {
         m.record("authorize", Ok(()));
         m.record(
             "folder/listing",
-            Err(&ApiError::Http {
+            Err(&RemoteError::Http {
                 status: 500,
                 detail: String::new(),
                 retry_after: None,
@@ -404,11 +404,11 @@ mod tests {
     fn the_server_is_offline_only_when_the_last_request_got_no_reply() {
         let m = Metrics::default();
         assert_eq!(m.snapshot().online, None);
-        m.record("file/info", Err(&ApiError::Transport("refused".into())));
+        m.record("file/info", Err(&RemoteError::Transport("refused".into())));
         let s = m.snapshot();
         assert_eq!(s.online, Some(false));
         assert_eq!(s.last_answer_ms, None);
-        m.record("file/info", Err(&ApiError::NotFound("gone".into())));
+        m.record("file/info", Err(&RemoteError::NotFound("gone".into())));
         let s = m.snapshot();
         assert_eq!(s.online, Some(true));
         assert!(s.last_answer_ms.is_some());
@@ -427,7 +427,7 @@ mod tests {
                 sent: 40
             }]
         );
-        guard.finish(Err(&ApiError::Transport("reset".into())));
+        guard.finish(Err(&RemoteError::Transport("reset".into())));
         let s = m.snapshot();
         assert!(s.uploads.is_empty());
         assert!(s.upload_errors["a.bin"].error.contains("reset"));

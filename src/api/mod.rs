@@ -5,7 +5,6 @@ mod client;
 mod concurrency;
 mod config;
 mod download;
-pub mod error;
 #[cfg(test)]
 mod fixtures;
 pub mod keys;

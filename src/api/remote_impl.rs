@@ -5,8 +5,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::client::{Client, FileEdit, FolderEdit};
-use super::error::{ApiError, Result};
 use super::model::{limit, to_epoch, File, FileInfo, Folder};
+use crate::remote::error::{RemoteError, Result};
 use crate::remote::{
     ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
 };
@@ -150,7 +150,7 @@ impl Remote for Client {
 
     async fn set_folder_public(&self, id: u64, level: u8) -> Result<()> {
         if level > 2 {
-            return Err(ApiError::InvalidInput(format!(
+            return Err(RemoteError::InvalidInput(format!(
                 "sharing level {level} is not 0 (private), 1 (unlisted) or 2 (public)"
             )));
         }

@@ -3,8 +3,8 @@
 //! `success`/`result`), or with HTML pages, 404s and redirects; all of them end up here.
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
 use super::redact::redact;
+use crate::remote::error::RemoteError;
 
 /// The JSON object of a successful reply.
 pub(crate) type Payload = Map<String, Value>;
@@ -35,10 +35,10 @@ pub(crate) enum Context {
 const DETAIL_LEN: usize = 300;
 
 /// The payload of a successful reply, or the error the reply stands for.
-pub(crate) fn decode(raw: &RawReply<'_>, context: Context) -> Result<Payload, ApiError> {
+pub(crate) fn decode(raw: &RawReply<'_>, context: Context) -> Result<Payload, RemoteError> {
     let status = raw.status;
     if (300..400).contains(&status) {
-        return Err(ApiError::Http {
+        return Err(RemoteError::Http {
             status,
             detail: format!(
                 "redirected to {}",
@@ -51,10 +51,10 @@ pub(crate) fn decode(raw: &RawReply<'_>, context: Context) -> Result<Payload, Ap
     let message = json.as_ref().and_then(error_message);
     if !(200..300).contains(&status) {
         return Err(match (status, message) {
-            (404, Some(message)) => ApiError::Unsupported(message),
-            (404, None) => ApiError::Unsupported(format!("HTTP 404: {}", summary(raw.body))),
-            (413, _) => ApiError::TooLarge(format!("HTTP 413: {}", summary(raw.body))),
-            (429 | 500..=599, _) | (_, None) => ApiError::Http {
+            (404, Some(message)) => RemoteError::Unsupported(message),
+            (404, None) => RemoteError::Unsupported(format!("HTTP 404: {}", summary(raw.body))),
+            (413, _) => RemoteError::TooLarge(format!("HTTP 413: {}", summary(raw.body))),
+            (429 | 500..=599, _) | (_, None) => RemoteError::Http {
                 status,
                 detail: summary(raw.body),
                 retry_after: raw.retry_after,
@@ -65,12 +65,12 @@ pub(crate) fn decode(raw: &RawReply<'_>, context: Context) -> Result<Payload, Ap
     match (json, message) {
         (_, Some(message)) => Err(classify(&message, context)),
         (Some(Value::Object(payload)), None) => Ok(payload),
-        (Some(other), None) => Err(ApiError::Unparseable(format!(
+        (Some(other), None) => Err(RemoteError::Unparseable(format!(
             "expected a JSON object, got: {}",
             truncate(&redact(&other.to_string()))
         ))),
-        (None, None) if looks_like_html(raw.body) => Err(ApiError::Server(summary(raw.body))),
-        (None, None) => Err(ApiError::Unparseable(summary(raw.body))),
+        (None, None) if looks_like_html(raw.body) => Err(RemoteError::Server(summary(raw.body))),
+        (None, None) => Err(RemoteError::Unparseable(summary(raw.body))),
     }
 }
 
@@ -112,23 +112,23 @@ pub(crate) fn is_token_message(message: &str) -> bool {
 }
 
 /// The error variant a server message stands for.
-pub(crate) fn classify(message: &str, context: Context) -> ApiError {
+pub(crate) fn classify(message: &str, context: Context) -> RemoteError {
     let owned = message.to_owned();
     if context == Context::Authorize {
-        return ApiError::Auth(owned);
+        return RemoteError::Auth(owned);
     }
     let m = message.to_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
     if is_token_message(message) {
-        ApiError::Token(owned)
+        RemoteError::Token(owned)
     } else if has(&["no method found", "curl module", "not available on this"]) {
-        ApiError::Unsupported(owned)
+        RemoteError::Unsupported(owned)
     } else if has(&[
         "could not authenticate",
         "does not have access to the file upload api",
         "must be an admin user",
     ]) {
-        ApiError::Auth(owned)
+        RemoteError::Auth(owned)
     } else if has(&[
         "quota",
         "no space",
@@ -144,7 +144,7 @@ pub(crate) fn classify(message: &str, context: Context) -> ApiError {
             "insufficient",
         ]))
     {
-        ApiError::NoSpace(owned)
+        RemoteError::NoSpace(owned)
     } else if has(&[
         "too big",
         "too large",
@@ -153,7 +153,7 @@ pub(crate) fn classify(message: &str, context: Context) -> ApiError {
         "maximum file size",
         "maximum upload size",
     ]) {
-        ApiError::TooLarge(owned)
+        RemoteError::TooLarge(owned)
     } else if has(&[
         "could not find",
         "not found",
@@ -161,7 +161,7 @@ pub(crate) fn classify(message: &str, context: Context) -> ApiError {
         "failed deleting the folder",
         "failed moving the folder",
     ]) {
-        ApiError::NotFound(owned)
+        RemoteError::NotFound(owned)
     } else if has(&[
         "please provide",
         "must be",
@@ -173,9 +173,9 @@ pub(crate) fn classify(message: &str, context: Context) -> ApiError {
         "did not receive uploaded file",
         "invalid",
     ]) {
-        ApiError::InvalidInput(owned)
+        RemoteError::InvalidInput(owned)
     } else {
-        ApiError::Server(owned)
+        RemoteError::Server(owned)
     }
 }
 
@@ -232,7 +232,7 @@ mod tests {
         }
     }
 
-    fn decode_fixture(name: &str, context: Context) -> Result<Payload, ApiError> {
+    fn decode_fixture(name: &str, context: Context) -> Result<Payload, RemoteError> {
         let b = body(name);
         decode(
             &RawReply {
@@ -255,7 +255,7 @@ mod tests {
     fn the_4x_error_shape_is_recognised() {
         let e = decode_fixture("93_file_info_nonexistent.txt", Context::Call).unwrap_err();
         assert!(
-            matches!(&e, ApiError::NotFound(m) if m == "Could not find file based on file_id."),
+            matches!(&e, RemoteError::NotFound(m) if m == "Could not find file based on file_id."),
             "{e:?}"
         );
     }
@@ -265,7 +265,7 @@ mod tests {
         let b = br#"{"response":"Could not find folder based on folder_id.","_status":"error","_datetime":"2024-01-01 00:00:00"}"#;
         assert!(matches!(
             decode(&ok(b), Context::Call),
-            Err(ApiError::NotFound(_))
+            Err(RemoteError::NotFound(_))
         ));
     }
 
@@ -274,11 +274,11 @@ mod tests {
         let b = br#"{"success":false,"message":"Filesize received was zero."}"#;
         assert!(matches!(
             decode(&ok(b), Context::Call),
-            Err(ApiError::InvalidInput(m)) if m == "Filesize received was zero."
+            Err(RemoteError::InvalidInput(m)) if m == "Filesize received was zero."
         ));
         let b = br#"{"result":false,"message":"Something odd"}"#;
         assert!(
-            matches!(decode(&ok(b), Context::Call), Err(ApiError::Server(m)) if m == "Something odd")
+            matches!(decode(&ok(b), Context::Call), Err(RemoteError::Server(m)) if m == "Something odd")
         );
         let b = br#"{"success":true,"data":{}}"#;
         assert!(decode(&ok(b), Context::Call).is_ok());
@@ -288,14 +288,14 @@ mod tests {
     fn an_unknown_action_is_unsupported_on_4x_404_and_on_5x_200() {
         let e = decode_fixture("24_unknown_action_file_nope.txt", Context::Call).unwrap_err();
         assert!(
-            matches!(&e, ApiError::Unsupported(m) if m.contains("No method found")),
+            matches!(&e, RemoteError::Unsupported(m) if m.contains("No method found")),
             "{e:?}"
         );
         let b =
             br#"{"0":"No method found within endpoint (file): url_upload_add","_status":"error"}"#;
         assert!(matches!(
             decode(&ok(b), Context::Call),
-            Err(ApiError::Unsupported(_))
+            Err(RemoteError::Unsupported(_))
         ));
     }
 
@@ -303,7 +303,7 @@ mod tests {
     fn an_unknown_endpoint_html_404_is_unsupported_with_readable_text() {
         let e = decode_fixture("25_unknown_endpoint.txt", Context::Call).unwrap_err();
         match e {
-            ApiError::Unsupported(m) => {
+            RemoteError::Unsupported(m) => {
                 assert!(m.contains("SYSTEM ERROR"), "{m}");
                 assert!(!m.contains('<'), "{m}");
             }
@@ -315,7 +315,7 @@ mod tests {
     fn an_html_page_with_status_200_is_a_server_error() {
         let b = b"<html><body><h1>Database error</h1></body></html>";
         assert!(
-            matches!(decode(&ok(b), Context::Call), Err(ApiError::Server(m)) if m == "Database error")
+            matches!(decode(&ok(b), Context::Call), Err(RemoteError::Server(m)) if m == "Database error")
         );
     }
 
@@ -323,11 +323,11 @@ mod tests {
     fn garbage_is_unparseable_and_a_bom_is_tolerated() {
         assert!(matches!(
             decode(&ok(b"{\"data\": [1,"), Context::Call),
-            Err(ApiError::Unparseable(_))
+            Err(RemoteError::Unparseable(_))
         ));
         assert!(matches!(
             decode(&ok(b"[1,2]"), Context::Call),
-            Err(ApiError::Unparseable(_))
+            Err(RemoteError::Unparseable(_))
         ));
         let b = b"\xEF\xBB\xBF {\"data\":{},\"_status\":\"success\"}\n";
         assert!(decode(&ok(b), Context::Call).is_ok());
@@ -342,7 +342,7 @@ mod tests {
             body: b"",
         };
         match decode(&raw, Context::Call) {
-            Err(ApiError::Http {
+            Err(RemoteError::Http {
                 status: 302,
                 detail,
                 ..
@@ -366,7 +366,7 @@ mod tests {
         };
         assert!(matches!(
             decode(&raw, Context::Call),
-            Err(ApiError::Http {
+            Err(RemoteError::Http {
                 status: 429,
                 retry_after: Some(3),
                 ..
@@ -391,7 +391,7 @@ mod tests {
         };
         assert!(matches!(
             decode(&raw, Context::Call),
-            Err(ApiError::TooLarge(_))
+            Err(RemoteError::TooLarge(_))
         ));
     }
 
@@ -402,10 +402,10 @@ mod tests {
             "14_reauth_step5_use_old_T1_folder.txt",
         ] {
             let e = decode_fixture(name, Context::Call).unwrap_err();
-            assert!(matches!(e, ApiError::Token(_)), "{name}: {e:?}");
+            assert!(matches!(e, RemoteError::Token(_)), "{name}: {e:?}");
         }
         let e = decode_fixture("18_missing_access_token.txt", Context::Call).unwrap_err();
-        assert!(matches!(e, ApiError::InvalidInput(_)), "{e:?}");
+        assert!(matches!(e, RemoteError::InvalidInput(_)), "{e:?}");
     }
 
     #[test]
@@ -416,27 +416,27 @@ mod tests {
             "03_authorize_short_key1.txt",
         ] {
             let e = decode_fixture(name, Context::Authorize).unwrap_err();
-            assert!(matches!(e, ApiError::Auth(_)), "{name}: {e:?}");
+            assert!(matches!(e, RemoteError::Auth(_)), "{name}: {e:?}");
         }
     }
 
     /// The variant name of an error, for tables of expectations.
-    fn kind(e: &ApiError) -> &'static str {
+    fn kind(e: &RemoteError) -> &'static str {
         match e {
-            ApiError::Auth(_) => "Auth",
-            ApiError::Token(_) => "Token",
-            ApiError::NotFound(_) => "NotFound",
-            ApiError::InvalidInput(_) => "InvalidInput",
-            ApiError::NoSpace(_) => "NoSpace",
-            ApiError::TooLarge(_) => "TooLarge",
-            ApiError::Unsupported(_) => "Unsupported",
-            ApiError::Server(_) => "Server",
-            ApiError::Http { .. } => "Http",
-            ApiError::Transport(_) => "Transport",
-            ApiError::Unreachable(_) => "Unreachable",
-            ApiError::Unparseable(_) => "Unparseable",
-            ApiError::Integrity(_) => "Integrity",
-            ApiError::Io(_) => "Io",
+            RemoteError::Auth(_) => "Auth",
+            RemoteError::Token(_) => "Token",
+            RemoteError::NotFound(_) => "NotFound",
+            RemoteError::InvalidInput(_) => "InvalidInput",
+            RemoteError::NoSpace(_) => "NoSpace",
+            RemoteError::TooLarge(_) => "TooLarge",
+            RemoteError::Unsupported(_) => "Unsupported",
+            RemoteError::Server(_) => "Server",
+            RemoteError::Http { .. } => "Http",
+            RemoteError::Transport(_) => "Transport",
+            RemoteError::Unreachable(_) => "Unreachable",
+            RemoteError::Unparseable(_) => "Unparseable",
+            RemoteError::Integrity(_) => "Integrity",
+            RemoteError::Io(_) => "Io",
         }
     }
 

@@ -3,8 +3,8 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use super::error::{ApiError, Result};
 use super::redact::redact;
+use crate::remote::error::{RemoteError, Result};
 
 /// How often and how patiently transient failures are retried.
 #[derive(Clone, Debug)]
@@ -66,14 +66,14 @@ pub(crate) enum Safety {
 #[derive(Debug)]
 pub(crate) struct Failure {
     /// What went wrong.
-    pub error: ApiError,
+    pub error: RemoteError,
     /// False when the request provably never reached the server (the connection failed).
     pub reached_server: bool,
 }
 
 impl Failure {
     /// A failure that happened before the request was sent (connecting, authorizing).
-    pub fn not_sent(error: ApiError) -> Self {
+    pub fn not_sent(error: RemoteError) -> Self {
         Failure {
             error,
             reached_server: false,
@@ -81,8 +81,8 @@ impl Failure {
     }
 }
 
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
+impl From<RemoteError> for Failure {
+    fn from(error: RemoteError) -> Self {
         Failure {
             error,
             reached_server: true,
@@ -99,7 +99,7 @@ impl Failure {
         match safety {
             Safety::Idempotent => self.error.is_transient(),
             // A 429 is the server refusing to act, so even a one-shot request may be resent.
-            Safety::Once => matches!(self.error, ApiError::Http { status: 429, .. }),
+            Safety::Once => matches!(self.error, RemoteError::Http { status: 429, .. }),
         }
     }
 }
@@ -125,7 +125,7 @@ where
             return Err(failure.error);
         }
         let retry_after = match failure.error {
-            ApiError::Http { retry_after, .. } => retry_after,
+            RemoteError::Http { retry_after, .. } => retry_after,
             _ => None,
         };
         let Some(wait) = policy.delay(retry, retry_after, rand::random::<f64>()) else {
@@ -176,8 +176,8 @@ mod tests {
         }
     }
 
-    fn http(status: u16) -> ApiError {
-        ApiError::Http {
+    fn http(status: u16) -> RemoteError {
+        RemoteError::Http {
             status,
             detail: String::new(),
             retry_after: None,
@@ -235,23 +235,23 @@ mod tests {
     #[test]
     fn idempotent_calls_retry_transient_errors_only() {
         let f = |e| Failure::from(e).may_retry(Safety::Idempotent);
-        assert!(f(ApiError::Transport("reset".into())));
+        assert!(f(RemoteError::Transport("reset".into())));
         assert!(f(http(503)));
         assert!(f(http(429)));
         assert!(!f(http(404)));
-        assert!(!f(ApiError::NotFound("x".into())));
-        assert!(!f(ApiError::Auth("x".into())));
+        assert!(!f(RemoteError::NotFound("x".into())));
+        assert!(!f(RemoteError::Auth("x".into())));
     }
 
     #[test]
     fn one_shot_calls_retry_only_when_the_server_cannot_have_acted() {
         let sent = |e| Failure::from(e).may_retry(Safety::Once);
-        assert!(!sent(ApiError::Transport("reset after body".into())));
+        assert!(!sent(RemoteError::Transport("reset after body".into())));
         assert!(!sent(http(502)));
         assert!(sent(http(429)));
-        let unsent = Failure::not_sent(ApiError::Transport("connection refused".into()));
+        let unsent = Failure::not_sent(RemoteError::Transport("connection refused".into()));
         assert!(unsent.may_retry(Safety::Once));
-        let refused_login = Failure::not_sent(ApiError::Auth("bad keys".into()));
+        let refused_login = Failure::not_sent(RemoteError::Auth("bad keys".into()));
         assert!(!refused_login.may_retry(Safety::Once));
     }
 
@@ -278,7 +278,7 @@ mod tests {
             Err(Failure::from(http(503)))
         })
         .await;
-        assert!(matches!(out, Err(ApiError::Http { status: 503, .. })));
+        assert!(matches!(out, Err(RemoteError::Http { status: 503, .. })));
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
@@ -287,10 +287,10 @@ mod tests {
         let calls = AtomicU32::new(0);
         let out: Result<()> = run(&quick(), Safety::Idempotent, || async {
             calls.fetch_add(1, Ordering::SeqCst);
-            Err(Failure::from(ApiError::NotFound("gone".into())))
+            Err(Failure::from(RemoteError::NotFound("gone".into())))
         })
         .await;
-        assert!(matches!(out, Err(ApiError::NotFound(_))));
+        assert!(matches!(out, Err(RemoteError::NotFound(_))));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

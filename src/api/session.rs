@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::config::TokenPolicy;
-use super::error::{ApiError, Result};
 use super::model::Authorization;
 use super::pacing::Pacing;
 use super::redact::Secret;
+use crate::remote::error::{RemoteError, Result};
 
 /// Servers end a token after an hour without use: a token refused after this long unused
 /// expired, rather than being taken by another client.
@@ -183,11 +183,11 @@ impl Session {
                 state.token = Some(Arc::clone(&token));
                 Ok(Renewed::Token(token))
             }
-            Err(ApiError::Auth(message)) => {
+            Err(RemoteError::Auth(message)) => {
                 let mut state = self.lock();
                 state.token = None;
                 state.refused = Some(message.clone());
-                Err(ApiError::Auth(message))
+                Err(RemoteError::Auth(message))
             }
             Err(other) => Err(other),
         }
@@ -207,7 +207,7 @@ impl Session {
     pub fn current(&self) -> Result<Option<Arc<Token>>> {
         let state = self.lock();
         match &state.refused {
-            Some(message) => Err(ApiError::Auth(message.clone())),
+            Some(message) => Err(RemoteError::Auth(message.clone())),
             None => Ok(state.token.clone()),
         }
     }
@@ -393,16 +393,16 @@ mod tests {
         let count = AtomicU32::new(0);
         let refuse = || async {
             count.fetch_add(1, Ordering::SeqCst);
-            Err(ApiError::Auth("Could not authenticate user.".into()))
+            Err(RemoteError::Auth("Could not authenticate user.".into()))
         };
         assert!(matches!(
             login(&session, refuse).await,
-            Err(ApiError::Auth(_))
+            Err(RemoteError::Auth(_))
         ));
         let again = login(&session, refuse).await;
-        assert!(matches!(again, Err(ApiError::Auth(m)) if m == "Could not authenticate user."));
+        assert!(matches!(again, Err(RemoteError::Auth(m)) if m == "Could not authenticate user."));
         let renewed = session.renew(Some(0), None, refuse).await;
-        assert!(matches!(renewed, Err(ApiError::Auth(_))));
+        assert!(matches!(renewed, Err(RemoteError::Auth(_))));
         assert_eq!(count.load(Ordering::SeqCst), 1);
     }
 
@@ -410,10 +410,10 @@ mod tests {
     async fn a_transport_failure_while_authorizing_is_not_remembered() {
         let session = Session::new(eager());
         let failed = login(&session, || async {
-            Err(ApiError::Transport("refused".into()))
+            Err(RemoteError::Transport("refused".into()))
         })
         .await;
-        assert!(matches!(failed, Err(ApiError::Transport(_))));
+        assert!(matches!(failed, Err(RemoteError::Transport(_))));
         let t = login(&session, || async { Ok(auth(1)) }).await.unwrap();
         assert_eq!(t.access_token.expose(), "token1");
     }

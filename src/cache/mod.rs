@@ -1,5 +1,6 @@
 //! The content caches and the metadata store. A file's content never changes under its id, so
 //! blocks kept here are never stale: they are dropped only to respect the configured bounds.
+pub mod accounts;
 pub mod blocks;
 pub mod budget;
 pub(crate) mod buf;
@@ -7,6 +8,7 @@ mod disk;
 pub mod error;
 mod memory;
 pub mod meta;
+pub mod private;
 pub(crate) mod sqlite;
 
 pub use blocks::{BlockCache, BlockCacheConfig, CacheStats};

@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 
 use super::inflight::Claim;
 use super::Content;
-use crate::api::error::ApiError;
 use crate::cache::buf::BlockBuf;
+use crate::remote::error::RemoteError;
 use crate::remote::{ByteStream, Remote};
 
 /// A content stream read block by block; bytes of the next block left over from a chunk are
@@ -29,7 +29,7 @@ impl BlockStream {
         size: u64,
         start: u64,
         end: u64,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, RemoteError> {
         content.counters.requests.fetch_add(1, Ordering::Relaxed);
         let stall = content.cfg.stall_timeout;
         let stream = tokio::time::timeout(stall, content.remote.read(file_id, size, start..end))
@@ -48,7 +48,7 @@ impl BlockStream {
         &mut self,
         content: &Content<R>,
         len: usize,
-    ) -> Result<Bytes, ApiError> {
+    ) -> Result<Bytes, RemoteError> {
         let stall = content.cfg.stall_timeout;
         let mut block = BlockBuf::with_capacity(len);
         while block.len() < len {
@@ -66,7 +66,7 @@ impl BlockStream {
                         self.leftover = chunk;
                     }
                     None => {
-                        return Err(ApiError::Integrity(format!(
+                        return Err(RemoteError::Integrity(format!(
                             "content ended {} bytes before the end of a block",
                             len - block.len()
                         )))
@@ -81,8 +81,8 @@ impl BlockStream {
     }
 }
 
-fn stalled(stall: Duration) -> ApiError {
-    ApiError::Transport(format!("no data from the server for {stall:?}"))
+fn stalled(stall: Duration) -> RemoteError {
+    RemoteError::Transport(format!("no data from the server for {stall:?}"))
 }
 
 impl<R: Remote> Content<R> {
@@ -113,7 +113,7 @@ impl<R: Remote> Content<R> {
 
     /// How long to wait before trying again after `e`, or `None` if it is not worth it (a
     /// permanent error, or retries used up). Counts the failure.
-    pub(crate) fn retry_delay(&self, e: &ApiError, failures: &mut u32) -> Option<Duration> {
+    pub(crate) fn retry_delay(&self, e: &RemoteError, failures: &mut u32) -> Option<Duration> {
         *failures += 1;
         if !e.is_transient() || *failures > self.cfg.retries {
             log::warn!("read failed: {e}");
@@ -127,7 +127,7 @@ impl<R: Remote> Content<R> {
             .retry_delay
             .saturating_mul(1 << (*failures - 1).min(16));
         let asked = match e {
-            ApiError::Http {
+            RemoteError::Http {
                 retry_after: Some(secs),
                 ..
             } => Duration::from_secs(*secs),

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::api::error::ApiError;
 use crate::cache::{BlockCache, BlockKey};
+use crate::remote::error::RemoteError;
 
 /// The outcome of a fetch as its waiters see it.
 pub(crate) enum Slot {
@@ -17,7 +17,7 @@ pub(crate) enum Slot {
     /// Fetched; the block's bytes.
     Ready(Bytes),
     /// Given up after retries; why.
-    Failed(Arc<ApiError>),
+    Failed(Arc<RemoteError>),
 }
 
 /// The blocks being fetched right now.
@@ -97,7 +97,7 @@ impl Claim {
     }
 
     /// Publishes the outcome: a fetched block goes to the cache first, then to the waiters.
-    pub(crate) fn complete(self, cache: &BlockCache, outcome: Result<Bytes, ApiError>) {
+    pub(crate) fn complete(self, cache: &BlockCache, outcome: Result<Bytes, RemoteError>) {
         let slot = match outcome {
             Ok(data) => {
                 cache.insert(self.key.0, self.key.1, data.clone());
@@ -116,7 +116,7 @@ impl Drop for Claim {
 }
 
 /// Waits for a fetch's outcome; `None` if it was abandoned and the block must be asked again.
-pub(crate) async fn wait(mut rx: watch::Receiver<Slot>) -> Option<Result<Bytes, ApiError>> {
+pub(crate) async fn wait(mut rx: watch::Receiver<Slot>) -> Option<Result<Bytes, RemoteError>> {
     loop {
         if let Some(outcome) = outcome(&rx.borrow_and_update()) {
             return Some(outcome);
@@ -127,7 +127,7 @@ pub(crate) async fn wait(mut rx: watch::Receiver<Slot>) -> Option<Result<Bytes, 
     }
 }
 
-fn outcome(slot: &Slot) -> Option<Result<Bytes, ApiError>> {
+fn outcome(slot: &Slot) -> Option<Result<Bytes, RemoteError>> {
     match slot {
         Slot::Pending => None,
         Slot::Ready(data) => Some(Ok(data.clone())),
@@ -135,31 +135,31 @@ fn outcome(slot: &Slot) -> Option<Result<Bytes, ApiError>> {
     }
 }
 
-/// The same error for another waiter (`ApiError` is not `Clone`: it may hold an `io::Error`).
-fn share_error(e: &ApiError) -> ApiError {
+/// The same error for another waiter (`RemoteError` is not `Clone`: it may hold an `io::Error`).
+fn share_error(e: &RemoteError) -> RemoteError {
     match e {
-        ApiError::Auth(m) => ApiError::Auth(m.clone()),
-        ApiError::Token(m) => ApiError::Token(m.clone()),
-        ApiError::NotFound(m) => ApiError::NotFound(m.clone()),
-        ApiError::InvalidInput(m) => ApiError::InvalidInput(m.clone()),
-        ApiError::NoSpace(m) => ApiError::NoSpace(m.clone()),
-        ApiError::TooLarge(m) => ApiError::TooLarge(m.clone()),
-        ApiError::Unsupported(m) => ApiError::Unsupported(m.clone()),
-        ApiError::Server(m) => ApiError::Server(m.clone()),
-        ApiError::Http {
+        RemoteError::Auth(m) => RemoteError::Auth(m.clone()),
+        RemoteError::Token(m) => RemoteError::Token(m.clone()),
+        RemoteError::NotFound(m) => RemoteError::NotFound(m.clone()),
+        RemoteError::InvalidInput(m) => RemoteError::InvalidInput(m.clone()),
+        RemoteError::NoSpace(m) => RemoteError::NoSpace(m.clone()),
+        RemoteError::TooLarge(m) => RemoteError::TooLarge(m.clone()),
+        RemoteError::Unsupported(m) => RemoteError::Unsupported(m.clone()),
+        RemoteError::Server(m) => RemoteError::Server(m.clone()),
+        RemoteError::Http {
             status,
             detail,
             retry_after,
-        } => ApiError::Http {
+        } => RemoteError::Http {
             status: *status,
             detail: detail.clone(),
             retry_after: *retry_after,
         },
-        ApiError::Transport(m) => ApiError::Transport(m.clone()),
-        ApiError::Unreachable(m) => ApiError::Unreachable(m.clone()),
-        ApiError::Unparseable(m) => ApiError::Unparseable(m.clone()),
-        ApiError::Integrity(m) => ApiError::Integrity(m.clone()),
-        ApiError::Io(io_error) => ApiError::Io(match io_error.raw_os_error() {
+        RemoteError::Transport(m) => RemoteError::Transport(m.clone()),
+        RemoteError::Unreachable(m) => RemoteError::Unreachable(m.clone()),
+        RemoteError::Unparseable(m) => RemoteError::Unparseable(m.clone()),
+        RemoteError::Integrity(m) => RemoteError::Integrity(m.clone()),
+        RemoteError::Io(io_error) => RemoteError::Io(match io_error.raw_os_error() {
             Some(code) => io::Error::from_raw_os_error(code),
             None => io::Error::new(io_error.kind(), io_error.to_string()),
         }),

@@ -9,7 +9,7 @@ use futures_util::future::try_join_all;
 use super::inflight::{wait, Acquire};
 use super::stream::{ReadAhead, Shared};
 use super::Content;
-use crate::api::error::ApiError;
+use crate::remote::error::RemoteError;
 use crate::remote::Remote;
 
 /// Reads one file for one open handle; reads may run concurrently (`&self`).
@@ -56,7 +56,7 @@ impl<R: Remote> Reader<R> {
 
     /// Exactly `min(len, size - offset)` bytes of the file from `offset`; empty at or after the
     /// end. Fails, rather than hang, once the configured read timeout has passed.
-    pub async fn read(&self, offset: u64, len: u32) -> Result<Bytes, ApiError> {
+    pub async fn read(&self, offset: u64, len: u32) -> Result<Bytes, RemoteError> {
         if len == 0 || offset >= self.size {
             return Ok(Bytes::new());
         }
@@ -68,7 +68,7 @@ impl<R: Remote> Reader<R> {
         let timeout = self.content.cfg.read_timeout;
         let gather = try_join_all((first..=last).map(|index| self.block(index, ahead.as_deref())));
         let blocks = tokio::time::timeout(timeout, gather).await.map_err(|_| {
-            ApiError::Transport(format!(
+            RemoteError::Transport(format!(
                 "reading file {} at offset {offset} took longer than {timeout:?}",
                 self.file_id
             ))
@@ -153,7 +153,7 @@ impl<R: Remote> Reader<R> {
 
     /// Block `index`: from the read-ahead, the cache, a fetch already under way, or a fetch
     /// started here.
-    async fn block(&self, index: u64, ahead: Option<&Shared>) -> Result<Bytes, ApiError> {
+    async fn block(&self, index: u64, ahead: Option<&Shared>) -> Result<Bytes, RemoteError> {
         let content = &self.content;
         let counters = &content.counters;
         let block_size = content.cache.block_size();
@@ -205,11 +205,11 @@ impl<R: Remote> Reader<R> {
 }
 
 /// The block if it has the length its place in the file requires; never wrong bytes.
-fn checked(data: Bytes, expected: usize) -> Result<Bytes, ApiError> {
+fn checked(data: Bytes, expected: usize) -> Result<Bytes, RemoteError> {
     if data.len() == expected {
         Ok(data)
     } else {
-        Err(ApiError::Integrity(format!(
+        Err(RemoteError::Integrity(format!(
             "block of {} bytes where {expected} were expected",
             data.len()
         )))

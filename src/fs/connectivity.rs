@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::remote::ApiError;
+use crate::remote::RemoteError;
 
 /// First pause between two probes of a server that went away.
 pub const FIRST_PROBE_DELAY: Duration = Duration::from_secs(1);
@@ -15,8 +15,8 @@ pub const FIRST_PROBE_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_PROBE_DELAY: Duration = Duration::from_secs(15);
 
 /// Whether a failed call means the server could not be reached at all.
-pub fn is_unreachable(error: &ApiError) -> bool {
-    matches!(error, ApiError::Unreachable(_))
+pub fn is_unreachable(error: &RemoteError) -> bool {
+    matches!(error, RemoteError::Unreachable(_))
 }
 
 #[derive(Debug, Default)]
@@ -76,7 +76,7 @@ impl Connectivity {
 
     /// Records the outcome of a call to the server: a transport failure takes the mount
     /// offline, anything else proves the server reachable.
-    pub fn observe<T>(&self, result: &Result<T, ApiError>) {
+    pub fn observe<T>(&self, result: &Result<T, RemoteError>) {
         match result {
             Err(e) if is_unreachable(e) => self.lost(&e.to_string()),
             _ => self.reached(),
@@ -132,13 +132,13 @@ mod tests {
     #[test]
     fn only_transport_failures_take_the_mount_offline() {
         let link = Connectivity::default();
-        link.observe::<()>(&Err(ApiError::Http {
+        link.observe::<()>(&Err(RemoteError::Http {
             status: 503,
             detail: "busy".into(),
             retry_after: None,
         }));
         assert!(link.is_online());
-        link.observe::<()>(&Err(ApiError::Unreachable("connection refused".into())));
+        link.observe::<()>(&Err(RemoteError::Unreachable("connection refused".into())));
         assert!(!link.is_online());
         assert!(link.offline_since().is_some());
         assert!(link.last_error().unwrap().contains("connection refused"));

@@ -168,7 +168,7 @@ impl<K: Hash + Eq + Copy> SingleFlight<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::ApiError;
+    use crate::remote::RemoteError;
     use std::sync::atomic::AtomicUsize;
 
     fn child(name: &str, ino: Ino) -> Child {
@@ -264,7 +264,7 @@ mod tests {
                         .run(1, || None::<u32>, async {
                             fetches.fetch_add(1, Ordering::SeqCst);
                             tokio::time::sleep(Duration::from_millis(100)).await;
-                            Err(FsError::from(ApiError::Unreachable("down".into())))
+                            Err(FsError::from(RemoteError::Unreachable("down".into())))
                         })
                         .await
                 })

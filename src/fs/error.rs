@@ -2,7 +2,7 @@
 use std::sync::Arc;
 
 use crate::cache::CacheError;
-use crate::remote::ApiError;
+use crate::remote::RemoteError;
 use crate::staging::{JournalError, StagingError};
 
 /// A failed filesystem operation.
@@ -64,11 +64,11 @@ pub enum FsError {
     Offline,
     /// The server call failed; shared by every request that waited on the same call.
     #[error(transparent)]
-    Remote(Arc<ApiError>),
+    Remote(Arc<RemoteError>),
 }
 
-impl From<ApiError> for FsError {
-    fn from(e: ApiError) -> Self {
+impl From<RemoteError> for FsError {
+    fn from(e: RemoteError) -> Self {
         FsError::Remote(Arc::new(e))
     }
 }
@@ -157,10 +157,10 @@ mod tests {
     #[test]
     fn remote_errors_keep_the_api_errno() {
         let cases = [
-            (ApiError::NotFound("x".into()), libc::ENOENT),
-            (ApiError::Transport("x".into()), libc::EIO),
-            (ApiError::Token("x".into()), libc::EACCES),
-            (ApiError::NoSpace("x".into()), libc::ENOSPC),
+            (RemoteError::NotFound("x".into()), libc::ENOENT),
+            (RemoteError::Transport("x".into()), libc::EIO),
+            (RemoteError::Token("x".into()), libc::EACCES),
+            (RemoteError::NoSpace("x".into()), libc::ENOSPC),
         ];
         for (api, errno) in cases {
             assert_eq!(FsError::from(api).errno(), errno);

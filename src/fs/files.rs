@@ -16,7 +16,7 @@ use super::error::FsError;
 use super::handles::Handle;
 use super::inode::{Ino, NodeData};
 use crate::cache::{ItemKey, Overlay};
-use crate::remote::{ApiError, FileKind, Remote};
+use crate::remote::{FileKind, Remote, RemoteError};
 use crate::staging::{Durability, Entry, StagedFile};
 
 /// Bytes asked of the read path at once when a file's server content is copied in.
@@ -248,7 +248,7 @@ impl<R: Remote> Core<R> {
         while offset < size {
             let chunk = reader.read(offset, FILL_CHUNK).await?;
             if chunk.is_empty() {
-                return Err(ApiError::Integrity(format!(
+                return Err(RemoteError::Integrity(format!(
                     "file {id} ended at {offset} of {size} bytes"
                 ))
                 .into());

@@ -13,7 +13,7 @@ use super::inode::{Ino, LocalFile, NodeData, ROOT_INO};
 use super::names::{self, Unstorable};
 use crate::cache::{ItemKey, Overlay};
 use crate::remote::file_meta::RCLONE_LINK_SUFFIX;
-use crate::remote::{ApiError, FolderEntry, Remote};
+use crate::remote::{FolderEntry, Remote, RemoteError};
 use crate::staging::{Durability, Entry};
 
 /// The server name for `shown`, or the errno that says why the server cannot keep it.
@@ -31,9 +31,9 @@ fn server_name(shown: &str) -> Result<String, FsError> {
 }
 
 /// A server call whose item is already gone counts as done.
-fn gone_is_done(result: Result<(), ApiError>) -> Result<(), FsError> {
+fn gone_is_done(result: Result<(), RemoteError>) -> Result<(), FsError> {
     match result {
-        Ok(()) | Err(ApiError::NotFound(_)) => Ok(()),
+        Ok(()) | Err(RemoteError::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

@@ -28,7 +28,7 @@ use super::files::{Staged, StagedState};
 use super::inode::{Ino, NodeData, RemoteKey, ROOT_INO};
 use super::writeback::{Attempt, JobState, Outcome};
 use crate::cache::ItemKey;
-use crate::remote::{ApiError, FileChange, FileEntry, FileKind, FileMeta, Remote};
+use crate::remote::{FileChange, FileEntry, FileKind, FileMeta, Remote, RemoteError};
 use crate::staging::{Durability, Entry};
 
 /// The metadata the upload of `entry` gives its file.
@@ -368,8 +368,8 @@ impl<R: Remote> Core<R> {
         };
         let settled = match info {
             Ok(stored) => match self.settle(row, stored).await {
-                Err(FsError::Remote(e)) if matches!(*e, ApiError::NotFound(_)) => {
-                    Err(ApiError::NotFound(e.to_string()))
+                Err(FsError::Remote(e)) if matches!(*e, RemoteError::NotFound(_)) => {
+                    Err(RemoteError::NotFound(e.to_string()))
                 }
                 Err(e) => return Err(e),
                 Ok(stored) => Ok(stored),
@@ -395,7 +395,7 @@ impl<R: Remote> Core<R> {
                 );
                 Ok(())
             }
-            Err(ApiError::NotFound(_)) => {
+            Err(RemoteError::NotFound(_)) => {
                 if let Some(old) = row.replaces {
                     self.delete_server_file(old).await?;
                 }
@@ -473,7 +473,7 @@ impl<R: Remote> Core<R> {
     /// Moves server file `id` to the trash; one already gone counts as deleted.
     pub(super) async fn delete_server_file(&self, id: u64) -> Result<(), FsError> {
         match self.remote.delete_file(id).await {
-            Ok(()) | Err(ApiError::NotFound(_)) => {}
+            Ok(()) | Err(RemoteError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
         if let Err(e) = self.meta.remove(ItemKey::File(id)).await {

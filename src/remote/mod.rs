@@ -10,12 +10,14 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub mod error;
 pub mod file_meta;
+pub mod memory;
 pub mod priority;
 
 pub use self::file_meta::{FileKind, FileMeta};
 
-pub use crate::api::error::{ApiError, Result};
+pub use self::error::{RemoteError, Result};
 
 /// A stream of file content; it ends when the asked range has been delivered in full, or yields
 /// an error (never short or wrong bytes).

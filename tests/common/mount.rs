@@ -9,8 +9,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use yetifs::api::{Client, ClientConfig, Credentials, FileEdit};
+use yetifs::control::StatusReport;
 use yetifs::emulator::{Emulator, Profile, RangeMode, ServeArgs};
-use yetifs::status::StatusReport;
 
 /// How long a mount may take to appear or to end before the test gives up on it.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -387,7 +387,7 @@ pub fn run_within(command: &mut Command, limit: Duration) -> Output {
 
 /// Whether `path` (canonical) is a mountpoint, per `/proc/self/mountinfo`.
 pub fn is_mounted(path: &Path) -> bool {
-    yetifs::mount_cmd::is_mount_point(path).unwrap()
+    yetifs::cli::mount::is_mount_point(path).unwrap()
 }
 
 /// Deterministic pseudo-random bytes (splitmix64): the same seed always gives the same bytes.

@@ -14,7 +14,7 @@ pub struct StatusArgs {
 
 /// Runs `yetifs status`.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let report = crate::control::query(&args.mountpoint).await?;
+    let report = crate::control::socket::query(&args.mountpoint).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use futures_util::stream;
 
 use crate::remote::{
-    ApiError, ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
-    Result,
+    ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
+    RemoteError, Result,
 };
 
 /// The `fileType` every upload gets.
@@ -106,20 +106,20 @@ impl Account {
         match folder {
             None => Ok(()),
             Some(id) if self.folders.contains_key(&id) => Ok(()),
-            Some(id) => Err(ApiError::NotFound(format!("folder {id}"))),
+            Some(id) => Err(RemoteError::NotFound(format!("folder {id}"))),
         }
     }
 
     fn file_mut(&mut self, id: u64) -> Result<&mut StoredFile> {
         self.files
             .get_mut(&id)
-            .ok_or_else(|| ApiError::NotFound(format!("file {id}")))
+            .ok_or_else(|| RemoteError::NotFound(format!("file {id}")))
     }
 
     fn folder_mut(&mut self, id: u64) -> Result<&mut FolderEntry> {
         self.folders
             .get_mut(&id)
-            .ok_or_else(|| ApiError::NotFound(format!("folder {id}")))
+            .ok_or_else(|| RemoteError::NotFound(format!("folder {id}")))
     }
 
     fn insert_file(&mut self, folder: Option<u64>, name: &str, content: Bytes) -> FileEntry {
@@ -190,7 +190,7 @@ impl Account {
 pub struct MemoryRemote {
     account: Mutex<Account>,
     calls: Mutex<BTreeMap<Op, u64>>,
-    failures: Mutex<HashMap<Op, VecDeque<ApiError>>>,
+    failures: Mutex<HashMap<Op, VecDeque<RemoteError>>>,
     latency: Mutex<HashMap<Op, Duration>>,
     /// Acts as a modified host whose `file/edit` ignores `fileType`.
     drops_file_type: AtomicBool,
@@ -252,7 +252,7 @@ impl MemoryRemote {
     }
 
     /// Makes the next call of `op` fail with `error` (errors queue up in order).
-    pub fn fail_next(&self, op: Op, error: ApiError) {
+    pub fn fail_next(&self, op: Op, error: RemoteError) {
         lock(&self.failures).entry(op).or_default().push_back(error);
     }
 
@@ -334,12 +334,12 @@ impl Remote for MemoryRemote {
         let content = lock(&self.account).file_mut(id)?.content.clone();
         let actual = content.len() as u64;
         if size != actual {
-            return Err(ApiError::Integrity(format!(
+            return Err(RemoteError::Integrity(format!(
                 "file {id} has {actual} bytes, caller expected {size}"
             )));
         }
         if range.start > range.end || range.end > actual {
-            return Err(ApiError::InvalidInput(format!(
+            return Err(RemoteError::InvalidInput(format!(
                 "range {}..{} outside file {id} of {actual} bytes",
                 range.start, range.end
             )));
@@ -357,7 +357,7 @@ impl Remote for MemoryRemote {
         self.enter(Op::Upload).await?;
         let content = tokio::fs::read(source).await?;
         if content.is_empty() {
-            return Err(ApiError::InvalidInput(
+            return Err(RemoteError::InvalidInput(
                 "Filesize received was zero.".to_owned(),
             ));
         }
@@ -441,7 +441,7 @@ impl Remote for MemoryRemote {
     async fn set_folder_public(&self, id: u64, level: u8) -> Result<()> {
         self.enter(Op::SetFolderPublic).await?;
         if level > 2 {
-            return Err(ApiError::InvalidInput(format!("sharing level {level}")));
+            return Err(RemoteError::InvalidInput(format!("sharing level {level}")));
         }
         lock(&self.account).folder_mut(id)?.is_public = level;
         Ok(())
@@ -502,22 +502,22 @@ mod tests {
         let id = remote.add_file(None, "a", "hello");
         assert!(matches!(
             remote.read(id, 5, 3..6).await.err(),
-            Some(ApiError::InvalidInput(_))
+            Some(RemoteError::InvalidInput(_))
         ));
         assert!(matches!(
             remote.read(id, 4, 0..1).await.err(),
-            Some(ApiError::Integrity(_))
+            Some(RemoteError::Integrity(_))
         ));
         assert!(matches!(
             remote.read(99, 5, 0..1).await.err(),
-            Some(ApiError::NotFound(_))
+            Some(RemoteError::NotFound(_))
         ));
     }
 
     #[tokio::test]
     async fn calls_are_counted_per_operation_failed_ones_included() {
         let remote = MemoryRemote::new();
-        remote.fail_next(Op::ListFolder, ApiError::Server("boom".into()));
+        remote.fail_next(Op::ListFolder, RemoteError::Server("boom".into()));
         assert!(remote.list_folder(None).await.is_err());
         assert!(remote.list_folder(None).await.is_ok());
         remote.limits().await.unwrap();

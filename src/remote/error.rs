@@ -1,11 +1,13 @@
-//! Typed errors of the API client. Every failure the network, the server or the local disk can
+//! Typed errors of a `Remote`. Every failure the network, the server or the local disk can
 //! produce ends up as one of these, with the server's own message kept, so that the filesystem
-//! can map it to the right errno and the user can read what the server said.
+//! can map it to the right errno and the user can read what the server said. They belong to the
+//! trait, not to the HTTP client that produces most of them, so the layers above the trait
+//! never reach into `api`.
 use std::io;
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum RemoteError {
     /// The key pair (or username/password) was rejected, or the account may not use the API.
     /// Never retried: servers ban an IP after five failed logins.
     #[error("authentication failed: {0}")]
@@ -59,23 +61,23 @@ pub enum ApiError {
     Io(#[from] io::Error),
 }
 
-impl ApiError {
+impl RemoteError {
     /// The errno a filesystem operation should fail with when the remote call failed this way.
     pub fn errno(&self) -> i32 {
         match self {
-            ApiError::NotFound(_) => libc::ENOENT,
-            ApiError::InvalidInput(_) => libc::EINVAL,
-            ApiError::NoSpace(_) => libc::ENOSPC,
-            ApiError::TooLarge(_) => libc::EFBIG,
-            ApiError::Unsupported(_) => libc::EOPNOTSUPP,
-            ApiError::Auth(_) | ApiError::Token(_) => libc::EACCES,
-            ApiError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
-            ApiError::Server(_)
-            | ApiError::Http { .. }
-            | ApiError::Transport(_)
-            | ApiError::Unreachable(_)
-            | ApiError::Unparseable(_)
-            | ApiError::Integrity(_) => libc::EIO,
+            RemoteError::NotFound(_) => libc::ENOENT,
+            RemoteError::InvalidInput(_) => libc::EINVAL,
+            RemoteError::NoSpace(_) => libc::ENOSPC,
+            RemoteError::TooLarge(_) => libc::EFBIG,
+            RemoteError::Unsupported(_) => libc::EOPNOTSUPP,
+            RemoteError::Auth(_) | RemoteError::Token(_) => libc::EACCES,
+            RemoteError::Io(e) => e.raw_os_error().unwrap_or(libc::EIO),
+            RemoteError::Server(_)
+            | RemoteError::Http { .. }
+            | RemoteError::Transport(_)
+            | RemoteError::Unreachable(_)
+            | RemoteError::Unparseable(_)
+            | RemoteError::Integrity(_) => libc::EIO,
         }
     }
 
@@ -83,12 +85,14 @@ impl ApiError {
     /// download). Only idempotent requests, or uploads the server cannot have stored, are retried.
     pub fn is_transient(&self) -> bool {
         match self {
-            ApiError::Transport(_) | ApiError::Unreachable(_) | ApiError::Integrity(_) => true,
-            ApiError::Http { status, .. } => *status == 429 || *status >= 500,
+            RemoteError::Transport(_) | RemoteError::Unreachable(_) | RemoteError::Integrity(_) => {
+                true
+            }
+            RemoteError::Http { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
     }
 }
 
 /// Results of API calls.
-pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+pub type Result<T, E = RemoteError> = std::result::Result<T, E>;

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::api::{Client, ClientConfig, Credentials, Secret};
-use crate::config::MountFlags;
+use crate::cli::progress::Progress;
+use crate::cli::settings::MountFlags;
 use crate::emulator::{Emulator, ServeArgs};
-use crate::progress::Progress;
-use crate::remote::{ApiError, Remote, Result};
+use crate::remote::{Remote, RemoteError, Result};
 
 /// Arguments of `yetifs demo`.
 #[derive(Debug, clap::Args)]
@@ -58,12 +58,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ..MountFlags::default()
     }
     .resolve(None)?;
-    let mounted = crate::mount_cmd::mount(&settings, &args.mountpoint).await?;
+    let mounted = crate::cli::mount::mount(&settings, &args.mountpoint).await?;
     println!(
         "mounted on {}; try `ls -lR {0}`. Ctrl-C unmounts and stops the demo.",
         args.mountpoint.display()
     );
-    let served = crate::mount_cmd::serve_until_done(mounted, &settings).await;
+    let served = crate::cli::mount::serve_until_done(mounted, &settings).await;
     let stopped = emulator.shutdown().await;
     served.and(stopped)
 }
@@ -234,7 +234,7 @@ fn write_pseudo_random(path: &Path, size: u64) -> Result<()> {
         file.write_all(&block[..n])?;
         left -= n as u64;
     }
-    file.flush().map_err(ApiError::from)
+    file.flush().map_err(RemoteError::from)
 }
 
 #[cfg(test)]

@@ -1,13 +1,21 @@
 //! The command line of `yetifs` (clap derive). Each subcommand's arguments live with the code
 //! that runs it.
-use crate::config_cmd::ConfigArgs;
-use crate::demo::DemoArgs;
+pub mod config;
+pub mod demo;
+pub mod generate;
+pub mod mount;
+pub mod progress;
+pub mod settings;
+pub mod status;
+pub mod sync;
+use crate::cli::config::ConfigArgs;
+use crate::cli::demo::DemoArgs;
+use crate::cli::generate::{CompletionsArgs, ManArgs};
+use crate::cli::mount::MountArgs;
+use crate::cli::status::StatusArgs;
+use crate::cli::sync::SyncArgs;
 use crate::emulator::ServeArgs;
-use crate::generate_cmd::{CompletionsArgs, ManArgs};
-use crate::logging::LogOptions;
-use crate::mount_cmd::MountArgs;
-use crate::status_cmd::StatusArgs;
-use crate::sync_cmd::SyncArgs;
+use crate::system::logging::LogOptions;
 
 /// yetifs: mount a YetiShare File Upload API v2 account as a local directory.
 #[derive(Debug, clap::Parser)]

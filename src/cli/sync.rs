@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::control::{self, SyncProgress};
-use crate::progress::Progress;
+use crate::cli::progress::Progress;
+use crate::control::socket::{self, SyncProgress};
 
 /// Arguments of `yetifs sync`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +29,7 @@ pub async fn run(args: SyncArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut bar: Option<Progress> = None;
-    let outcome = control::sync(&args.mountpoint, under.as_deref(), |now: SyncProgress| {
+    let outcome = socket::sync(&args.mountpoint, under.as_deref(), |now: SyncProgress| {
         if now.total > 0 {
             bar.get_or_insert_with(|| Progress::new("uploading", now.total as u64))
                 .set_done(now.done as u64);

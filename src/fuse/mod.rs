@@ -23,8 +23,8 @@ use std::time::SystemTime;
 use tokio::runtime::Handle;
 
 use crate::fs::{Attr, Core, FsError, Kind, Opened, SetAttr};
-use crate::read_ahead;
 use crate::remote::Remote;
+use crate::system::read_ahead;
 
 /// Largest read and write the kernel is asked to send at once.
 const MAX_IO: u32 = 1024 * 1024;

@@ -74,5 +74,5 @@ pub fn announce_ready(log: &Path) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    crate::logging::detached()
+    crate::system::logging::detached()
 }

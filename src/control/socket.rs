@@ -24,8 +24,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::control::StatusReport;
 use crate::fs::SyncReport;
-use crate::status::StatusReport;
 
 /// How long either side waits for the other.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -357,8 +357,8 @@ async fn exchange(mut stream: UnixStream) -> Result<StatusReport, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::{CacheUse, ServerState, TrafficStats};
     use crate::fs::SyncFailure;
-    use crate::status::{CacheUse, ServerState, TrafficStats};
 
     fn report(mountpoint: &str) -> StatusReport {
         StatusReport {

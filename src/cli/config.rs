@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use toml_edit::{DocumentMut, Item, Table};
 
-use crate::api::error::ApiError;
 use crate::api::keys::{check_keys, KeyError, LoginRefused};
 use crate::api::{Client, ClientConfig, Credentials, RetryPolicy};
-use crate::config::{
+use crate::cache::private::{DIR_MODE, FILE_MODE};
+use crate::cli::settings::{
     default_config_path, parse_size, ConfigError, ConfigFile, MountOptions, RemoteEntry,
 };
-use crate::private_files::{DIR_MODE, FILE_MODE};
+use crate::remote::error::RemoteError;
 
 /// How long the one login of `config add` may take before the server counts as unreachable.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -152,7 +152,7 @@ pub enum ConfigCmdError {
         /// The URL.
         url: String,
         /// What went wrong.
-        error: ApiError,
+        error: RemoteError,
     },
     /// The login failed another way.
     #[error("the login to {url} failed: {error}; nothing was written")]
@@ -160,7 +160,7 @@ pub enum ConfigCmdError {
         /// The URL.
         url: String,
         /// What went wrong.
-        error: ApiError,
+        error: RemoteError,
     },
     /// The file's text cannot be edited.
     #[error("cannot edit {path}: {message}")]
@@ -325,15 +325,17 @@ async fn check_login(client: &Client, url: &str, name: &str) -> Result<u64, Conf
             CHECK_TIMEOUT.as_secs()
         ))),
         Ok(Ok(account)) => Ok(account),
-        Ok(Err(ApiError::Auth(message))) => Err(ConfigCmdError::Refused {
+        Ok(Err(RemoteError::Auth(message))) => Err(ConfigCmdError::Refused {
             refused: LoginRefused::new(client, url, &message, "this check"),
             name: name.to_owned(),
         }),
-        Ok(Err(ApiError::Unreachable(message) | ApiError::Transport(message))) => Err(
+        Ok(Err(RemoteError::Unreachable(message) | RemoteError::Transport(message))) => Err(
             ConfigCmdError::Unreachable(format!("cannot reach the server at {url}: {message}")),
         ),
         Ok(Err(
-            error @ (ApiError::Http { .. } | ApiError::Unparseable(_) | ApiError::Unsupported(_)),
+            error @ (RemoteError::Http { .. }
+            | RemoteError::Unparseable(_)
+            | RemoteError::Unsupported(_)),
         )) => Err(ConfigCmdError::NotApi {
             url: url.to_owned(),
             error,

@@ -12,19 +12,19 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::api::keys::LoginRefused;
 use crate::api::metrics::now_ms;
 use crate::api::{redact, Client, ClientConfig, Credentials, Secret};
+use crate::cache::accounts;
+use crate::cache::private;
 use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
-use crate::config::{default_config_path, ConfigFile, MountFlags, MountSettings};
+use crate::cli::progress::Progress;
+use crate::cli::settings::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
-use crate::control::{ControlServer, Handlers, SyncProgress};
+use crate::control::socket::{ControlServer, Handlers, SyncProgress};
+use crate::control::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
 use crate::fs::{Core, FsOptions, Owner};
 use crate::fuse::{self, MountHandle, Traffic};
-use crate::known_accounts;
-use crate::pid_file::PidFile;
-use crate::private_files;
-use crate::progress::Progress;
-use crate::remote::ApiError;
+use crate::remote::RemoteError;
 use crate::staging::{self, Staging};
-use crate::status::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
+use crate::system::pid_file::PidFile;
 
 /// Size of the cached blocks: large enough for streaming, small enough for random reads.
 const BLOCK_SIZE: u64 = 1 << 20;
@@ -255,7 +255,7 @@ impl Sources {
 /// Checks the mountpoint and the server, builds the stack and mounts it.
 pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Result<Mounted> {
     let canonical = check_mountpoint(mountpoint, settings.options.nonempty)?;
-    private_files::private_umask();
+    private::private_umask();
     let credentials = Credentials::Keys {
         key1: Secret::new(settings.key1.clone()),
         key2: Secret::new(settings.key2.clone()),
@@ -266,20 +266,20 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     config.concurrency.initial = config.concurrency.initial.min(settings.max_requests);
     config.pool_max_idle_per_host = settings.max_requests;
     let client = Client::new(config).map_err(|e| match e {
-        ApiError::InvalidInput(message) => anyhow::anyhow!(message),
+        RemoteError::InvalidInput(message) => anyhow::anyhow!(message),
         other => anyhow::anyhow!("cannot use the API URL: {other}"),
     })?;
     let (account, offline) = match preflight(&client, &settings.api_url).await? {
         Reach::Account(account) => {
             let (url, k1, k2) = (&settings.api_url, &settings.key1, &settings.key2);
-            if let Err(e) = known_accounts::remember(&settings.cache_dir, url, k1, k2, account) {
+            if let Err(e) = accounts::remember(&settings.cache_dir, url, k1, k2, account) {
                 log::warn!("cannot remember the account for offline mounts: {e}");
             }
             (account, None)
         }
         Reach::Unreachable(why) => {
             let (url, k1, k2) = (&settings.api_url, &settings.key1, &settings.key2);
-            match known_accounts::recall(&settings.cache_dir, url, k1, k2) {
+            match accounts::recall(&settings.cache_dir, url, k1, k2) {
                 Some(account) => (account, Some(why)),
                 None => bail!("{why}"),
             }
@@ -300,8 +300,8 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     let account_dir = settings.cache_dir.join(&account_key);
     let cache_dir = settings.cache_dir.clone();
     let tightened = tokio::task::spawn_blocking(move || {
-        let accounts = [account_key.as_str(), known_accounts::DIR_NAME];
-        private_files::tighten_cache(&cache_dir, &accounts, &[LOG_FILE])
+        let accounts = [account_key.as_str(), accounts::DIR_NAME];
+        private::tighten_cache(&cache_dir, &accounts, &[LOG_FILE])
     })
     .await?;
     match tightened {
@@ -453,7 +453,7 @@ async fn finish_uploads(core: &Core<Client>) {
     core.stop_ahead();
     let total = core.pending_uploads();
     if total > 0 {
-        crate::notify::status(&format!("uploading {total} pending file(s)"));
+        crate::system::notify::status(&format!("uploading {total} pending file(s)"));
     }
     let progress = std::sync::Mutex::new(None::<Progress>);
     let report = core
@@ -483,12 +483,12 @@ async fn finish_uploads(core: &Core<Client>) {
 
 /// Serves until `umount` from outside, SIGINT or SIGTERM; then unmounts cleanly.
 pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> anyhow::Result<()> {
-    if crate::daemon::is_child() {
-        let log = crate::logging::log_file()
+    if crate::system::daemon::is_child() {
+        let log = crate::system::logging::log_file()
             .map_or_else(|| settings.cache_dir.join(LOG_FILE), Path::to_path_buf);
-        crate::daemon::announce_ready(&log).context("cannot detach from the terminal")?;
+        crate::system::daemon::announce_ready(&log).context("cannot detach from the terminal")?;
     }
-    crate::notify::ready(&format!("mounted on {}", mounted.mountpoint.display()));
+    crate::system::notify::ready(&format!("mounted on {}", mounted.mountpoint.display()));
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
@@ -499,7 +499,7 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
             _ = poll.tick() => {
                 if mounted.handle.is_finished() {
                     log::info!("{} was unmounted", mounted.mountpoint.display());
-                    crate::notify::stopping("unmounted; uploading what is pending");
+                    crate::system::notify::stopping("unmounted; uploading what is pending");
                     finish_uploads(&mounted.core).await;
                     mounted.cache.flush();
                     return Ok(());
@@ -508,7 +508,7 @@ pub async fn serve_until_done(mounted: Mounted, settings: &MountSettings) -> any
         }
     }
     log::info!("unmounting {}", mounted.mountpoint.display());
-    crate::notify::stopping("uploading what is pending, then unmounting");
+    crate::system::notify::stopping("uploading what is pending, then unmounting");
     finish_uploads(&mounted.core).await;
     let Mounted {
         mut handle,
@@ -594,7 +594,7 @@ async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
     let attempt = async {
         let account = client.authorize().await?;
         client.account_package().await?;
-        Ok::<_, ApiError>(account)
+        Ok::<_, RemoteError>(account)
     };
     match tokio::time::timeout(PREFLIGHT_TIMEOUT, attempt).await {
         Err(_) => Ok(Reach::Unreachable(format!(
@@ -602,20 +602,22 @@ async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
             PREFLIGHT_TIMEOUT.as_secs()
         ))),
         Ok(Ok(account)) => Ok(Reach::Account(account)),
-        Ok(Err(ApiError::Unreachable(message))) => Ok(Reach::Unreachable(format!(
+        Ok(Err(RemoteError::Unreachable(message))) => Ok(Reach::Unreachable(format!(
             "cannot reach the server at {url}: {message}"
         ))),
         Ok(Err(e)) => Err(match e {
-            ApiError::Auth(message) => {
+            RemoteError::Auth(message) => {
                 LoginRefused::new(client, url, &message, "this mount").into()
             }
-            ApiError::Http { .. } | ApiError::Unparseable(_) | ApiError::Unsupported(_) => {
+            RemoteError::Http { .. }
+            | RemoteError::Unparseable(_)
+            | RemoteError::Unsupported(_) => {
                 anyhow::anyhow!(
                     "{url} does not answer as a File Upload API v2 endpoint (it should end in \
                      /api/v2/): {e}"
                 )
             }
-            ApiError::Transport(message) => {
+            RemoteError::Transport(message) => {
                 anyhow::anyhow!("the connection to the server at {url} failed: {message}")
             }
             other => anyhow::anyhow!("the server at {url} refused the login: {other}"),
@@ -691,7 +693,7 @@ mod tests {
     #[test]
     fn long_flags_stand_for_mount_options() {
         let args = mount_args(&["--read-only", "--allow-other", "--allow-non-empty", "/mnt"]);
-        let options = crate::config::MountOptions::parse(
+        let options = crate::cli::settings::MountOptions::parse(
             args.options_with_flags().iter().map(String::as_str),
         )
         .unwrap();

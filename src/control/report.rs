@@ -1,6 +1,6 @@
 //! What `yetifs status` reports about a live mount: the shape sent over the control socket
 //! (JSON, the same as `--json` prints) and its rendering for people. The mount process fills
-//! it (see `mount_cmd`); the command only reads and shows it.
+//! it (see `cli::mount`); the command only reads and shows it.
 use std::fmt::Write as _;
 use std::time::Duration;
 
