@@ -5,7 +5,7 @@
 //! `Remote`, free of fuser types; `fuse` adapts the core to the kernel. `cli` holds the commands
 //! and where settings come from, `control` what a live mount reports and the socket it answers
 //! on, `system` what talks to the operating system rather than the server, `emulator` the
-//! server `yetifs serve` runs.
+//! server `yetifs serve` runs, and `sync` the locks and single-flight every layer shares.
 pub mod api;
 pub mod cache;
 pub mod cli;
@@ -16,4 +16,5 @@ pub mod fs;
 pub mod fuse;
 pub mod remote;
 pub mod staging;
+pub mod sync;
 pub mod system;

@@ -1,56 +1,51 @@
 //! The read path against an in-memory server that counts requests and can fail, stall or slow
 //! down on demand.
-use std::collections::HashMap;
-use std::ops::Range;
-use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{stream, StreamExt};
 use proptest::prelude::*;
 use yetifs::cache::{BlockCache, BlockCacheConfig};
 use yetifs::content::{Content, ContentConfig};
 use yetifs::remote::error::RemoteError;
-use yetifs::remote::{
-    ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
-};
+use yetifs::remote::faulty::StreamFaults;
+use yetifs::remote::memory::{MemoryRemote, Op};
 
 const BLOCK: u64 = 16 * 1024;
 const CHUNK: usize = 4096;
 
-/// A server holding a few files, counting what it is asked and misbehaving when told to.
-#[derive(Default)]
-struct TestRemote {
-    files: HashMap<u64, Bytes>,
-    requests: AtomicU64,
-    bytes_sent: Arc<AtomicU64>,
-    /// The next this many requests fail at once with a transient error.
-    fail_requests: AtomicU32,
-    /// Every request fails with a transient error.
-    always_fail: bool,
-    /// Every request is refused as for a missing file.
-    not_found: bool,
-    /// The next stream breaks after sending this many bytes (0: never).
-    break_after: AtomicU64,
-    /// Streams send nothing, ever.
-    stall: bool,
-    /// Pause before each chunk.
-    chunk_delay: Duration,
-    ranges: Mutex<Vec<Range<u64>>>,
-    /// Streams open right now, and the most ever open at once.
-    open_streams: Arc<AtomicU64>,
-    max_open_streams: Arc<AtomicU64>,
+/// An empty account whose content streams come in `CHUNK`-byte pieces.
+fn account() -> MemoryRemote {
+    let remote = MemoryRemote::new();
+    remote.set_stream_faults(StreamFaults {
+        piece: CHUNK,
+        ..StreamFaults::default()
+    });
+    remote
 }
 
-/// Counts a stream as open until it is dropped.
-struct OpenStream(Arc<AtomicU64>);
+/// An account holding `data` as its one file, `FILE`.
+fn with_file(data: Bytes) -> MemoryRemote {
+    let remote = account();
+    assert_eq!(remote.add_file(None, "file", data), FILE);
+    remote
+}
 
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+/// Makes the remote's streams pause `delay` before each piece.
+fn pieces_every(remote: &MemoryRemote, delay: Duration) {
+    remote.set_stream_faults(StreamFaults {
+        piece: CHUNK,
+        piece_delay: delay,
+        stall: false,
+    });
+}
+
+/// Makes the remote's streams send nothing, ever.
+fn stalled(remote: &MemoryRemote) {
+    remote.set_stream_faults(StreamFaults {
+        stall: true,
+        ..StreamFaults::default()
+    });
 }
 
 fn content_of(len: usize, seed: u8) -> Bytes {
@@ -59,129 +54,8 @@ fn content_of(len: usize, seed: u8) -> Bytes {
         .collect()
 }
 
-impl TestRemote {
-    fn with_file(id: u64, data: Bytes) -> Self {
-        TestRemote {
-            files: HashMap::from([(id, data)]),
-            ..TestRemote::default()
-        }
-    }
-
-    fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
-    }
-
-    fn bytes_sent(&self) -> u64 {
-        self.bytes_sent.load(Ordering::SeqCst)
-    }
-}
-
-fn unsupported<T>() -> Result<T, RemoteError> {
-    Err(RemoteError::Unsupported("not needed by these tests".into()))
-}
-
-impl Remote for TestRemote {
-    async fn list_folder(&self, _folder: Option<u64>) -> Result<Listing, RemoteError> {
-        unsupported()
-    }
-    async fn file_info(&self, _id: u64) -> Result<FileDetails, RemoteError> {
-        unsupported()
-    }
-    async fn read(&self, id: u64, size: u64, range: Range<u64>) -> Result<ByteStream, RemoteError> {
-        self.requests.fetch_add(1, Ordering::SeqCst);
-        self.ranges.lock().unwrap().push(range.clone());
-        if self.not_found {
-            return Err(RemoteError::NotFound("no such file".into()));
-        }
-        if self.always_fail
-            || self
-                .fail_requests
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
-            return Err(RemoteError::Transport("connection reset".into()));
-        }
-        if self.stall {
-            return Ok(Box::pin(stream::pending()));
-        }
-        let data = self.files.get(&id).expect("test asks only for known files");
-        assert_eq!(data.len() as u64, size, "caller passes the file's size");
-        assert!(
-            range.start < range.end && range.end <= size,
-            "range within the file"
-        );
-        let body = data.slice(range.start as usize..range.end as usize);
-        let break_after = self.break_after.swap(0, Ordering::SeqCst);
-        let delay = self.chunk_delay;
-        let chunks: Vec<Bytes> = body.chunks(CHUNK).map(|c| body.slice_ref(c)).collect();
-        let sent_here = Arc::new(AtomicU64::new(0));
-        let sent_total = Arc::clone(&self.bytes_sent);
-        let open = self.open_streams.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_open_streams.fetch_max(open, Ordering::SeqCst);
-        let guard = OpenStream(Arc::clone(&self.open_streams));
-        let items = stream::iter(chunks).then(move |chunk| {
-            let _open = &guard;
-            let sent_here = Arc::clone(&sent_here);
-            let sent_total = Arc::clone(&sent_total);
-            async move {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                let before = sent_here.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                if break_after > 0 && before >= break_after {
-                    return Err(RemoteError::Transport("connection dropped".into()));
-                }
-                sent_total.fetch_add(chunk.len() as u64, Ordering::SeqCst);
-                Ok(chunk)
-            }
-        });
-        Ok(Box::pin(items))
-    }
-    async fn upload(
-        &self,
-        _folder: Option<u64>,
-        _name: &str,
-        _source: &Path,
-    ) -> Result<FileEntry, RemoteError> {
-        unsupported()
-    }
-    async fn edit_file(&self, _id: u64, _change: FileChange<'_>) -> Result<FileEntry, RemoteError> {
-        unsupported()
-    }
-    async fn move_file(&self, _id: u64, _folder: Option<u64>) -> Result<(), RemoteError> {
-        unsupported()
-    }
-    async fn copy_file(&self, _id: u64, _folder: Option<u64>) -> Result<FileEntry, RemoteError> {
-        unsupported()
-    }
-    async fn delete_file(&self, _id: u64) -> Result<(), RemoteError> {
-        unsupported()
-    }
-    async fn create_folder(
-        &self,
-        _parent: Option<u64>,
-        _name: &str,
-    ) -> Result<FolderEntry, RemoteError> {
-        unsupported()
-    }
-    async fn rename_folder(&self, _id: u64, _name: &str) -> Result<(), RemoteError> {
-        unsupported()
-    }
-    async fn move_folder(&self, _id: u64, _parent: Option<u64>) -> Result<(), RemoteError> {
-        unsupported()
-    }
-    async fn set_folder_public(&self, _id: u64, _level: u8) -> Result<(), RemoteError> {
-        unsupported()
-    }
-    async fn delete_folder(&self, _id: u64) -> Result<(), RemoteError> {
-        unsupported()
-    }
-    async fn limits(&self) -> Result<Limits, RemoteError> {
-        unsupported()
-    }
-}
-
-const FILE: u64 = 77;
+/// The id of the first file added to an empty account.
+const FILE: u64 = 1;
 
 fn cache(memory_bytes: u64) -> Arc<BlockCache> {
     Arc::new(
@@ -211,7 +85,10 @@ fn config() -> ContentConfig {
     }
 }
 
-fn setup(remote: TestRemote, memory_bytes: u64) -> (Arc<TestRemote>, Arc<Content<TestRemote>>) {
+fn setup(
+    remote: MemoryRemote,
+    memory_bytes: u64,
+) -> (Arc<MemoryRemote>, Arc<Content<MemoryRemote>>) {
     let remote = Arc::new(remote);
     let content = Arc::new(Content::new(
         Arc::clone(&remote),
@@ -223,7 +100,7 @@ fn setup(remote: TestRemote, memory_bytes: u64) -> (Arc<TestRemote>, Arc<Content
 
 /// Reads the whole file in `step`-byte reads, one after the other.
 async fn read_sequentially(
-    reader: &yetifs::content::Reader<TestRemote>,
+    reader: &yetifs::content::Reader<MemoryRemote>,
     size: u64,
     step: u32,
 ) -> Vec<u8> {
@@ -242,7 +119,7 @@ async fn read_sequentially(
 async fn sequential_read_of_a_large_file_is_one_request_and_stays_within_memory_bound() {
     let data = content_of(200 * BLOCK as usize + 123, 1);
     let memory = 8 * BLOCK;
-    let (remote, content) = setup(TestRemote::with_file(FILE, data.clone()), memory);
+    let (remote, content) = setup(with_file(data.clone()), memory);
     let reader = content.open(FILE, data.len() as u64);
     let mut offset = 0;
     let mut out = Vec::new();
@@ -253,15 +130,15 @@ async fn sequential_read_of_a_large_file_is_one_request_and_stays_within_memory_
         assert!(content.stats().bytes_fetched <= offset + 17 * BLOCK + CHUNK as u64);
     }
     assert_eq!(out, data);
-    assert_eq!(remote.requests(), 1);
-    assert_eq!(remote.bytes_sent(), data.len() as u64);
-    assert_eq!(*remote.ranges.lock().unwrap(), vec![0..data.len() as u64]);
+    assert_eq!(remote.calls().get(Op::Read), 1);
+    assert_eq!(remote.bytes_delivered(), data.len() as u64);
+    assert_eq!(remote.ranges(), vec![0..data.len() as u64]);
 }
 
 #[tokio::test]
 async fn sequential_read_with_lanes_fetches_segments_in_parallel_and_each_byte_once() {
     let data = content_of(40 * BLOCK as usize + 321, 3);
-    let remote = Arc::new(TestRemote::with_file(FILE, data.clone()));
+    let remote = Arc::new(with_file(data.clone()));
     let cfg = ContentConfig {
         stream_lanes: 3,
         stream_segment: 4 * BLOCK,
@@ -272,11 +149,11 @@ async fn sequential_read_with_lanes_fetches_segments_in_parallel_and_each_byte_o
     let out = read_sequentially(&reader, data.len() as u64, 5000).await;
     assert_eq!(out, data);
     assert_eq!(
-        remote.bytes_sent(),
+        remote.bytes_delivered(),
         data.len() as u64,
         "no byte fetched twice"
     );
-    let mut ranges = remote.ranges.lock().unwrap().clone();
+    let mut ranges = remote.ranges();
     ranges.sort_by_key(|r| r.start);
     // Segments of 4 blocks from the start, each one ranged read, the last cut at the end.
     let size = data.len() as u64;
@@ -290,10 +167,9 @@ async fn sequential_read_with_lanes_fetches_segments_in_parallel_and_each_byte_o
 async fn concurrent_streams_share_the_window_budget() {
     let a = content_of(60 * BLOCK as usize, 4);
     let b = content_of(60 * BLOCK as usize, 5);
-    let remote = Arc::new(TestRemote {
-        files: HashMap::from([(1, a.clone()), (2, b.clone())]),
-        ..TestRemote::default()
-    });
+    let remote = Arc::new(account());
+    assert_eq!(remote.add_file(None, "a", a.clone()), 1);
+    assert_eq!(remote.add_file(None, "b", b.clone()), 2);
     let cfg = ContentConfig {
         window_budget: Some(4 * BLOCK),
         ..config()
@@ -329,7 +205,7 @@ async fn memory_cache_never_exceeds_its_bound_while_streaming() {
     let data = content_of(100 * BLOCK as usize, 2);
     let size = data.len() as u64;
     let memory = 5 * BLOCK + 7;
-    let remote = Arc::new(TestRemote::with_file(FILE, data.clone()));
+    let remote = Arc::new(with_file(data.clone()));
     let cache = cache(memory);
     let content = Arc::new(Content::new(remote, Arc::clone(&cache), config()));
     let reader = content.open(FILE, size);
@@ -350,7 +226,7 @@ async fn memory_cache_never_exceeds_its_bound_while_streaming() {
 async fn reads_at_and_after_end_of_file_are_empty_and_reads_across_it_short() {
     let data = content_of(3 * BLOCK as usize + 10, 3);
     let size = data.len() as u64;
-    let (_remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 64 * BLOCK);
+    let (_remote, content) = setup(with_file(data.clone()), 64 * BLOCK);
     let reader = content.open(FILE, size);
     assert!(reader.read(size, 100).await.unwrap().is_empty());
     assert!(reader.read(size + 5000, 100).await.unwrap().is_empty());
@@ -363,7 +239,7 @@ async fn reads_at_and_after_end_of_file_are_empty_and_reads_across_it_short() {
 async fn slightly_out_of_order_concurrent_reads_keep_the_stream() {
     let data = content_of(64 * BLOCK as usize, 4);
     let size = data.len() as u64;
-    let (remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 128 * BLOCK);
+    let (remote, content) = setup(with_file(data.clone()), 128 * BLOCK);
     let reader = content.open(FILE, size);
     let step = 4096u64;
     let mut out = vec![0u8; size as usize];
@@ -386,16 +262,20 @@ async fn slightly_out_of_order_concurrent_reads_keep_the_stream() {
         batch_start += 4 * step;
     }
     assert_eq!(out, data);
-    assert!(remote.requests() <= 2, "{} requests", remote.requests());
-    assert_eq!(remote.bytes_sent(), size);
+    assert!(
+        remote.calls().get(Op::Read) <= 2,
+        "{} requests",
+        remote.calls().get(Op::Read)
+    );
+    assert_eq!(remote.bytes_delivered(), size);
 }
 
 #[tokio::test]
 async fn concurrent_readers_of_one_file_fetch_each_block_once() {
     let data = content_of(40 * BLOCK as usize + 99, 5);
     let size = data.len() as u64;
-    let mut remote = TestRemote::with_file(FILE, data.clone());
-    remote.chunk_delay = Duration::from_millis(1);
+    let remote = with_file(data.clone());
+    pieces_every(&remote, Duration::from_millis(1));
     let (remote, content) = setup(remote, 64 * BLOCK);
     let tasks: Vec<_> = (0..6)
         .map(|_| {
@@ -409,7 +289,7 @@ async fn concurrent_readers_of_one_file_fetch_each_block_once() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), data);
     }
-    assert_eq!(remote.bytes_sent(), size);
+    assert_eq!(remote.bytes_delivered(), size);
     assert_eq!(content.stats().bytes_fetched, size);
 }
 
@@ -417,8 +297,8 @@ async fn concurrent_readers_of_one_file_fetch_each_block_once() {
 async fn concurrent_random_reads_of_one_block_share_one_request() {
     let data = content_of(50 * BLOCK as usize, 6);
     let size = data.len() as u64;
-    let mut remote = TestRemote::with_file(FILE, data.clone());
-    remote.chunk_delay = Duration::from_millis(5);
+    let remote = with_file(data.clone());
+    pieces_every(&remote, Duration::from_millis(5));
     let (remote, content) = setup(remote, 64 * BLOCK);
     let offset = 20 * BLOCK + 100;
     let tasks: Vec<_> = (0..10)
@@ -434,16 +314,16 @@ async fn concurrent_random_reads_of_one_block_share_one_request() {
         let start = (offset + i as u64 * 10) as usize;
         assert_eq!(task.await.unwrap(), data.slice(start..start + 1000));
     }
-    assert_eq!(remote.requests(), 1);
-    assert_eq!(*remote.ranges.lock().unwrap(), vec![20 * BLOCK..21 * BLOCK]);
+    assert_eq!(remote.calls().get(Op::Read), 1);
+    assert_eq!(remote.ranges(), vec![20 * BLOCK..21 * BLOCK]);
 }
 
 #[tokio::test]
 async fn random_read_spanning_blocks_fetches_missing_blocks_in_parallel() {
     let data = content_of(50 * BLOCK as usize, 7);
     let size = data.len() as u64;
-    let mut remote = TestRemote::with_file(FILE, data.clone());
-    remote.chunk_delay = Duration::from_millis(20);
+    let remote = with_file(data.clone());
+    pieces_every(&remote, Duration::from_millis(20));
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, size);
     let start = 10 * BLOCK + 1;
@@ -452,8 +332,8 @@ async fn random_read_spanning_blocks_fetches_missing_blocks_in_parallel() {
         got,
         data.slice(start as usize..(start + 4 * BLOCK) as usize)
     );
-    assert_eq!(remote.requests(), 5);
-    let most = remote.max_open_streams.load(Ordering::SeqCst);
+    assert_eq!(remote.calls().get(Op::Read), 5);
+    let most = remote.most_open_streams();
     assert!((2..=4).contains(&most), "{most} fetches at once, limit 4");
 }
 
@@ -461,13 +341,13 @@ async fn random_read_spanning_blocks_fetches_missing_blocks_in_parallel() {
 async fn cached_content_is_read_again_without_requests() {
     let data = content_of(30 * BLOCK as usize, 8);
     let size = data.len() as u64;
-    let (remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 64 * BLOCK);
+    let (remote, content) = setup(with_file(data.clone()), 64 * BLOCK);
     let first = content.open(FILE, size);
     assert_eq!(read_sequentially(&first, size, 10_000).await, data);
-    let requests = remote.requests();
+    let requests = remote.calls().get(Op::Read);
     let second = content.open(FILE, size);
     assert_eq!(read_sequentially(&second, size, 7_000).await, data);
-    assert_eq!(remote.requests(), requests);
+    assert_eq!(remote.calls().get(Op::Read), requests);
     assert!(content.stats().cache_hits >= 30);
 }
 
@@ -487,32 +367,33 @@ async fn blocks_on_disk_serve_a_new_mount_without_requests() {
             .unwrap(),
         )
     };
-    let remote = Arc::new(TestRemote::with_file(FILE, data.clone()));
+    let remote = Arc::new(with_file(data.clone()));
     {
         let content = Arc::new(Content::new(Arc::clone(&remote), disk_cache(), config()));
         let reader = content.open(FILE, size);
         assert_eq!(read_sequentially(&reader, size, 16_000).await, data);
     }
-    let requests = remote.requests();
+    let requests = remote.calls().get(Op::Read);
     let content = Arc::new(Content::new(Arc::clone(&remote), disk_cache(), config()));
     let reader = content.open(FILE, size);
     assert_eq!(read_sequentially(&reader, size, 16_000).await, data);
-    assert_eq!(remote.requests(), requests);
+    assert_eq!(remote.calls().get(Op::Read), requests);
 }
 
 #[tokio::test]
 async fn failed_requests_are_retried() {
     let data = content_of(10 * BLOCK as usize, 10);
     let size = data.len() as u64;
-    let remote = TestRemote::with_file(FILE, data.clone());
-    remote.fail_requests.store(2, Ordering::SeqCst);
+    let remote = with_file(data.clone());
+    remote.fail_next(Op::Read, RemoteError::Transport("connection reset".into()));
+    remote.fail_next(Op::Read, RemoteError::Transport("connection reset".into()));
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, size);
     assert_eq!(
         reader.read(5 * BLOCK, 100).await.unwrap(),
         data.slice(5 * BLOCK as usize..5 * BLOCK as usize + 100)
     );
-    assert_eq!(remote.requests(), 3);
+    assert_eq!(remote.calls().get(Op::Read), 3);
     assert_eq!(content.stats().retries, 2);
 }
 
@@ -520,46 +401,46 @@ async fn failed_requests_are_retried() {
 async fn broken_stream_resumes_where_it_broke() {
     let data = content_of(20 * BLOCK as usize, 11);
     let size = data.len() as u64;
-    let remote = TestRemote::with_file(FILE, data.clone());
-    remote.break_after.store(5 * BLOCK + 1000, Ordering::SeqCst);
+    let remote = with_file(data.clone());
+    remote.break_next_stream_after(5 * BLOCK + 1000);
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, size);
     assert_eq!(read_sequentially(&reader, size, 6000).await, data);
-    assert_eq!(remote.requests(), 2);
-    let ranges = remote.ranges.lock().unwrap().clone();
+    assert_eq!(remote.calls().get(Op::Read), 2);
+    let ranges = remote.ranges();
     assert_eq!(ranges[1], 5 * BLOCK..size);
 }
 
 #[tokio::test]
 async fn persistent_failure_ends_in_an_error_after_bounded_retries() {
     let data = content_of(4 * BLOCK as usize, 12);
-    let mut remote = TestRemote::with_file(FILE, data);
-    remote.always_fail = true;
+    let remote = with_file(data);
+    remote.fail_always(Op::Read, RemoteError::Transport("connection reset".into()));
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, 4 * BLOCK);
     let err = reader.read(BLOCK, 10).await.unwrap_err();
     assert!(matches!(err, RemoteError::Transport(_)), "{err:?}");
-    assert_eq!(remote.requests(), 4);
+    assert_eq!(remote.calls().get(Op::Read), 4);
     assert_eq!(content.stats().failures, 1);
 }
 
 #[tokio::test]
 async fn permanent_error_is_not_retried() {
     let data = content_of(4 * BLOCK as usize, 13);
-    let mut remote = TestRemote::with_file(FILE, data);
-    remote.not_found = true;
+    let remote = with_file(data);
+    remote.fail_always(Op::Read, RemoteError::NotFound("no such file".into()));
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, 4 * BLOCK);
     let err = reader.read(0, 10).await.unwrap_err();
     assert!(matches!(err, RemoteError::NotFound(_)), "{err:?}");
-    assert_eq!(remote.requests(), 1);
+    assert_eq!(remote.calls().get(Op::Read), 1);
 }
 
 #[tokio::test]
 async fn stalled_server_gives_an_error_within_the_read_timeout() {
     let data = content_of(4 * BLOCK as usize, 14);
-    let mut remote = TestRemote::with_file(FILE, data);
-    remote.stall = true;
+    let remote = with_file(data);
+    stalled(&remote);
     let remote = Arc::new(remote);
     let mut cfg = config();
     cfg.stall_timeout = Duration::from_secs(60);
@@ -574,13 +455,13 @@ async fn stalled_server_gives_an_error_within_the_read_timeout() {
 #[tokio::test]
 async fn stalled_stream_is_abandoned_and_retried() {
     let data = content_of(4 * BLOCK as usize, 15);
-    let mut remote = TestRemote::with_file(FILE, data.clone());
-    remote.stall = true;
+    let remote = with_file(data.clone());
+    stalled(&remote);
     let (remote, content) = setup(remote, 64 * BLOCK);
     let reader = content.open(FILE, 4 * BLOCK);
     // stall_timeout 300 ms, three retries: every attempt stalls, the read fails, nothing hangs.
     assert!(reader.read(2 * BLOCK, 10).await.is_err());
-    assert_eq!(remote.requests(), 4);
+    assert_eq!(remote.calls().get(Op::Read), 4);
 }
 
 proptest! {
@@ -596,7 +477,7 @@ proptest! {
             .build()
             .unwrap();
         let data = content_of(size, size as u8);
-        let (_remote, content) = setup(TestRemote::with_file(FILE, data.clone()), 6 * BLOCK);
+        let (_remote, content) = setup(with_file(data.clone()), 6 * BLOCK);
         let reader = content.open(FILE, size as u64);
         for (position, len) in reads {
             let offset = (position * size as f64) as u64;

@@ -91,37 +91,30 @@ type Params = Vec<(&'static str, String)>;
 /// writes its token at the end of its body and may take a newer one than it was given, so the
 /// attempt records which one the server saw.
 #[derive(Clone)]
-pub(crate) struct Carried(Arc<std::sync::Mutex<(Arc<Token>, Duration)>>);
+pub(crate) struct Carried(Arc<crate::sync::Mutex<(Arc<Token>, Duration)>>);
 
 impl Carried {
     /// `token`, about to be sent.
     fn new(token: Arc<Token>) -> Self {
         let idle = token.sending();
-        Carried(Arc::new(std::sync::Mutex::new((token, idle))))
+        Carried(Arc::new(crate::sync::Mutex::new((token, idle))))
     }
 
     /// The token carried.
     pub fn token(&self) -> Arc<Token> {
-        Arc::clone(&self.lock().0)
+        Arc::clone(&self.0.lock().0)
     }
 
     /// The token carried and how long it had been unused before this request.
     fn used(&self) -> (Arc<Token>, Duration) {
-        let carried = self.lock();
+        let carried = self.0.lock();
         (Arc::clone(&carried.0), carried.1)
     }
 
     /// Carries `token` instead.
     fn set(&self, token: Arc<Token>) {
         let idle = token.sending();
-        *self.lock() = (token, idle);
-    }
-
-    /// The pair, even if a panicking task poisoned the lock (it holds no invariant).
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Arc<Token>, Duration)> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self.0.lock() = (token, idle);
     }
 }
 

@@ -16,7 +16,6 @@
 //! (`remote::priority`) use at most three quarters, and none starts while a user's call
 //! waits: a walk of the whole account never stands between the user and the server. Calls that
 //! wait are woken whenever a call ends, the limit moves, or a background call is raised.
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +23,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::remote::priority;
+use crate::sync::Mutex;
 
 /// The bounds of the adaptive limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,10 +133,6 @@ impl Concurrency {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Waits for room for a call of the current task's class (`remote::priority`).
     pub async fn acquire(&self) -> Permit<'_> {
         let background = priority::background();
@@ -150,7 +146,7 @@ impl Concurrency {
             changed.as_mut().enable();
             let is_background = background.as_ref().is_some_and(|u| !u.is_urgent());
             let hold = {
-                let mut state = self.lock();
+                let mut state = self.state.lock();
                 let now = Instant::now();
                 let hold = state.hold_until.filter(|&until| until > now);
                 let room = if is_background {
@@ -206,7 +202,7 @@ impl Concurrency {
 
     /// The state now.
     pub fn stats(&self) -> ConcurrencyStats {
-        let state = self.lock();
+        let state = self.state.lock();
         ConcurrencyStats {
             limit: (state.limit as usize).max(1),
             in_flight: state.in_flight,
@@ -218,7 +214,7 @@ impl Concurrency {
     }
 
     fn end(&self, permit: &Permit<'_>, signal: Option<Signal>) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.in_flight = state.in_flight.saturating_sub(1);
         match signal {
             Some(Signal::Answered) if permit.filled => {
@@ -267,7 +263,7 @@ struct Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if self.counted.is_some() {
-            uncount(&mut self.owner.lock(), self.counted);
+            uncount(&mut self.owner.state.lock(), self.counted);
             self.owner.changed.notify_waiters();
         }
     }

@@ -7,7 +7,6 @@
 use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -23,6 +22,7 @@ use super::redact::redact;
 use super::retry::{parse_retry_after, RetryPolicy};
 use crate::remote::error::{RemoteError, Result};
 use crate::remote::ByteStream;
+use crate::sync::Mutex;
 
 /// Download URLs by file id, each kept for a while: they stay valid for 24 hours, across token
 /// changes, so one `file/download` serves many reads.
@@ -46,7 +46,7 @@ impl LinkCache {
 
     /// The link of file `id`, if one is known and still fresh.
     pub fn get(&self, id: u64) -> Option<Url> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.lock();
         match entries.get(&id) {
             Some((url, since)) if since.elapsed() < self.ttl => Some(url.clone()),
             Some(_) => {
@@ -59,13 +59,13 @@ impl LinkCache {
 
     /// Remembers the link of file `id`.
     pub fn put(&self, id: u64, url: Url) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.lock();
         entries.put(id, (url, Instant::now()));
     }
 
     /// Forgets the link of file `id` (the server refused it).
     pub fn forget(&self, id: u64) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.lock();
         entries.pop(&id);
     }
 }

@@ -5,12 +5,13 @@
 //! locks are taken once per request at most, never while waiting on the network.
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::remote::error::RemoteError;
+use crate::sync::clock::now_ms;
+use crate::sync::Mutex;
 
 /// The endpoints counted, as their paths under the API base; `download` stands for requests
 /// to the file server (content), `other` for anything not listed.
@@ -176,17 +177,6 @@ pub fn takeover_summary(count: u64) -> String {
     )
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Keeps an upload listed as in progress until dropped; feeds its byte count.
 pub struct UploadGuard<'a> {
     metrics: &'a Metrics,
@@ -203,7 +193,7 @@ impl UploadGuard<'_> {
 
     /// Records how the upload ended: a success clears the name's last error.
     pub fn finish(self, outcome: Result<(), &RemoteError>) {
-        let mut errors = lock(&self.metrics.upload_errors);
+        let mut errors = self.metrics.upload_errors.lock();
         match outcome {
             Ok(()) => {
                 errors.remove(&self.name);
@@ -224,7 +214,7 @@ impl UploadGuard<'_> {
 
 impl Drop for UploadGuard<'_> {
     fn drop(&mut self) {
-        lock(&self.metrics.sending).remove(&self.id);
+        self.metrics.sending.lock().remove(&self.id);
     }
 }
 
@@ -257,7 +247,7 @@ impl Metrics {
         }
         if let Err(e) = outcome {
             counter.errors.fetch_add(1, Ordering::Relaxed);
-            *lock(&self.last_failure) = Some(Failure {
+            *self.last_failure.lock() = Some(Failure {
                 endpoint: ENDPOINTS[slot].to_owned(),
                 error: e.to_string(),
                 at_ms: now_ms(),
@@ -269,7 +259,7 @@ impl Metrics {
     pub fn upload_started(&self, name: &str, size: u64) -> UploadGuard<'_> {
         let id = self.next_upload.fetch_add(1, Ordering::Relaxed);
         let sent = Arc::new(AtomicU64::new(0));
-        lock(&self.sending).insert(
+        self.sending.lock().insert(
             id,
             Sending {
                 name: name.to_owned(),
@@ -293,7 +283,7 @@ impl Metrics {
 
     /// [`Metrics::token_taken`] at `at_ms`.
     pub(crate) fn token_taken_at(&self, at_ms: u64) -> Option<u64> {
-        let mut takeovers = lock(&self.takeovers);
+        let mut takeovers = self.takeovers.lock();
         takeovers.total += 1;
         takeovers.last_ms = Some(at_ms);
         takeovers.recent.push_back(at_ms);
@@ -316,7 +306,7 @@ impl Metrics {
 
     /// The takeovers as of `now_ms`.
     fn token_stats(&self, now_ms: u64) -> TokenStats {
-        let mut takeovers = lock(&self.takeovers);
+        let mut takeovers = self.takeovers.lock();
         takeovers.prune(now_ms);
         TokenStats {
             takeovers_last_minute: takeovers.recent.len() as u64,
@@ -339,7 +329,9 @@ impl Metrics {
             .filter(|s| s.requests > 0)
             .collect();
         let last_answer_ms = Some(self.last_answer_ms.load(Ordering::Relaxed)).filter(|&t| t > 0);
-        let uploads = lock(&self.sending)
+        let uploads = self
+            .sending
+            .lock()
             .values()
             .map(|s| UploadProgress {
                 name: s.name.clone(),
@@ -354,9 +346,9 @@ impl Metrics {
                 .load(Ordering::Relaxed)
                 .then(|| self.answered_last.load(Ordering::Relaxed)),
             last_answer_ms,
-            last_failure: lock(&self.last_failure).clone(),
+            last_failure: self.last_failure.lock().clone(),
             uploads,
-            upload_errors: lock(&self.upload_errors).clone(),
+            upload_errors: self.upload_errors.lock().clone(),
             token: self.token_stats(now_ms()),
         }
     }

@@ -6,7 +6,7 @@
 //! later calls fail at once with the same error instead of trying again.
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::config::TokenPolicy;
@@ -14,6 +14,7 @@ use super::model::Authorization;
 use super::pacing::Pacing;
 use super::redact::Secret;
 use crate::remote::error::{RemoteError, Result};
+use crate::sync::Mutex;
 
 /// Servers end a token after an hour without use: a token refused after this long unused
 /// expired, rather than being taken by another client.
@@ -131,7 +132,7 @@ impl Session {
     /// request. The first report of a token decides what it means and, if another client took
     /// it, how long the next `/authorize` waits (`jitter` in `[0, 1)` spreads the waits).
     pub fn refused(&self, token: &Token, idle: Duration, jitter: f64) -> Refusal {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let current = state.token.as_ref().map(|t| t.generation);
         if current != Some(token.generation) {
             return Refusal::Known;
@@ -167,24 +168,24 @@ impl Session {
                 return Ok(Renewed::Token(token));
             }
         }
-        let not_before = self.lock().pacing.next_authorize();
+        let not_before = self.state.lock().pacing.next_authorize();
         if let Some(at) = not_before {
             if give_up.is_some_and(|give_up| at > give_up) {
                 return Ok(Renewed::TooLate);
             }
             tokio::time::sleep_until(at.into()).await;
         }
-        self.lock().pacing.authorizing(Instant::now());
+        self.state.lock().pacing.authorizing(Instant::now());
         match authorize().await {
             Ok(auth) => {
-                let mut state = self.lock();
+                let mut state = self.state.lock();
                 state.generation += 1;
                 let token = Arc::new(Token::new(auth, state.generation));
                 state.token = Some(Arc::clone(&token));
                 Ok(Renewed::Token(token))
             }
             Err(RemoteError::Auth(message)) => {
-                let mut state = self.lock();
+                let mut state = self.state.lock();
                 state.token = None;
                 state.refused = Some(message.clone());
                 Err(RemoteError::Auth(message))
@@ -195,27 +196,21 @@ impl Session {
 
     /// Whether another client took a token of this one after `since`, or shortly before.
     pub fn contested_since(&self, since: Instant) -> bool {
-        self.lock().pacing.contested_since(since)
+        self.state.lock().pacing.contested_since(since)
     }
 
     /// Forgets the current token (after `/disable_access_token`).
     pub fn forget(&self) {
-        self.lock().token = None;
+        self.state.lock().token = None;
     }
 
     /// The current token; the remembered refusal if the login was refused.
     pub fn current(&self) -> Result<Option<Arc<Token>>> {
-        let state = self.lock();
+        let state = self.state.lock();
         match &state.refused {
             Some(message) => Err(RemoteError::Auth(message.clone())),
             None => Ok(state.token.clone()),
         }
-    }
-
-    /// The state, even if a panicking task poisoned the lock (it holds no invariant a panic
-    /// could break).
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use super::disk::DiskTier;
 use super::error::CacheError;
 use super::memory::MemoryTier;
 use super::BlockKey;
+use crate::sync::{Condvar, Mutex};
 
 /// Blocks waiting for the disk writers or being written; past this, new blocks are not written
 /// to disk.
@@ -98,16 +99,12 @@ struct Pending {
 }
 
 impl Pending {
-    fn lock(&self) -> MutexGuard<'_, usize> {
-        self.count.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn add(&self) {
-        *self.lock() += 1;
+        *self.count.lock() += 1;
     }
 
     fn done(&self) {
-        let mut count = self.lock();
+        let mut count = self.count.lock();
         *count = count.saturating_sub(1);
         if *count == 0 {
             self.idle.notify_all();
@@ -116,12 +113,9 @@ impl Pending {
 
     /// Returns once nothing is queued or being written.
     fn wait_idle(&self) {
-        let mut count = self.lock();
+        let mut count = self.count.lock();
         while *count > 0 {
-            count = self
-                .idle
-                .wait(count)
-                .unwrap_or_else(PoisonError::into_inner);
+            count = self.idle.wait(count);
         }
     }
 }
@@ -155,21 +149,15 @@ impl BlockCache {
         self.block_size
     }
 
-    fn memory(&self) -> MutexGuard<'_, MemoryTier> {
-        self.memory
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Block `index` of file `file_id`, from memory or else from disk (then kept in memory too).
     pub fn get(&self, file_id: u64, index: u64) -> Option<Bytes> {
         let key = (file_id, index);
-        if let Some(data) = self.memory().get(&key) {
+        if let Some(data) = self.memory.lock().get(&key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Some(data);
         }
         if let Some(data) = self.disk.as_ref().and_then(|d| d.tier.read(key)) {
-            self.memory().insert(key, data.clone());
+            self.memory.lock().insert(key, data.clone());
             self.hits.fetch_add(1, Ordering::Relaxed);
             self.disk_hits.fetch_add(1, Ordering::Relaxed);
             return Some(data);
@@ -182,7 +170,8 @@ impl BlockCache {
     /// decide what to fetch without paying for a disk read.
     pub fn contains(&self, file_id: u64, index: u64) -> bool {
         let key = (file_id, index);
-        self.memory().contains(&key) || self.disk.as_ref().is_some_and(|d| d.tier.contains(&key))
+        self.memory.lock().contains(&key)
+            || self.disk.as_ref().is_some_and(|d| d.tier.contains(&key))
     }
 
     /// Stores block `index` of file `file_id`: in memory at once, on disk soon (or not at all if
@@ -192,7 +181,7 @@ impl BlockCache {
         if let Some(disk) = &self.disk {
             disk.queue(key, data.clone());
         }
-        self.memory().insert(key, data);
+        self.memory.lock().insert(key, data);
     }
 
     /// Waits until every block inserted so far has been written to disk or dropped; used before
@@ -206,7 +195,7 @@ impl BlockCache {
     /// What the cache holds and how it has served so far.
     pub fn stats(&self) -> CacheStats {
         let (memory_bytes, memory_entries, memory_evictions) = {
-            let memory = self.memory();
+            let memory = self.memory.lock();
             (memory.bytes(), memory.entries(), memory.evictions())
         };
         let mut stats = CacheStats {
@@ -288,7 +277,7 @@ fn write_blocks(
 ) {
     loop {
         // The lock is held while waiting, by one writer at a time; the others wait for it.
-        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let job = queue.lock().recv();
         let Ok((key, data)) = job else { return };
         if let Err(e) = tier.write(key, &data, slot) {
             log::warn!("cache: block not written to disk: {e}");

@@ -11,9 +11,10 @@
 use std::alloc::{self, Layout};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
+
+use crate::sync::Mutex;
 
 /// Alignment of block buffers: a page, which is also what direct I/O asks of a buffer on
 /// any disk (512 or 4096 bytes).
@@ -75,7 +76,7 @@ impl BlockBuf {
             Err(_) => alloc::handle_alloc_error(Layout::new::<u8>()),
         };
         let pooled = {
-            let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut pool = POOL.lock();
             let found = pool.iter().rposition(|a| a.layout == layout);
             found.and_then(|at| pool.remove(at))
         };
@@ -126,7 +127,7 @@ impl Drop for BlockBuf {
             layout: self.mem.layout,
         };
         let oldest = {
-            let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut pool = POOL.lock();
             pool.push_back(mem);
             if pool.len() > POOL_BUFFERS {
                 pool.pop_front()

@@ -16,7 +16,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -25,6 +24,7 @@ use lru::LruCache;
 use super::buf::{is_aligned, ALIGN};
 use super::error::CacheError;
 use super::BlockKey;
+use crate::sync::Mutex;
 
 /// The current format: the header padded to `HEADER_LEN`.
 const MAGIC: &[u8; 8] = b"YFSBLK02";
@@ -87,15 +87,9 @@ impl DiskTier {
             }),
             direct: AtomicBool::new(true),
         };
-        let evicted = tier.lock().evict_until(0, capacity);
+        let evicted = tier.index.lock().evict_until(0, capacity);
         tier.remove_files(&evicted);
         Ok(tier)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, DiskIndex> {
-        self.index
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn path(&self, key: BlockKey) -> PathBuf {
@@ -104,13 +98,13 @@ impl DiskTier {
 
     /// Whether the block is on disk, without changing its recency.
     pub(crate) fn contains(&self, key: &BlockKey) -> bool {
-        self.lock().lru.contains(key)
+        self.index.lock().lru.contains(key)
     }
 
     /// The block, if it is on disk and intact; marks it as just used. A file found damaged or
     /// missing is dropped from the index.
     pub(crate) fn read(&self, key: BlockKey) -> Option<Bytes> {
-        self.lock().lru.get(&key)?;
+        self.index.lock().lru.get(&key)?;
         let path = self.path(key);
         match read_block(&path, self.block_size) {
             Ok(Some(data)) => Some(data),
@@ -131,7 +125,7 @@ impl DiskTier {
 
     fn forget(&self, key: BlockKey) {
         let removed = {
-            let mut index = self.lock();
+            let mut index = self.index.lock();
             match index.lru.pop(&key) {
                 Some(size) => {
                     index.bytes -= size;
@@ -154,7 +148,7 @@ impl DiskTier {
             return Ok(());
         }
         let evicted = {
-            let mut index = self.lock();
+            let mut index = self.index.lock();
             if index.lru.get(&key) == Some(&size) {
                 return Ok(());
             }
@@ -166,14 +160,14 @@ impl DiskTier {
         let path = self.path(key);
         match write_block(&path, self.block_size, data, slot, &self.direct) {
             Ok(()) => {
-                let mut index = self.lock();
+                let mut index = self.index.lock();
                 if let Some(old) = index.lru.put(key, size) {
                     index.bytes -= old;
                 }
                 Ok(())
             }
             Err(e) => {
-                self.lock().bytes -= size;
+                self.index.lock().bytes -= size;
                 Err(CacheError::io(path, e))
             }
         }
@@ -196,7 +190,7 @@ impl DiskTier {
 
     /// What the tier holds now.
     pub(crate) fn usage(&self) -> DiskUsage {
-        let index = self.lock();
+        let index = self.index.lock();
         DiskUsage {
             bytes: index.bytes,
             entries: index.lru.len() as u64,

@@ -13,15 +13,16 @@
 //! their own that a write in progress does not hold.
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lru::LruCache;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::CacheError;
-use super::sqlite::add_missing_columns;
+use super::sqlite::{self, Schema, Synchronous};
 use crate::remote::{FileEntry, FileKind, FolderEntry, Listing};
+use crate::sync::Mutex;
 
 const FILE_NAME: &str = "meta.sqlite";
 
@@ -204,48 +205,26 @@ impl Memo {
     }
 }
 
-/// Locks a mutex of the store, carrying on after a panic elsewhere (SQLite rolls back what a
-/// panicking write left unfinished, and the memo is changed only after a commit).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A connection to the store's file that waits for a lock held by another one.
-fn open_file(path: &Path) -> Result<Connection, CacheError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    Ok(conn)
-}
-
-/// Creates the tables, and the columns a store made by an earlier version lacks.
-fn prepare(conn: &Connection) -> Result<(), CacheError> {
-    conn.execute_batch(SCHEMA)?;
-    add_missing_columns(conn, &ADDED_COLUMNS)?;
-    Ok(())
-}
-
 impl MetaStore {
     /// Opens (creating if needed) the store in `dir`, or an empty one in memory when `dir` is
     /// `None`.
     pub fn open(dir: Option<&Path>) -> Result<Self, CacheError> {
-        let (writer, reader) = match dir {
+        let path = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| CacheError::io(dir, e))?;
-                let path = dir.join(FILE_NAME);
-                let writer = open_file(&path)?;
-                writer.pragma_update(None, "journal_mode", "WAL")?;
-                writer.pragma_update(None, "synchronous", "NORMAL")?;
-                prepare(&writer)?;
-                let reader = open_file(&path)?;
-                reader.pragma_update(None, "query_only", true)?;
-                (Arc::new(Mutex::new(writer)), Arc::new(Mutex::new(reader)))
+                Some(dir.join(FILE_NAME))
             }
-            None => {
-                let conn = Connection::open_in_memory()?;
-                prepare(&conn)?;
-                let conn = Arc::new(Mutex::new(conn));
-                (Arc::clone(&conn), conn)
-            }
+            None => None,
+        };
+        let schema = Schema {
+            tables: SCHEMA,
+            added_columns: &ADDED_COLUMNS,
+        };
+        let opened = sqlite::open(path.as_deref(), &schema, Synchronous::Normal, true)?;
+        let writer = Arc::new(Mutex::new(opened.writer));
+        let reader = match opened.reader {
+            Some(reader) => Arc::new(Mutex::new(reader)),
+            None => Arc::clone(&writer),
         };
         Ok(MetaStore {
             writer,
@@ -262,20 +241,22 @@ impl MetaStore {
     ) -> Result<(), CacheError> {
         let writer = Arc::clone(&self.writer);
         let memo = Arc::clone(&self.memo);
-        tokio::task::spawn_blocking(move || work(&mut lock(&writer), &memo)).await?
+        tokio::task::spawn_blocking(move || work(&mut writer.lock(), &memo)).await?
     }
 
     /// The upload time of file `id`, seconds since the epoch, if known. A store that cannot be
     /// read answers `None` (the caller asks the server again) and logs why.
     pub fn uploaded(&self, id: u64) -> Option<i64> {
         let since = {
-            let mut memo = lock(&self.memo);
+            let mut memo = self.memo.lock();
             if let Some(&secs) = memo.uploaded.get(&id) {
                 return Some(secs);
             }
             memo.changes
         };
-        let secs = lock(&self.reader)
+        let secs = self
+            .reader
+            .lock()
             .prepare_cached("SELECT secs FROM uploaded WHERE id = ?1")
             .and_then(|mut query| query.query_row(params![id as i64], |row| row.get(0)))
             .optional()
@@ -283,7 +264,7 @@ impl MetaStore {
                 log::warn!("metadata store: cannot read upload time of file {id}: {e}");
                 None
             })?;
-        lock(&self.memo).fill(since, |memo| {
+        self.memo.lock().fill(since, |memo| {
             memo.uploaded.put(id, secs);
         });
         Some(secs)
@@ -297,7 +278,7 @@ impl MetaStore {
                  ON CONFLICT (id) DO UPDATE SET secs = excluded.secs",
             )?
             .execute(params![id as i64, secs])?;
-            lock(memo).change(|memo| {
+            memo.lock().change(|memo| {
                 memo.uploaded.put(id, secs);
             });
             Ok(())
@@ -309,14 +290,16 @@ impl MetaStore {
     /// `None` (the item shows the server's attributes) and logs why.
     pub fn overlay(&self, key: ItemKey) -> Option<Overlay> {
         let since = {
-            let mut memo = lock(&self.memo);
+            let mut memo = self.memo.lock();
             if let Some(&known) = memo.overlay.get(&key) {
                 return known;
             }
             memo.changes
         };
         let (kind, id) = key.columns();
-        let read = lock(&self.reader)
+        let read = self
+            .reader
+            .lock()
             .query_row(
                 "SELECT mtime_secs, mtime_nanos, atime_secs, atime_nanos, mode, uid, gid, file_kind
                  FROM overlay WHERE kind = ?1 AND id = ?2",
@@ -335,7 +318,7 @@ impl MetaStore {
             .optional();
         match read {
             Ok(overlay) => {
-                lock(&self.memo).fill(since, |memo| {
+                self.memo.lock().fill(since, |memo| {
                     memo.overlay.put(key, overlay);
                 });
                 overlay
@@ -375,7 +358,7 @@ impl MetaStore {
                     kind_column(overlay.kind)
                 ],
             )?;
-            lock(memo).change(|memo| {
+            memo.lock().change(|memo| {
                 memo.overlay.put(key, Some(overlay));
             });
             Ok(())
@@ -459,7 +442,7 @@ impl MetaStore {
         folder: Option<u64>,
     ) -> Result<Option<(Listing, SystemTime)>, rusqlite::Error> {
         let key = folder_key(folder);
-        let mut conn = lock(&self.reader);
+        let mut conn = self.reader.lock();
         let tx = conn.transaction()?;
         let fetched: Option<i64> = tx
             .query_row(
@@ -528,7 +511,8 @@ impl MetaStore {
 
     /// Whether a listing of `folder` is kept, however old.
     pub fn has_listing(&self, folder: Option<u64>) -> bool {
-        lock(&self.reader)
+        self.reader
+            .lock()
             .query_row(
                 "SELECT 1 FROM listed WHERE folder = ?1",
                 params![folder_key(folder)],
@@ -558,7 +542,7 @@ impl MetaStore {
                 )?;
             }
             tx.commit()?;
-            lock(memo).change(|memo| {
+            memo.lock().change(|memo| {
                 memo.overlay.pop(&key);
                 if let ItemKey::File(file_id) = key {
                     memo.uploaded.pop(&file_id);

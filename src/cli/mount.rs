@@ -10,7 +10,6 @@ use anyhow::{bail, Context};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::api::keys::LoginRefused;
-use crate::api::metrics::now_ms;
 use crate::api::{redact, Client, ClientConfig, Credentials, Secret};
 use crate::cache::accounts;
 use crate::cache::private;
@@ -24,6 +23,7 @@ use crate::fs::{Core, FsOptions, Owner};
 use crate::fuse::{self, MountHandle, Traffic};
 use crate::remote::RemoteError;
 use crate::staging::{self, Staging};
+use crate::sync::clock::now_ms;
 use crate::system::pid_file::PidFile;
 
 /// Size of the cached blocks: large enough for streaming, small enough for random reads.
@@ -455,18 +455,18 @@ async fn finish_uploads(core: &Core<Client>) {
     if total > 0 {
         crate::system::notify::status(&format!("uploading {total} pending file(s)"));
     }
-    let progress = std::sync::Mutex::new(None::<Progress>);
+    let progress = crate::sync::Mutex::new(None::<Progress>);
     let report = core
         .sync(None, |done, total| {
             if total == 0 {
                 return;
             }
-            let mut bar = progress.lock().unwrap_or_else(|p| p.into_inner());
+            let mut bar = progress.lock();
             bar.get_or_insert_with(|| Progress::new("flushing uploads", total as u64))
                 .set_done(done as u64);
         })
         .await;
-    if let Some(bar) = progress.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(bar) = progress.into_inner() {
         bar.finish(&format!("{} upload(s) left", report.failed.len()));
     }
     for failure in &report.failed {

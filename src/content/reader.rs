@@ -1,16 +1,17 @@
 //! One open file's reader: decides per read whether the reader is sequential (served by a
 //! read-ahead) or random (served by single blocks), then gathers the blocks the read covers.
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::try_join_all;
 
-use super::inflight::{wait, Acquire};
+use super::inflight::{Acquire, Claim};
 use super::stream::{ReadAhead, Shared};
 use super::Content;
 use crate::remote::error::RemoteError;
 use crate::remote::Remote;
+use crate::sync::Mutex;
 
 /// Reads one file for one open handle; reads may run concurrently (`&self`).
 pub struct Reader<R: Remote> {
@@ -46,12 +47,6 @@ impl<R: Remote> Reader<R> {
                 ahead: None,
             }),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Exactly `min(len, size - offset)` bytes of the file from `offset`; empty at or after the
@@ -96,7 +91,7 @@ impl<R: Remote> Reader<R> {
         let block_size = content.cache.block_size();
         let blocks = |bytes: u64| bytes.div_ceil(block_size).max(1);
         let slack = blocks(cfg.sequential_slack);
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let sequential = match state.last_end {
             None => offset == 0,
             Some(last_end) => offset.abs_diff(last_end) <= cfg.sequential_slack,
@@ -192,12 +187,13 @@ impl<R: Remote> Reader<R> {
                     rx
                 }
                 Acquire::Claimed(claim) => {
+                    let claim = Claim::new(claim);
                     let rx = claim.subscribe();
                     tokio::spawn(Arc::clone(content).fetch_block(self.file_id, self.size, claim));
                     rx
                 }
             };
-            if let Some(outcome) = wait(rx).await {
+            if let Some(outcome) = rx.outcome().await {
                 return outcome.and_then(|data| checked(data, expected));
             }
         }

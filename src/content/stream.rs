@@ -9,7 +9,7 @@
 //! round trip per window) no longer bounds a sequential reader.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -19,6 +19,7 @@ use super::fetch::BlockStream;
 use super::inflight::Claim;
 use super::Content;
 use crate::remote::Remote;
+use crate::sync::Mutex;
 
 /// A running read-ahead over one file.
 pub(crate) struct ReadAhead {
@@ -75,15 +76,9 @@ impl State {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// A block this read-ahead has fetched, if the reader has not passed it yet.
     pub(crate) fn ready(&self, index: u64) -> Option<Bytes> {
-        self.lock().ready.get(&index).cloned()
+        self.state.lock().ready.get(&index).cloned()
     }
 }
 
@@ -148,24 +143,24 @@ impl ReadAhead {
     /// Whether a read starting at block `first` is one this read-ahead serves: not before its
     /// start (less `slack` blocks) and not beyond its claims plus `window` blocks.
     pub(crate) fn serves(&self, first: u64, slack: u64, window: u64) -> bool {
-        let state = self.shared.lock();
+        let state = self.shared.state.lock();
         first + slack >= self.start && first <= state.claimed_until.saturating_add(window)
     }
 
     /// Whether the task has ended (end of file, a block someone else has, or a failure): blocks
     /// it has not fetched need a new read-ahead.
     pub(crate) fn is_finished(&self) -> bool {
-        self.shared.lock().finished
+        self.shared.state.lock().finished
     }
 
     /// Whether block `index` has been read ahead and not passed yet.
     pub(crate) fn has_ready(&self, index: u64) -> bool {
-        self.shared.lock().ready.contains_key(&index)
+        self.shared.state.lock().ready.contains_key(&index)
     }
 
     /// Takes the blocks read ahead, to hand them to the read-ahead replacing this one.
     pub(crate) fn take_ready(&self) -> BTreeMap<u64, Bytes> {
-        std::mem::take(&mut self.shared.lock().ready)
+        std::mem::take(&mut self.shared.state.lock().ready)
     }
 
     /// Claims blocks up to (not including) `target`, stopping for good at the first block that
@@ -177,7 +172,7 @@ impl ReadAhead {
         target: u64,
         passed: u64,
     ) {
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         state.ready = state.ready.split_off(&passed);
         let mut changed = false;
         while !state.stopped && state.claimed_until < target {
@@ -206,7 +201,7 @@ impl Drop for ReadAhead {
         for task in &self.tasks {
             task.abort();
         }
-        let mut state = self.shared.lock();
+        let mut state = self.shared.state.lock();
         state.finish();
         state.ready.clear();
     }
@@ -272,7 +267,7 @@ async fn run<R: Remote>(
     loop {
         let claim = loop {
             {
-                let mut state = shared.lock();
+                let mut state = shared.state.lock();
                 if let Some(claim) = state.claims.remove(&pos) {
                     break claim;
                 }
@@ -309,7 +304,7 @@ async fn run<R: Remote>(
         match outcome {
             Ok(data) => {
                 failures = 0;
-                shared.lock().ready.insert(pos, data.clone());
+                shared.state.lock().ready.insert(pos, data.clone());
                 claim.complete(&content.cache, Ok(data));
                 let (next, new_segment) = lane.next(pos);
                 if new_segment {
@@ -319,7 +314,7 @@ async fn run<R: Remote>(
             }
             Err(e) => {
                 claim.complete(&content.cache, Err(e));
-                let mut state = shared.lock();
+                let mut state = shared.state.lock();
                 state.stop();
                 state.lane_ended();
                 return;

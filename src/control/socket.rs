@@ -420,10 +420,10 @@ mod tests {
     async fn a_sync_streams_its_progress_and_ends_with_the_failures() {
         let point = tempfile::tempdir().unwrap();
         let canonical = point.path().canonicalize().unwrap();
-        let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let asked = Arc::new(crate::sync::Mutex::new(Vec::new()));
         let seen = Arc::clone(&asked);
         let sync: Syncer = Arc::new(move |path, progress| {
-            seen.lock().unwrap().push(path);
+            seen.lock().push(path);
             Box::pin(async move {
                 for done in 0..=2 {
                     progress.send_replace(SyncProgress { done, total: 2 });
@@ -451,6 +451,6 @@ mod tests {
         assert_eq!(outcome.failed[0].path, "a/b");
         assert_eq!(heard.last(), Some(&2));
         super::sync(point.path(), None, |_| {}).await.unwrap();
-        assert_eq!(*asked.lock().unwrap(), [Some("a b/ü".to_owned()), None]);
+        assert_eq!(*asked.lock(), [Some("a b/ü".to_owned()), None]);
     }
 }

@@ -5,7 +5,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::Mutex;
+
+use crate::sync::Mutex;
 
 /// The open log file.
 pub struct AccessLog {
@@ -26,7 +27,7 @@ impl AccessLog {
         let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
         let bytes = bytes.map_or_else(|| "-".to_string(), |b| b.to_string());
         let line = format!("{time} {method} {path} {status} {bytes} {ms}\n");
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut file = self.file.lock();
         if let Err(e) = file.write_all(line.as_bytes()).and_then(|_| file.flush()) {
             log::warn!("access log write failed: {e}");
         }

@@ -4,11 +4,13 @@
 //! 429 with `Retry-After` to the ones beyond it).
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::sync::Mutex;
 
 /// What `--faults` asked for. Empty means no faults.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -205,10 +207,7 @@ impl Faults {
         if spec.error + spec.too_many + spec.reset <= 0.0 {
             return Fault::None;
         }
-        let x: f64 = match self.rng.lock() {
-            Ok(mut rng) => rng.random(),
-            Err(poisoned) => poisoned.into_inner().random(),
-        };
+        let x: f64 = self.rng.lock().random();
         if x < spec.error {
             Fault::ServerError
         } else if x < spec.error + spec.too_many {
@@ -225,10 +224,7 @@ impl Faults {
         if len == 0 {
             return 0;
         }
-        match self.rng.lock() {
-            Ok(mut rng) => rng.random_range(0..len),
-            Err(poisoned) => poisoned.into_inner().random_range(0..len),
-        }
+        self.rng.lock().random_range(0..len)
     }
 }
 

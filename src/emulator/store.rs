@@ -2,9 +2,11 @@
 //! accounts, tokens, sessions, login failures, folders, files, download tokens and scheduled
 //! URL uploads. Content lives in `blobs.rs`; rows only name their blob.
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::cache::sqlite::{self, Schema, Synchronous};
+use crate::sync::{Mutex, MutexGuard};
 
 /// Result of a store operation.
 pub type Result<T> = rusqlite::Result<T>;
@@ -272,18 +274,18 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        let schema = Schema {
+            tables: SCHEMA,
+            added_columns: &[],
+        };
+        let opened = sqlite::open(Some(path), &schema, Synchronous::Normal, false)?;
         Ok(Store {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(opened.writer),
         })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        self.conn.lock()
     }
 
     // ---- accounts ----

@@ -34,7 +34,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
@@ -43,13 +43,14 @@ use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{lock, Core};
+use super::core::Core;
 use super::dir_cache::Listed;
 use super::error::FsError;
 use super::inode::{Ino, NodeData, ROOT_INO};
-use crate::api::metrics::now_ms;
 use crate::remote::priority::{self, in_background, Urgency};
 use crate::remote::{FileEntry, Remote};
+use crate::sync::clock::now_ms;
+use crate::sync::Mutex;
 
 /// Background requests admitted towards the API client at once; the rest wait in order.
 const SLOTS: usize = 48;
@@ -164,24 +165,24 @@ impl Ahead {
     /// Records background work on `work` and returns its urgency.
     fn begin(&self, work: Work) -> Urgency {
         let urgency = Urgency::new();
-        lock(&self.running).insert(work, urgency.clone());
+        self.running.lock().insert(work, urgency.clone());
         urgency
     }
 
     fn end(&self, work: Work) {
-        lock(&self.running).remove(&work);
+        self.running.lock().remove(&work);
     }
 
     /// The user waits for `work`: if the background is fetching it, it goes as the user's.
     fn raise(&self, work: Work) {
-        if let Some(urgency) = lock(&self.running).get(&work) {
+        if let Some(urgency) = self.running.lock().get(&work) {
             urgency.raise();
         }
     }
 
     /// Whether `dir` was not started in `map` within `ttl`; marks it started now.
     fn first_in(map: &Mutex<HashMap<Ino, Instant>>, dir: Ino, ttl: Duration) -> bool {
-        let mut map = lock(map);
+        let mut map = map.lock();
         let now = Instant::now();
         match map.get(&dir) {
             Some(at) if now.duration_since(*at) < ttl => false,
@@ -194,7 +195,8 @@ impl Ahead {
 
     /// Whether the user read directory `dir` from its start within `WALK_WINDOW`.
     fn read_lately(&self, dir: Ino) -> bool {
-        lock(&self.subfolders_started)
+        self.subfolders_started
+            .lock()
             .get(&dir)
             .is_some_and(|at| at.elapsed() < WALK_WINDOW)
     }
@@ -236,12 +238,12 @@ impl<R: Remote> Core<R> {
     }
 
     fn parent_of(&self, ino: Ino) -> Option<Ino> {
-        lock(&self.state).inodes.get(ino).map(|node| node.parent)
+        self.state.lock().inodes.get(ino).map(|node| node.parent)
     }
 
     /// The subdirectories of `dir` in its listing held now, and whether each is listed.
     fn subdirs(&self, dir: Ino) -> Vec<(Ino, bool)> {
-        let state = lock(&self.state);
+        let state = self.state.lock();
         let Some(listed) = state.listings.get(&dir) else {
             return Vec::new();
         };
@@ -259,17 +261,17 @@ impl<R: Remote> Core<R> {
     fn dates_wanted_in(&self, dir: Ino) {
         let parent = self.parent_of(dir).filter(|&p| p != dir);
         self.start_dates(dir);
-        if !lock(&self.ahead.wanted).insert(dir) {
+        if !self.ahead.wanted.lock().insert(dir) {
             return;
         }
         let mut near: Vec<Ino> = self.subdirs(dir).into_iter().map(|(ino, _)| ino).collect();
         if let Some(parent) = parent {
             let siblings = self.subdirs(parent);
             let walked = {
-                let wanted = lock(&self.ahead.wanted);
+                let wanted = self.ahead.wanted.lock();
                 siblings.iter().filter(|(s, _)| wanted.contains(s)).count() >= 2
             } || self.ahead.read_lately(parent);
-            if walked && lock(&self.ahead.walked).insert(parent) {
+            if walked && self.ahead.walked.lock().insert(parent) {
                 near.extend(siblings.into_iter().map(|(ino, _)| ino));
             }
         }
@@ -283,9 +285,9 @@ impl<R: Remote> Core<R> {
     pub(super) fn listing_arrived(&self, dir: Ino) {
         let parent = self.parent_of(dir);
         let wanted = {
-            let wanted = lock(&self.ahead.wanted);
+            let wanted = self.ahead.wanted.lock();
             wanted.contains(&dir) || parent.is_some_and(|p| wanted.contains(&p))
-        } || parent.is_some_and(|p| lock(&self.ahead.walked).contains(&p));
+        } || parent.is_some_and(|p| self.ahead.walked.lock().contains(&p));
         if wanted {
             self.start_dates(dir);
         }
@@ -312,7 +314,7 @@ impl<R: Remote> Core<R> {
 
     /// The server files of `dir`'s listing held now.
     fn listed_files(&self, dir: Ino) -> Option<Vec<FileEntry>> {
-        let state = lock(&self.state);
+        let state = self.state.lock();
         let listed = state.listings.get(&dir)?;
         Some(
             listed
@@ -339,7 +341,7 @@ impl<R: Remote> Core<R> {
 
     /// Starts fetching the dates `dir`'s listing lacks, once per directory TTL.
     fn start_dates(&self, dir: Ino) {
-        if !lock(&self.state).listings.contains_key(&dir)
+        if !self.state.lock().listings.contains_key(&dir)
             || !Ahead::first_in(&self.ahead.dates_started, dir, self.options.dir_ttl)
         {
             return;
@@ -352,13 +354,13 @@ impl<R: Remote> Core<R> {
 
     /// Asks for the walk of the whole account (`--prefetch-tree`).
     pub fn prefetch_tree(&self) {
-        lock(&self.ahead.tree).state = TreeState::Walking;
+        self.ahead.tree.lock().state = TreeState::Walking;
         self.ahead.send(Job::Tree);
     }
 
     /// Where the walk of `--prefetch-tree` stands.
     pub fn tree_progress(&self) -> TreeProgress {
-        lock(&self.ahead.tree).clone()
+        self.ahead.tree.lock().clone()
     }
 
     /// Background dates fetched so far (by every kind of work ahead).
@@ -369,7 +371,7 @@ impl<R: Remote> Core<R> {
     /// Stops every work ahead: nothing more is sent, what waits is dropped (unmount).
     pub fn stop_ahead(&self) {
         self.ahead.stop.cancel();
-        let mut tree = lock(&self.ahead.tree);
+        let mut tree = self.ahead.tree.lock();
         if tree.state == TreeState::Walking {
             tree.state = TreeState::Stopped;
             tree.finished_ms = Some(now_ms());
@@ -378,7 +380,7 @@ impl<R: Remote> Core<R> {
 
     /// Runs the work ahead until stopped; started by `watch`.
     pub(super) async fn run_ahead(self: Arc<Self>) {
-        let Some(mut jobs) = lock(&self.ahead.queue).take() else {
+        let Some(mut jobs) = self.ahead.queue.lock().take() else {
             return;
         };
         loop {
@@ -470,7 +472,7 @@ impl<R: Remote> Core<R> {
     /// were seen.
     async fn walk_tree(&self) {
         {
-            let mut tree = lock(&self.ahead.tree);
+            let mut tree = self.ahead.tree.lock();
             tree.state = TreeState::Walking;
             tree.started_ms = Some(now_ms());
         }
@@ -493,11 +495,11 @@ impl<R: Remote> Core<R> {
             }
             level = found.into_iter().flatten().collect();
             items = {
-                let tree = lock(&self.ahead.tree);
+                let tree = self.ahead.tree.lock();
                 tree.folders + tree.files
             };
         };
-        let mut tree = lock(&self.ahead.tree);
+        let mut tree = self.ahead.tree.lock();
         if tree.state == TreeState::Walking {
             tree.state = end;
             tree.finished_ms = Some(now_ms());
@@ -508,13 +510,13 @@ impl<R: Remote> Core<R> {
     /// subdirectories.
     async fn walk_folder(&self, dir: Ino) -> Vec<Ino> {
         if self.background_listing(dir).await.is_none() {
-            lock(&self.ahead.tree).failed += 1;
+            self.ahead.tree.lock().failed += 1;
             return Vec::new();
         }
         let files = self.listed_files(dir).unwrap_or_default();
         let subdirs: Vec<Ino> = self.subdirs(dir).into_iter().map(|(ino, _)| ino).collect();
         {
-            let mut tree = lock(&self.ahead.tree);
+            let mut tree = self.ahead.tree.lock();
             tree.folders += 1;
             tree.files += files.len() as u64;
         }
@@ -524,7 +526,7 @@ impl<R: Remote> Core<R> {
             .collect()
             .await;
         let dates = fetched.into_iter().filter(|&f| f).count() as u64;
-        lock(&self.ahead.tree).dates += dates;
+        self.ahead.tree.lock().dates += dates;
         subdirs
     }
 }

@@ -2,12 +2,12 @@
 //! mount offline: from then on it answers from what is cached, refuses new changes, and a
 //! watcher probes the server with a growing delay until it answers again. Only transport
 //! failures count: a server that answers, even with an error, is reachable.
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
 use crate::remote::RemoteError;
+use crate::sync::{Mutex, MutexGuard};
 
 /// First pause between two probes of a server that went away.
 pub const FIRST_PROBE_DELAY: Duration = Duration::from_secs(1);
@@ -43,7 +43,7 @@ impl Default for Connectivity {
 
 impl Connectivity {
     fn record(&self) -> MutexGuard<'_, Record> {
-        self.record.lock().unwrap_or_else(|p| p.into_inner())
+        self.record.lock()
     }
 
     /// Whether the server answered the last time it was asked.

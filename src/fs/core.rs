@@ -8,7 +8,7 @@
 //! Server calls are single-flight per folder (listings) and per file (`file/info`).
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::ahead::Ahead;
 use super::attr::{self, Attr, Kind, Owner};
 use super::connectivity::{is_unreachable, Connectivity};
-use super::dir_cache::{Child, Listed, SingleFlight};
+use super::dir_cache::{Child, Listed};
 use super::error::FsError;
 use super::files::Staged;
 use super::handles::{Handle, Handles};
@@ -29,6 +29,8 @@ use crate::cache::{BlockCache, BlockCacheConfig, CacheError, ItemKey, MetaStore,
 use crate::content::{Content, ContentConfig, Reader};
 use crate::remote::{Limits, Listing, Remote};
 use crate::staging::{Entry, Staging, StagingError};
+use crate::sync::Flights;
+use crate::sync::Mutex;
 
 /// How long a folder listing is trusted when no other value is given.
 pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
@@ -235,10 +237,10 @@ pub struct Core<R: Remote> {
     pub(super) writeback: WriteBack,
     /// Uploads done whose last steps wait (see `upload`): the server's entry of each, by key.
     pub(super) settling: Mutex<HashMap<u64, crate::remote::FileEntry>>,
-    listing_flights: SingleFlight<Ino>,
-    info_flights: SingleFlight<u64>,
+    listing_flights: Arc<Flights<Ino, Arc<Listed>, FsError>>,
+    info_flights: Arc<Flights<u64, Option<i64>, FsError>>,
     limits: Mutex<Option<(Instant, Limits)>>,
-    limits_flight: SingleFlight<()>,
+    limits_flight: Arc<Flights<(), Limits, FsError>>,
     pub(super) started: SystemTime,
     /// Whether the server answers.
     pub(super) link: Connectivity,
@@ -250,11 +252,6 @@ pub struct Core<R: Remote> {
     pub(super) said_file_type_lost: AtomicBool,
     /// Work done ahead of the user (see `ahead`).
     pub(super) ahead: Ahead,
-}
-
-/// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<R: Remote> Core<R> {
@@ -297,10 +294,10 @@ impl<R: Remote> Core<R> {
             detached: Mutex::new(HashMap::new()),
             writeback,
             settling: Mutex::new(HashMap::new()),
-            listing_flights: SingleFlight::default(),
-            info_flights: SingleFlight::default(),
+            listing_flights: Arc::default(),
+            info_flights: Arc::default(),
             limits: Mutex::new(None),
-            limits_flight: SingleFlight::default(),
+            limits_flight: Arc::default(),
             started: SystemTime::now(),
             link: Connectivity::default(),
             refresh,
@@ -348,21 +345,22 @@ impl<R: Remote> Core<R> {
 
     /// Hides every item whose server name is `name` from the next listing on.
     pub fn hide_name(&self, name: &str) {
-        lock(&self.hidden).names.insert(name.to_owned());
+        self.hidden.lock().names.insert(name.to_owned());
     }
 
     /// Hides the folder `id` from the next listing on.
     pub fn hide_folder(&self, id: u64) {
-        lock(&self.hidden).folders.insert(id);
+        self.hidden.lock().folders.insert(id);
     }
 
     /// How many inodes the core holds (the root included).
     pub fn live_inodes(&self) -> usize {
-        lock(&self.state).inodes.len()
+        self.state.lock().inodes.len()
     }
 
     pub(super) fn node_data(&self, ino: Ino) -> Result<NodeData, FsError> {
-        lock(&self.state)
+        self.state
+            .lock()
             .inodes
             .get(ino)
             .map(|node| node.data.clone())
@@ -493,7 +491,8 @@ impl<R: Remote> Core<R> {
     ) -> Result<Arc<Listed>, FsError> {
         let folder = self.folder_of(dir)?;
         let cached = || {
-            lock(&self.state)
+            self.state
+                .lock()
                 .listings
                 .get(&dir)
                 .filter(|l| l.is_fresh(ttl))
@@ -506,7 +505,7 @@ impl<R: Remote> Core<R> {
             if !self.link.is_online() {
                 return self.stale(dir, folder);
             }
-            let edits = lock(&self.state).edits.get(&dir).copied();
+            let edits = self.state.lock().edits.get(&dir).copied();
             let fetched = self.remote.list_folder(folder).await;
             self.link.observe(&fetched);
             match fetched {
@@ -522,7 +521,7 @@ impl<R: Remote> Core<R> {
                     // An edit made while the listing was on its way (an upload finishing) may
                     // be missing from it: it is shown, but fetched again at the next use.
                     let edited = {
-                        let mut state = lock(&self.state);
+                        let mut state = self.state.lock();
                         let edited = state.edits.get(&dir).copied() != edits;
                         if edited {
                             state.listings.insert(dir, Arc::new(listed.expired()));
@@ -557,7 +556,7 @@ impl<R: Remote> Core<R> {
     /// `ttl` and this mount holds none of its own (one it holds is at least as recent). Past
     /// half its TTL it is shown and fetched again in the background.
     fn restore(&self, dir: Ino, folder: Option<u64>, ttl: Duration) -> Option<Arc<Listed>> {
-        if lock(&self.state).listings.contains_key(&dir) {
+        if self.state.lock().listings.contains_key(&dir) {
             return None;
         }
         let (listing, fetched) = self.meta.listing(folder)?;
@@ -577,7 +576,7 @@ impl<R: Remote> Core<R> {
     /// What is known of `dir` however old, for when the server cannot be reached: this
     /// mount's listing, else the one kept on disk.
     fn stale(&self, dir: Ino, folder: Option<u64>) -> Result<Arc<Listed>, FsError> {
-        if let Some(listed) = lock(&self.state).listings.get(&dir).cloned() {
+        if let Some(listed) = self.state.lock().listings.get(&dir).cloned() {
             return Ok(listed);
         }
         let (listing, fetched) = self.meta.listing(folder).ok_or(FsError::Unreachable)?;
@@ -626,7 +625,7 @@ impl<R: Remote> Core<R> {
             }
         }
         let mut items: Vec<NodeData> = {
-            let hidden = lock(&self.hidden);
+            let hidden = self.hidden.lock();
             let folders = listing.folders.into_iter().filter(|f| {
                 !f.trashed
                     && !hidden.folders.contains(&f.id)
@@ -681,7 +680,7 @@ impl<R: Remote> Core<R> {
             .collect();
         let shown = names::assign(&requests);
         let kinds: Vec<Kind> = items.iter().map(|data| self.kind_of(data)).collect();
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let children: Vec<Child> = items
             .drain(..)
             .zip(shown)
@@ -721,7 +720,7 @@ impl<R: Remote> Core<R> {
         if self.staged_of(ino).is_some() {
             return;
         }
-        let staged = match lock(&self.detached).remove(&row.key) {
+        let staged = match self.detached.lock().remove(&row.key) {
             Some(staged) => staged,
             None => match self.restaged(row) {
                 Ok(staged) => Arc::new(staged),
@@ -740,7 +739,7 @@ impl<R: Remote> Core<R> {
         let child = listed.find(name).ok_or(FsError::NotFound)?;
         let data = self.node_data(child.ino)?;
         let attr = self.attr_of_data(child.ino, &data, Dates::IfKnown).await?;
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.inodes.get(child.ino).is_none() {
             return Err(FsError::NotFound);
         }
@@ -750,7 +749,7 @@ impl<R: Remote> Core<R> {
 
     /// Counts kernel lookups the adapter handed out itself (entries of a readdirplus reply).
     pub fn add_lookups(&self, inos: &[Ino]) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         for &ino in inos {
             state.inodes.add_lookups(ino, 1);
         }
@@ -758,7 +757,7 @@ impl<R: Remote> Core<R> {
 
     /// The kernel forgot `n` lookups of `ino`; the inode's data goes once nothing refers to it.
     pub fn forget(&self, ino: Ino, n: u64) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.inodes.forget(ino, n);
         state.drop_if_unreferenced(ino);
     }
@@ -771,7 +770,7 @@ impl<R: Remote> Core<R> {
 
     /// Opens directory `ino` for reading.
     pub fn opendir(&self, ino: Ino) -> Result<u64, FsError> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let node = state.inodes.get(ino).ok_or(FsError::NotFound)?;
         if !node.data.is_dir() {
             return Err(FsError::NotDir);
@@ -791,7 +790,7 @@ impl<R: Remote> Core<R> {
     /// The listing directory handle `fh` reads: taken fresh at offset 0 (or when missing),
     /// kept for the later offsets.
     async fn dir_snapshot(&self, ino: Ino, fh: u64, offset: u64) -> Result<Arc<Listed>, FsError> {
-        let kept = match lock(&self.state).handles.get(fh) {
+        let kept = match self.state.lock().handles.get(fh) {
             Some(Handle::Dir {
                 ino: open,
                 snapshot,
@@ -802,7 +801,7 @@ impl<R: Remote> Core<R> {
             return Ok(kept);
         }
         let listed = self.children(ino).await?;
-        if let Some(Handle::Dir { snapshot, .. }) = lock(&self.state).handles.get_mut(fh) {
+        if let Some(Handle::Dir { snapshot, .. }) = self.state.lock().handles.get_mut(fh) {
             *snapshot = Some(Arc::clone(&listed));
         }
         self.reading_dir(ino);
@@ -813,7 +812,9 @@ impl<R: Remote> Core<R> {
     /// only at the end): `.` and `..` first, then the children sorted by name.
     pub async fn readdir(&self, ino: Ino, fh: u64, offset: u64) -> Result<Vec<DirEntry>, FsError> {
         let listed = self.dir_snapshot(ino, fh, offset).await?;
-        let parent = lock(&self.state)
+        let parent = self
+            .state
+            .lock()
             .inodes
             .get(ino)
             .map(|node| node.parent)
@@ -849,7 +850,7 @@ impl<R: Remote> Core<R> {
     ) -> Result<Vec<DirEntryPlus>, FsError> {
         let entries = self.readdir(ino, fh, offset).await?;
         let datas: Vec<(DirEntry, NodeData)> = {
-            let state = lock(&self.state);
+            let state = self.state.lock();
             entries
                 .into_iter()
                 .filter_map(|entry| {
@@ -867,9 +868,9 @@ impl<R: Remote> Core<R> {
     }
 
     pub(super) fn release_handle(&self, fh: u64) -> Result<(), FsError> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let handle = state.handles.remove(fh).ok_or(FsError::BadHandle)?;
-        lock(&self.readers).remove(&fh);
+        self.readers.lock().remove(&fh);
         state.inodes.closed(handle.ino());
         state.drop_if_unreferenced(handle.ino());
         Ok(())
@@ -880,13 +881,14 @@ impl<R: Remote> Core<R> {
     pub(super) async fn limits(&self) -> Result<Limits, FsError> {
         let ttl = self.options.dir_ttl;
         let cached = || {
-            lock(&self.limits)
+            self.limits
+                .lock()
                 .as_ref()
                 .filter(|(at, _)| at.elapsed() < ttl)
                 .map(|(_, limits)| limits.clone())
         };
         let fetch = async {
-            let known = || lock(&self.limits).as_ref().map(|(_, l)| l.clone());
+            let known = || self.limits.lock().as_ref().map(|(_, l)| l.clone());
             if !self.link.is_online() {
                 return Ok(known().unwrap_or_default());
             }
@@ -894,7 +896,7 @@ impl<R: Remote> Core<R> {
             self.link.observe(&fetched);
             match fetched {
                 Ok(limits) => {
-                    *lock(&self.limits) = Some((Instant::now(), limits.clone()));
+                    *self.limits.lock() = Some((Instant::now(), limits.clone()));
                     Ok(limits)
                 }
                 Err(e) if is_unreachable(&e) => Ok(known().unwrap_or_default()),
@@ -909,7 +911,7 @@ impl<R: Remote> Core<R> {
     pub async fn statfs(&self) -> Result<StatFs, FsError> {
         let limits = self.limits().await?;
         let (used, files) = {
-            let state = lock(&self.state);
+            let state = self.state.lock();
             let used: u64 = state
                 .inodes
                 .nodes()

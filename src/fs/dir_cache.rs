@@ -1,17 +1,12 @@
-//! Cached folder listings and the single-flight rule that fetches them: one `folder/listing`
-//! per folder per TTL, and callers that arrive while a fetch is under way wait for it and share
-//! its result (or its error) instead of sending their own.
+//! Cached folder listings: a folder's shown children at one moment, how old they are, and the
+//! edits a create, rename or delete makes to them without asking the server again. One
+//! `folder/listing` per folder per TTL: fetches go through `sync::SingleFlight`.
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::attr::Kind;
-use super::error::FsError;
 use super::inode::Ino;
 
 /// One entry of a directory as shown.
@@ -108,68 +103,9 @@ impl Listed {
     }
 }
 
-struct Slot {
-    finished: AtomicU64,
-    last_error: tokio::sync::Mutex<Option<FsError>>,
-}
-
-/// At most one fetch per key at a time; waiters share the outcome of the fetch they waited on.
-pub struct SingleFlight<K> {
-    slots: Mutex<HashMap<K, Arc<Slot>>>,
-}
-
-impl<K: Hash + Eq + Copy> Default for SingleFlight<K> {
-    fn default() -> Self {
-        Self {
-            slots: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-impl<K: Hash + Eq + Copy> SingleFlight<K> {
-    /// Returns what `cached` has, or runs `fetch` for `key`, unless a fetch for the same key
-    /// ran while this caller waited: then its result is taken from `cached`, or its error is
-    /// returned. `fetch` must store what it gets where `cached` finds it.
-    pub async fn run<T>(
-        &self,
-        key: K,
-        cached: impl Fn() -> Option<T>,
-        fetch: impl Future<Output = Result<T, FsError>>,
-    ) -> Result<T, FsError> {
-        if let Some(value) = cached() {
-            return Ok(value);
-        }
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(slots.entry(key).or_insert_with(|| {
-                Arc::new(Slot {
-                    finished: AtomicU64::new(0),
-                    last_error: tokio::sync::Mutex::new(None),
-                })
-            }))
-        };
-        let seen = slot.finished.load(Ordering::SeqCst);
-        let mut last_error = slot.last_error.lock().await;
-        if let Some(value) = cached() {
-            return Ok(value);
-        }
-        if slot.finished.load(Ordering::SeqCst) != seen {
-            if let Some(error) = last_error.as_ref() {
-                return Err(error.clone());
-            }
-        }
-        let result = fetch.await;
-        *last_error = result.as_ref().err().cloned();
-        slot.finished.fetch_add(1, Ordering::SeqCst);
-        result
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote::RemoteError;
-    use std::sync::atomic::AtomicUsize;
 
     fn child(name: &str, ino: Ino) -> Child {
         Child {
@@ -200,7 +136,7 @@ mod tests {
         assert!(gone.is_empty());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_listing_is_fresh_only_for_its_ttl() {
         let listed = Listed::new(vec![], Instant::now());
         assert!(listed.is_fresh(Duration::from_secs(30)));
@@ -223,56 +159,5 @@ mod tests {
         let expired = Listed::new(vec![child("a", 2)], Instant::now()).expired();
         assert!(!expired.is_fresh(Duration::MAX));
         assert_eq!(expired.children(), [child("a", 2)]);
-    }
-
-    #[tokio::test]
-    async fn concurrent_callers_share_one_fetch() {
-        let flight = Arc::new(SingleFlight::<u64>::default());
-        let store = Arc::new(Mutex::new(None::<u32>));
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..8)
-            .map(|_| {
-                let (flight, store, fetches) = (flight.clone(), store.clone(), fetches.clone());
-                tokio::spawn(async move {
-                    let cached = || *store.lock().unwrap();
-                    flight
-                        .run(1, cached, async {
-                            fetches.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            *store.lock().unwrap() = Some(42);
-                            Ok(42)
-                        })
-                        .await
-                })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap().unwrap(), 42);
-        }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn waiters_share_the_error_of_the_fetch_they_waited_on() {
-        let flight = Arc::new(SingleFlight::<u64>::default());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..4)
-            .map(|_| {
-                let (flight, fetches) = (flight.clone(), fetches.clone());
-                tokio::spawn(async move {
-                    flight
-                        .run(1, || None::<u32>, async {
-                            fetches.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            Err(FsError::from(RemoteError::Unreachable("down".into())))
-                        })
-                        .await
-                })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap().unwrap_err().errno(), libc::EIO);
-        }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
     }
 }

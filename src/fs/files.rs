@@ -4,20 +4,21 @@
 //! truncation to a non-zero size), and reads of a staged file are served from it, so they see
 //! what was written. Flushing a changed file uploads it (see `upload`).
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
 use super::attr::{self, Attr, Owner};
 use super::connectivity::is_unreachable;
-use super::core::{lock, Core, Dates, Opened};
+use super::core::{Core, Dates, Opened};
 use super::error::FsError;
 use super::handles::Handle;
 use super::inode::{Ino, NodeData};
 use crate::cache::{ItemKey, Overlay};
 use crate::remote::{FileKind, Remote, RemoteError};
 use crate::staging::{Durability, Entry, StagedFile};
+use crate::sync::{Mutex, MutexGuard};
 
 /// Bytes asked of the read path at once when a file's server content is copied in.
 const FILL_CHUNK: u32 = 4 << 20;
@@ -77,7 +78,7 @@ impl Staged {
     }
 
     pub(super) fn state(&self) -> MutexGuard<'_, StagedState> {
-        lock(&self.state)
+        self.state.lock()
     }
 
     /// Records a change of content made by `change`: the file is dirty and modified now.
@@ -132,7 +133,7 @@ pub struct SetAttr {
 impl<R: Remote> Core<R> {
     /// The staged copy of `ino`, if it has one.
     pub(super) fn staged_of(&self, ino: Ino) -> Option<Arc<Staged>> {
-        lock(&self.staged).get(&ino).cloned()
+        self.staged.lock().get(&ino).cloned()
     }
 
     /// The staged copy of file `ino`, made if it has none. What the inode stands for can change
@@ -162,7 +163,7 @@ impl<R: Remote> Core<R> {
                     Staged::new(self.staging.create(key)?, state)
                 }
                 NodeData::Local(local) => {
-                    if let Some(detached) = lock(&self.detached).remove(&local.key) {
+                    if let Some(detached) = self.detached.lock().remove(&local.key) {
                         return Ok(self.attach(ino, detached));
                     }
                     match self.staging.journal().get(local.key)? {
@@ -183,7 +184,7 @@ impl<R: Remote> Core<R> {
                 }
                 continue;
             }
-            let mut staged = lock(&self.staged);
+            let mut staged = self.staged.lock();
             if let Some(existing) = staged.get(&ino) {
                 if matches!(data, NodeData::File(_)) {
                     self.staging.remove(made.file.key());
@@ -200,16 +201,16 @@ impl<R: Remote> Core<R> {
 
     /// Makes `staged` the staged copy of `ino`, unless it has one already; returns the one it has.
     pub(super) fn attach(&self, ino: Ino, staged: Arc<Staged>) -> Arc<Staged> {
-        Arc::clone(lock(&self.staged).entry(ino).or_insert(staged))
+        Arc::clone(self.staged.lock().entry(ino).or_insert(staged))
     }
 
     /// Forgets the staged copy of `ino` once no handle is open on it and the server has its
     /// content (or it was deleted). Staged bytes the journal still needs are kept.
     pub(super) fn unstage_if_idle(&self, ino: Ino) {
-        if lock(&self.state).inodes.open_handles(ino) > 0 {
+        if self.state.lock().inodes.open_handles(ino) > 0 {
             return;
         }
-        let mut staged = lock(&self.staged);
+        let mut staged = self.staged.lock();
         let Some(entry) = staged.get(&ino) else {
             return;
         };
@@ -310,7 +311,7 @@ impl<R: Remote> Core<R> {
 
     /// The inode handle `fh` is open on.
     pub(super) fn handle_ino(&self, fh: u64) -> Result<Ino, FsError> {
-        match lock(&self.state).handles.get(fh) {
+        match self.state.lock().handles.get(fh) {
             Some(Handle::File { ino, .. }) => Ok(*ino),
             _ => Err(FsError::BadHandle),
         }
@@ -318,7 +319,7 @@ impl<R: Remote> Core<R> {
 
     /// The inode and append mode of handle `fh`, which must be open for writing.
     pub(super) fn write_handle(&self, fh: u64) -> Result<(Ino, bool), FsError> {
-        match lock(&self.state).handles.get(fh) {
+        match self.state.lock().handles.get(fh) {
             Some(Handle::File {
                 ino,
                 write: true,
@@ -331,7 +332,7 @@ impl<R: Remote> Core<R> {
 
     /// Records that the file open as `fh` was changed through it, so that its `close` uploads.
     pub(super) fn changed_through(&self, fh: u64) {
-        if let Some(Handle::File { changed, .. }) = lock(&self.state).handles.get_mut(fh) {
+        if let Some(Handle::File { changed, .. }) = self.state.lock().handles.get_mut(fh) {
             *changed = true;
         }
     }
@@ -351,7 +352,7 @@ impl<R: Remote> Core<R> {
             }
         }
         let keep_cache = self.staged_of(ino).is_none();
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.inodes.get(ino).is_none() {
             return Err(FsError::NotFound);
         }
@@ -395,7 +396,7 @@ impl<R: Remote> Core<R> {
             (None, _) => return Err(FsError::IsDir),
         };
         let reader = {
-            let mut readers = lock(&self.readers);
+            let mut readers = self.readers.lock();
             match readers.get(&fh) {
                 Some((open, reader)) if *open == id => Arc::clone(reader),
                 _ => {
@@ -476,7 +477,7 @@ impl<R: Remote> Core<R> {
             if let Some(fh) = changes.fh {
                 self.changed_through(fh);
             }
-            if lock(&self.state).inodes.open_handles(ino) == 0 {
+            if self.state.lock().inodes.open_handles(ino) == 0 {
                 self.closed(ino).await?;
                 self.unstage_if_idle(ino);
             }
@@ -605,7 +606,7 @@ impl<R: Remote> Core<R> {
     /// the caller learns the outcome (with write-back: journaled, and uploaded soon); a handle
     /// that changed nothing uploads nothing.
     pub async fn flush(&self, fh: u64) -> Result<(), FsError> {
-        match lock(&self.state).handles.get(fh) {
+        match self.state.lock().handles.get(fh) {
             Some(Handle::File { changed: false, .. }) => return Ok(()),
             Some(Handle::File { .. }) => {}
             _ => return Err(FsError::BadHandle),
@@ -614,7 +615,7 @@ impl<R: Remote> Core<R> {
         self.closed(ino).await?;
         // Until it writes again, the handle has nothing more to upload: its `release` (which
         // follows the last `flush`) does not send the file again for another handle's writes.
-        if let Some(Handle::File { changed, .. }) = lock(&self.state).handles.get_mut(fh) {
+        if let Some(Handle::File { changed, .. }) = self.state.lock().handles.get_mut(fh) {
             *changed = false;
         }
         Ok(())
@@ -623,7 +624,7 @@ impl<R: Remote> Core<R> {
     /// `fsync`: the file's changes, through whichever handle, are uploaded now, with or without
     /// write-back.
     pub async fn fsync(&self, fh: u64) -> Result<(), FsError> {
-        match lock(&self.state).handles.get(fh) {
+        match self.state.lock().handles.get(fh) {
             Some(Handle::File { write: false, .. }) => return Ok(()),
             Some(Handle::File { .. }) => {}
             _ => return Err(FsError::BadHandle),
@@ -637,7 +638,7 @@ impl<R: Remote> Core<R> {
     pub async fn release(&self, fh: u64) -> Result<(), FsError> {
         let ino = self.handle_ino(fh)?;
         let changed = matches!(
-            lock(&self.state).handles.get(fh),
+            self.state.lock().handles.get(fh),
             Some(Handle::File { changed: true, .. })
         );
         let dirty = changed

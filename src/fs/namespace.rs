@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::attr::{Attr, Kind, DIR_PERM};
-use super::core::{lock, Core, Opened};
+use super::core::{Core, Opened};
 use super::dir_cache::Child;
 use super::error::FsError;
 use super::files::{Staged, StagedState};
@@ -50,7 +50,7 @@ impl<R: Remote> Core<R> {
 
     /// Whether directory `dir` is `ancestor` or lies below it.
     fn is_within(&self, dir: Ino, ancestor: Ino) -> bool {
-        let state = lock(&self.state);
+        let state = self.state.lock();
         let mut current = dir;
         loop {
             if current == ancestor {
@@ -150,7 +150,7 @@ impl<R: Remote> Core<R> {
             symlink,
         };
         let (ino, relisted) = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             let ino = state
                 .inodes
                 .upsert(parent, name.to_owned(), NodeData::Local(local));
@@ -162,7 +162,7 @@ impl<R: Remote> Core<R> {
             };
             (ino, state.relist(parent, &[], Some(child)))
         };
-        lock(&self.staged).insert(ino, Arc::clone(&staged));
+        self.staged.lock().insert(ino, Arc::clone(&staged));
         self.expire_kept(relisted).await;
         Ok((ino, staged))
     }
@@ -191,7 +191,7 @@ impl<R: Remote> Core<R> {
                 .await?;
         }
         let (ino, relisted) = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             let ino = state
                 .inodes
                 .upsert(parent, name.to_owned(), NodeData::Folder(created));
@@ -217,7 +217,7 @@ impl<R: Remote> Core<R> {
             if let Err(back) = self.remote.rename_folder(folder.id, &folder.name).await {
                 log::error!("folder {} keeps its reserved name: {back}", folder.name);
             }
-            lock(&self.hidden).folders.remove(&folder.id);
+            self.hidden.lock().folders.remove(&folder.id);
             return Err(e);
         }
         if let Err(e) = self.meta.remove(ItemKey::Folder(folder.id)).await {
@@ -247,7 +247,7 @@ impl<R: Remote> Core<R> {
         }
         self.delete_folder(&folder).await?;
         let relisted = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             state.listings.remove(&child.ino);
             state.relist(parent, &[child.ino], None)
         };
@@ -296,7 +296,7 @@ impl<R: Remote> Core<R> {
             self.delete_server_file(id).await?;
         }
         for row in rows {
-            lock(&self.settling).remove(&row.key);
+            self.settling.lock().remove(&row.key);
             journal.remove(row.key, Durability::Synced).await?;
         }
         self.unstage_if_idle(ino);
@@ -311,7 +311,7 @@ impl<R: Remote> Core<R> {
             return Err(FsError::IsDir);
         }
         self.remove_file(child.ino).await?;
-        let relisted = lock(&self.state).relist(parent, &[child.ino], None);
+        let relisted = self.state.lock().relist(parent, &[child.ino], None);
         self.expire_kept(relisted).await;
         Ok(())
     }
@@ -371,7 +371,7 @@ impl<R: Remote> Core<R> {
         };
         if let (Some(key), NodeData::File(f)) = (journal_key, &data) {
             // The name fix still to come must not undo the move.
-            if let Some(known) = lock(&self.settling).get_mut(&key) {
+            if let Some(known) = self.settling.lock().get_mut(&key) {
                 known.name.clone_from(&f.name);
                 known.folder = f.folder;
             }
@@ -434,7 +434,7 @@ impl<R: Remote> Core<R> {
             }
         }
         let relisted = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             let displaced = state.inodes.rekey(source.ino, data);
             state
                 .inodes

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use super::carried::meta_of;
 use super::connectivity::is_unreachable;
-use super::core::{lock, Core};
+use super::core::Core;
 use super::dir_cache::Child;
 use super::error::FsError;
 use super::files::{Staged, StagedState};
@@ -85,7 +85,9 @@ impl<R: Remote> Core<R> {
     /// Where the content of file `ino` belongs: its folder, its server name, and the server
     /// file it replaces.
     fn destination(&self, ino: Ino) -> Result<(Option<u64>, String, Option<u64>), FsError> {
-        let parent = lock(&self.state)
+        let parent = self
+            .state
+            .lock()
             .inodes
             .get(ino)
             .map(|node| node.parent)
@@ -102,7 +104,7 @@ impl<R: Remote> Core<R> {
     pub(super) async fn became(&self, ino: Ino, data: NodeData) {
         let kind = self.kind_of(&data);
         let relisted = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             let Some(node) = state.inodes.get(ino) else {
                 return;
             };
@@ -119,15 +121,17 @@ impl<R: Remote> Core<R> {
     /// holds (its folder not listed yet, or its inode forgotten) gets a detached staged file,
     /// which an inode takes over when its folder is listed.
     fn staged_for_key(&self, key: u64) -> Result<Option<KeyedStaged>, FsError> {
-        let attached = lock(&self.staged)
+        let attached = self
+            .staged
+            .lock()
             .iter()
             .find(|(_, s)| s.file.key() == key)
             .map(|(&ino, s)| (ino, Arc::clone(s)));
         if let Some((ino, staged)) = attached {
             return Ok(Some((Some(ino), staged)));
         }
-        let local = lock(&self.state).inodes.find(RemoteKey::Local(key));
-        let detached = lock(&self.detached).get(&key).cloned();
+        let local = self.state.lock().inodes.find(RemoteKey::Local(key));
+        let detached = self.detached.lock().get(&key).cloned();
         let staged = match detached {
             Some(staged) => staged,
             None => {
@@ -135,12 +139,12 @@ impl<R: Remote> Core<R> {
                     return Ok(None);
                 };
                 let staged = Arc::new(self.restaged(&row)?);
-                Arc::clone(lock(&self.detached).entry(key).or_insert(staged))
+                Arc::clone(self.detached.lock().entry(key).or_insert(staged))
             }
         };
         match local {
             Some(ino) => {
-                lock(&self.detached).remove(&key);
+                self.detached.lock().remove(&key);
                 Ok(Some((Some(ino), self.attach(ino, staged))))
             }
             None => Ok(Some((None, staged))),
@@ -165,7 +169,7 @@ impl<R: Remote> Core<R> {
     /// Forgets the detached staged file of `key` once its work is done, unless an inode took
     /// it over; its bytes go with it.
     fn drop_detached(&self, key: u64) {
-        if lock(&self.detached).remove(&key).is_some() {
+        if self.detached.lock().remove(&key).is_some() {
             self.staging.remove(key);
         }
     }
@@ -276,7 +280,7 @@ impl<R: Remote> Core<R> {
         staged.settled(snapshot.version);
         // A detached run's file may have been listed meanwhile, as a local file: that inode
         // becomes the server's file.
-        let ino = ino.or_else(|| lock(&self.state).inodes.find(RemoteKey::Local(key)));
+        let ino = ino.or_else(|| self.state.lock().inodes.find(RemoteKey::Local(key)));
         if let Some(ino) = ino {
             let mut shown = stored.clone();
             shown.name.clone_from(&entry.name);
@@ -291,7 +295,7 @@ impl<R: Remote> Core<R> {
             // other machine sees the two versions side by side for longer than it must.
             entry.uploaded = Some(stored.id);
             journal.upsert(&entry, Durability::Synced).await?;
-            lock(&self.settling).insert(key, stored);
+            self.settling.lock().insert(key, stored);
             return Ok(Outcome::Uploaded);
         }
         let stored = self.settle(&mut entry, stored).await?;
@@ -356,7 +360,7 @@ impl<R: Remote> Core<R> {
         if !self.link.is_online() {
             return Err(FsError::Unreachable);
         }
-        let known = lock(&self.settling).remove(&row.key);
+        let known = self.settling.lock().remove(&row.key);
         let quiet = known.is_some();
         let info = match known {
             Some(stored) => Ok(stored),
@@ -378,7 +382,7 @@ impl<R: Remote> Core<R> {
         };
         match settled {
             Ok(stored) => {
-                let ino = ino.or_else(|| lock(&self.state).inodes.find(RemoteKey::File(id)));
+                let ino = ino.or_else(|| self.state.lock().inodes.find(RemoteKey::File(id)));
                 if let Some(ino) = ino {
                     self.became(ino, NodeData::File(stored)).await;
                 }
@@ -512,7 +516,7 @@ impl<R: Remote> Core<R> {
             }
             st.clone()
         };
-        if *lock(&staged.journaled) == Some(snapshot.version) {
+        if *staged.journaled.lock() == Some(snapshot.version) {
             return Ok(());
         }
         let key = staged.file.key();
@@ -527,7 +531,7 @@ impl<R: Remote> Core<R> {
             .journal()
             .upsert(&entry, Durability::Synced)
             .await?;
-        *lock(&staged.journaled) = Some(snapshot.version);
+        *staged.journaled.lock() = Some(snapshot.version);
         drop(turn);
         self.writeback
             .schedule(key, Some(tokio::time::Instant::now() + delay));
@@ -542,7 +546,9 @@ impl<R: Remote> Core<R> {
     /// Everything not on the server yet: journal rows (in journal order), then changed files
     /// not journaled yet, each with the change version an upload must carry.
     pub(super) fn pending_targets(&self) -> Vec<Pending> {
-        let staged: Vec<(Ino, Arc<Staged>)> = lock(&self.staged)
+        let staged: Vec<(Ino, Arc<Staged>)> = self
+            .staged
+            .lock()
             .iter()
             .map(|(&ino, s)| (ino, Arc::clone(s)))
             .collect();
@@ -620,7 +626,9 @@ impl<R: Remote> Core<R> {
 
     /// The path in the mount of every folder the inode table holds, by folder id.
     fn folder_paths(&self) -> HashMap<Option<u64>, String> {
-        let dirs: Vec<(Ino, Option<u64>)> = lock(&self.state)
+        let dirs: Vec<(Ino, Option<u64>)> = self
+            .state
+            .lock()
             .inodes
             .nodes()
             .filter_map(|(ino, node)| match &node.data {
@@ -636,7 +644,7 @@ impl<R: Remote> Core<R> {
 
     /// The path of `ino` in the mount (`""` for the root), if its every parent is known.
     pub(super) fn path_of(&self, ino: Ino) -> Option<String> {
-        let state = lock(&self.state);
+        let state = self.state.lock();
         let mut parts = Vec::new();
         let mut at = ino;
         while at != ROOT_INO {

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::connectivity::{is_unreachable, Backoff};
-use super::core::{lock, Core};
+use super::core::Core;
 use super::inode::Ino;
 use crate::remote::Remote;
 
 impl<R: Remote> Core<R> {
     /// Runs for the life of the mount (spawn it once; a second call returns at once).
     pub async fn watch(self: Arc<Self>) {
-        let Some(mut refresh) = lock(&self.refresh_queue).take() else {
+        let Some(mut refresh) = self.refresh_queue.lock().take() else {
             return;
         };
         tokio::spawn(Arc::clone(&self).drive_uploads());

@@ -28,16 +28,17 @@
 //! core's `state` (inodes, listings, handles). The journal is written only on the blocking pool,
 //! under none of them; its separate read connection serves short reads.
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{stream, StreamExt};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
-use super::core::{lock, Core};
+use super::core::Core;
 use super::error::FsError;
 use crate::remote::Remote;
+use crate::sync::Mutex;
 
 /// Uploads sent at once unless `--transfers` says otherwise.
 pub const DEFAULT_TRANSFERS: usize = 4;
@@ -173,7 +174,7 @@ impl WriteBack {
     /// Makes the job of `key` due at `at` (the latest change decides), or parks it (`None`).
     pub(super) fn schedule(&self, key: u64, at: Option<Instant>) {
         {
-            let mut jobs = lock(&self.jobs);
+            let mut jobs = self.jobs.lock();
             let job = jobs.entry(key).or_insert_with(Job::new);
             if job.running {
                 job.again = Some(at);
@@ -187,7 +188,7 @@ impl WriteBack {
     /// Makes every parked job due now: the server answers again.
     pub(super) fn unpark_all(&self) {
         let now = Instant::now();
-        for job in lock(&self.jobs).values_mut() {
+        for job in self.jobs.lock().values_mut() {
             if job.due.is_none() && !job.running {
                 job.due = Some(now);
             }
@@ -198,7 +199,8 @@ impl WriteBack {
     /// The state of every job, by key.
     pub(super) fn states(&self) -> HashMap<u64, JobState> {
         let now = Instant::now();
-        lock(&self.jobs)
+        self.jobs
+            .lock()
             .iter()
             .map(|(&key, job)| {
                 let state = JobState {
@@ -217,7 +219,7 @@ impl WriteBack {
         let now = Instant::now();
         let mut ready = Vec::new();
         let mut next: Option<Instant> = None;
-        for (&key, job) in lock(&self.jobs).iter_mut() {
+        for (&key, job) in self.jobs.lock().iter_mut() {
             match job.due {
                 _ if job.running => {}
                 Some(due) if due <= now => {
@@ -234,7 +236,7 @@ impl WriteBack {
 
     /// Records how a run of `key` went and wakes whoever waits for it.
     fn record(&self, key: u64, attempt: Attempt) {
-        let mut jobs = lock(&self.jobs);
+        let mut jobs = self.jobs.lock();
         let Some(job) = jobs.get_mut(&key) else {
             return;
         };
@@ -322,7 +324,7 @@ impl<R: Remote> Core<R> {
         };
         loop {
             let (start, mut done) = {
-                let mut jobs = lock(&self.writeback.jobs);
+                let mut jobs = self.writeback.jobs.lock();
                 let job = jobs.entry(key).or_insert_with(Job::new);
                 // A failure from before the asking does not answer it: asking again retries.
                 if let Some(attempt) = job.done.borrow().as_ref() {
@@ -497,7 +499,7 @@ mod tests {
         let later = Instant::now() + Duration::from_secs(5);
         wb.schedule(7, Some(later));
         wb.record(7, Attempt::new(1, Outcome::Done));
-        assert_eq!(lock(&wb.jobs).get(&7).and_then(|j| j.due), Some(later));
+        assert_eq!(wb.jobs.lock().get(&7).and_then(|j| j.due), Some(later));
         let (ready, next) = wb.claim_due();
         assert!(ready.is_empty());
         assert_eq!(next, Some(later));
@@ -512,7 +514,7 @@ mod tests {
         let state = wb.states().remove(&1).unwrap_or_default();
         assert_eq!(state.failures, 1);
         assert!(state.starts_in.is_some_and(|d| d <= FIRST_RETRY));
-        lock(&wb.jobs).get_mut(&1).unwrap().due = Some(Instant::now());
+        wb.jobs.lock().get_mut(&1).unwrap().due = Some(Instant::now());
         wb.claim_due();
         wb.record(1, Attempt::new(1, Outcome::Done));
         assert!(wb.states().is_empty());

@@ -61,6 +61,40 @@ pub enum RemoteError {
     Io(#[from] io::Error),
 }
 
+/// The same error again, for every waiter of a shared fetch (`io::Error` is not `Clone`: a local
+/// I/O error is copied by its OS code, or its kind and message).
+impl Clone for RemoteError {
+    fn clone(&self) -> Self {
+        match self {
+            RemoteError::Auth(m) => RemoteError::Auth(m.clone()),
+            RemoteError::Token(m) => RemoteError::Token(m.clone()),
+            RemoteError::NotFound(m) => RemoteError::NotFound(m.clone()),
+            RemoteError::InvalidInput(m) => RemoteError::InvalidInput(m.clone()),
+            RemoteError::NoSpace(m) => RemoteError::NoSpace(m.clone()),
+            RemoteError::TooLarge(m) => RemoteError::TooLarge(m.clone()),
+            RemoteError::Unsupported(m) => RemoteError::Unsupported(m.clone()),
+            RemoteError::Server(m) => RemoteError::Server(m.clone()),
+            RemoteError::Http {
+                status,
+                detail,
+                retry_after,
+            } => RemoteError::Http {
+                status: *status,
+                detail: detail.clone(),
+                retry_after: *retry_after,
+            },
+            RemoteError::Transport(m) => RemoteError::Transport(m.clone()),
+            RemoteError::Unreachable(m) => RemoteError::Unreachable(m.clone()),
+            RemoteError::Unparseable(m) => RemoteError::Unparseable(m.clone()),
+            RemoteError::Integrity(m) => RemoteError::Integrity(m.clone()),
+            RemoteError::Io(io_error) => RemoteError::Io(match io_error.raw_os_error() {
+                Some(code) => io::Error::from_raw_os_error(code),
+                None => io::Error::new(io_error.kind(), io_error.to_string()),
+            }),
+        }
+    }
+}
+
 impl RemoteError {
     /// The errno a filesystem operation should fail with when the remote call failed this way.
     pub fn errno(&self) -> i32 {

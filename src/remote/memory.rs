@@ -1,25 +1,28 @@
-//! A complete `Remote` held in memory: the account the filesystem core is tested against, with
-//! call counters per operation and switches to inject failures and latency, so that tests can
-//! state exactly how many server calls an operation costs and how errors surface.
+//! A complete `Remote` held in memory: the account the filesystem core is tested against.
+//! `MemoryRemote` is that account behind `Faulty`, which counts calls per operation and
+//! injects failures and latency, so that tests can state exactly how many server calls an
+//! operation costs and how errors surface.
 //!
 //! It behaves like a 5.x server as far as the filesystem can tell: files and folders have
 //! separate id spaces starting at 1, listings include trashed items marked `trashed`, a deleted
 //! file loses its folder, a deleted folder takes its subfolders and their files to the trash.
 //! Names are stored as given (no server-side renaming of uploads).
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream;
 
+use super::faulty::Faulty;
+pub use super::faulty::{Calls, Op};
 use crate::remote::{
     ByteStream, FileChange, FileDetails, FileEntry, FolderEntry, Limits, Listing, Remote,
     RemoteError, Result,
 };
+use crate::sync::Mutex;
 
 /// The `fileType` every upload gets.
 const UPLOADED_TYPE: &str = "application/octet-stream";
@@ -28,55 +31,6 @@ const FILE_TYPE_CHARS: usize = 140;
 
 /// Bytes per item of the stream `read` returns, small enough that tests see several items.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// One operation of the `Remote` trait, for counting calls and injecting faults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Op {
-    /// `list_folder`
-    ListFolder,
-    /// `file_info`
-    FileInfo,
-    /// `read`
-    Read,
-    /// `upload`
-    Upload,
-    /// `edit_file` (and `rename_file`, which is one)
-    EditFile,
-    /// `move_file`
-    MoveFile,
-    /// `copy_file`
-    CopyFile,
-    /// `delete_file`
-    DeleteFile,
-    /// `create_folder`
-    CreateFolder,
-    /// `rename_folder`
-    RenameFolder,
-    /// `move_folder`
-    MoveFolder,
-    /// `set_folder_public`
-    SetFolderPublic,
-    /// `delete_folder`
-    DeleteFolder,
-    /// `limits`
-    Limits,
-}
-
-/// A snapshot of how many times each operation was called (failed calls included).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Calls(BTreeMap<Op, u64>);
-
-impl Calls {
-    /// Calls of one operation.
-    pub fn get(&self, op: Op) -> u64 {
-        self.0.get(&op).copied().unwrap_or(0)
-    }
-
-    /// Calls of all operations together.
-    pub fn total(&self) -> u64 {
-        self.0.values().sum()
-    }
-}
 
 #[derive(Clone, Debug)]
 struct StoredFile {
@@ -185,50 +139,48 @@ impl Account {
     }
 }
 
-/// A storage account in memory, implementing `Remote`, with call counters and fault injection.
+/// The in-memory account behind the fault-injecting wrapper: what the core's tests run on.
+pub type MemoryRemote = Faulty<MemoryAccount>;
+
+impl Faulty<MemoryAccount> {
+    /// An empty account with unlimited storage, behaving well until told otherwise.
+    pub fn new() -> Self {
+        Faulty::wrap(MemoryAccount::default())
+    }
+}
+
+/// A storage account in memory, implementing `Remote`.
 #[derive(Default)]
-pub struct MemoryRemote {
+pub struct MemoryAccount {
     account: Mutex<Account>,
-    calls: Mutex<BTreeMap<Op, u64>>,
-    failures: Mutex<HashMap<Op, VecDeque<RemoteError>>>,
-    latency: Mutex<HashMap<Op, Duration>>,
     /// Acts as a modified host whose `file/edit` ignores `fileType`.
     drops_file_type: AtomicBool,
     listing_transit: Mutex<Option<Duration>>,
 }
 
-/// Locks a mutex, carrying on if a panicking test thread poisoned it (the data stays usable).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl MemoryRemote {
-    /// An empty account with unlimited storage.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
+impl MemoryAccount {
     /// Creates a folder directly (not counted as a call); returns its id.
     pub fn add_folder(&self, parent: Option<u64>, name: &str) -> u64 {
-        lock(&self.account).insert_folder(parent, name).id
+        self.account.lock().insert_folder(parent, name).id
     }
 
     /// Creates a file directly (not counted as a call); returns its id.
     pub fn add_file(&self, folder: Option<u64>, name: &str, content: impl Into<Bytes>) -> u64 {
-        lock(&self.account)
+        self.account
+            .lock()
             .insert_file(folder, name, content.into())
             .id
     }
 
     /// Sets the upload time `file_info` reports for a file.
     pub fn set_uploaded(&self, file: u64, uploaded: Option<i64>) -> Result<()> {
-        lock(&self.account).file_mut(file)?.uploaded = uploaded;
+        self.account.lock().file_mut(file)?.uploaded = uploaded;
         Ok(())
     }
 
     /// Sets a file's `fileType` directly (not counted as a call), as another client would.
     pub fn set_file_type(&self, file: u64, file_type: &str) -> Result<()> {
-        lock(&self.account).file_mut(file)?.entry.file_type = file_type.to_owned();
+        self.account.lock().file_mut(file)?.entry.file_type = file_type.to_owned();
         Ok(())
     }
 
@@ -243,58 +195,21 @@ impl MemoryRemote {
 
     /// Sets the package limits `limits` reports.
     pub fn set_limits(&self, limits: Limits) {
-        lock(&self.account).limits = limits;
-    }
-
-    /// How often each operation has been called so far.
-    pub fn calls(&self) -> Calls {
-        Calls(lock(&self.calls).clone())
-    }
-
-    /// Makes the next call of `op` fail with `error` (errors queue up in order).
-    pub fn fail_next(&self, op: Op, error: RemoteError) {
-        lock(&self.failures).entry(op).or_default().push_back(error);
-    }
-
-    /// Drops the failures queued by `fail_next` that no call took yet.
-    pub fn clear_failures(&self) {
-        lock(&self.failures).clear();
-    }
-
-    /// Makes every later call of `op` take `delay` before it answers.
-    pub fn set_latency(&self, op: Op, delay: Duration) {
-        lock(&self.latency).insert(op, delay);
+        self.account.lock().limits = limits;
     }
 
     /// Makes every later listing take `transit` between the moment the account is read and
     /// the answer: what changes meanwhile is missing from it, as with a real server's reply on
     /// its way.
     pub fn set_listing_transit(&self, transit: Duration) {
-        *lock(&self.listing_transit) = Some(transit);
-    }
-
-    /// Counts the call, waits the configured latency, then fails if a failure is queued.
-    async fn enter(&self, op: Op) -> Result<()> {
-        *lock(&self.calls).entry(op).or_default() += 1;
-        let delay = lock(&self.latency).get(&op).copied();
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
-        match lock(&self.failures)
-            .get_mut(&op)
-            .and_then(VecDeque::pop_front)
-        {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
+        *self.listing_transit.lock() = Some(transit);
     }
 }
 
-impl Remote for MemoryRemote {
+impl Remote for MemoryAccount {
     async fn list_folder(&self, folder: Option<u64>) -> Result<Listing> {
-        self.enter(Op::ListFolder).await?;
         let listing = {
-            let account = lock(&self.account);
+            let account = self.account.lock();
             account.folder_exists(folder)?;
             let mut folders: Vec<FolderEntry> = account
                 .folders
@@ -312,7 +227,7 @@ impl Remote for MemoryRemote {
             files.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
             Listing { folders, files }
         };
-        let transit = *lock(&self.listing_transit);
+        let transit = *self.listing_transit.lock();
         if let Some(transit) = transit {
             tokio::time::sleep(transit).await;
         }
@@ -320,8 +235,7 @@ impl Remote for MemoryRemote {
     }
 
     async fn file_info(&self, id: u64) -> Result<FileDetails> {
-        self.enter(Op::FileInfo).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         let file = account.file_mut(id)?;
         Ok(FileDetails {
             entry: file.entry.clone(),
@@ -330,8 +244,7 @@ impl Remote for MemoryRemote {
     }
 
     async fn read(&self, id: u64, size: u64, range: Range<u64>) -> Result<ByteStream> {
-        self.enter(Op::Read).await?;
-        let content = lock(&self.account).file_mut(id)?.content.clone();
+        let content = self.account.lock().file_mut(id)?.content.clone();
         let actual = content.len() as u64;
         if size != actual {
             return Err(RemoteError::Integrity(format!(
@@ -354,23 +267,21 @@ impl Remote for MemoryRemote {
     }
 
     async fn upload(&self, folder: Option<u64>, name: &str, source: &Path) -> Result<FileEntry> {
-        self.enter(Op::Upload).await?;
         let content = tokio::fs::read(source).await?;
         if content.is_empty() {
             return Err(RemoteError::InvalidInput(
                 "Filesize received was zero.".to_owned(),
             ));
         }
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         // A folder the account does not have silently means the root, as on real servers.
         let folder = folder.filter(|id| account.folders.contains_key(id));
         Ok(account.insert_file(folder, name, Bytes::from(content)))
     }
 
     async fn edit_file(&self, id: u64, change: FileChange<'_>) -> Result<FileEntry> {
-        self.enter(Op::EditFile).await?;
         let keeps_file_type = self.keeps_file_type();
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         let file = account.file_mut(id)?;
         if let Some(name) = change.name {
             file.entry.name = name.to_owned();
@@ -386,16 +297,14 @@ impl Remote for MemoryRemote {
     }
 
     async fn move_file(&self, id: u64, folder: Option<u64>) -> Result<()> {
-        self.enter(Op::MoveFile).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         account.folder_exists(folder)?;
         account.file_mut(id)?.entry.folder = folder;
         Ok(())
     }
 
     async fn copy_file(&self, id: u64, folder: Option<u64>) -> Result<FileEntry> {
-        self.enter(Op::CopyFile).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         account.folder_exists(folder)?;
         let original = account.file_mut(id)?.clone();
         let mut copy = account.insert_file(folder, &original.entry.name, original.content);
@@ -405,8 +314,7 @@ impl Remote for MemoryRemote {
     }
 
     async fn delete_file(&self, id: u64) -> Result<()> {
-        self.enter(Op::DeleteFile).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         let file = account.file_mut(id)?;
         file.entry.trashed = true;
         file.entry.folder = None;
@@ -414,15 +322,13 @@ impl Remote for MemoryRemote {
     }
 
     async fn create_folder(&self, parent: Option<u64>, name: &str) -> Result<FolderEntry> {
-        self.enter(Op::CreateFolder).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         account.folder_exists(parent)?;
         Ok(account.insert_folder(parent, name))
     }
 
     async fn rename_folder(&self, id: u64, name: &str) -> Result<()> {
-        self.enter(Op::RenameFolder).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         let now = account.tick();
         let folder = account.folder_mut(id)?;
         folder.name = name.to_owned();
@@ -431,25 +337,22 @@ impl Remote for MemoryRemote {
     }
 
     async fn move_folder(&self, id: u64, parent: Option<u64>) -> Result<()> {
-        self.enter(Op::MoveFolder).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         account.folder_exists(parent)?;
         account.folder_mut(id)?.parent = parent;
         Ok(())
     }
 
     async fn set_folder_public(&self, id: u64, level: u8) -> Result<()> {
-        self.enter(Op::SetFolderPublic).await?;
         if level > 2 {
             return Err(RemoteError::InvalidInput(format!("sharing level {level}")));
         }
-        lock(&self.account).folder_mut(id)?.is_public = level;
+        self.account.lock().folder_mut(id)?.is_public = level;
         Ok(())
     }
 
     async fn delete_folder(&self, id: u64) -> Result<()> {
-        self.enter(Op::DeleteFolder).await?;
-        let mut account = lock(&self.account);
+        let mut account = self.account.lock();
         account.folder_mut(id)?;
         for folder in account.subtree(id) {
             account.folder_mut(folder)?.trashed = true;
@@ -463,8 +366,7 @@ impl Remote for MemoryRemote {
     }
 
     async fn limits(&self) -> Result<Limits> {
-        self.enter(Op::Limits).await?;
-        Ok(lock(&self.account).limits.clone())
+        Ok(self.account.lock().limits.clone())
     }
 }
 
@@ -515,20 +417,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn calls_are_counted_per_operation_failed_ones_included() {
-        let remote = MemoryRemote::new();
-        remote.fail_next(Op::ListFolder, RemoteError::Server("boom".into()));
-        assert!(remote.list_folder(None).await.is_err());
-        assert!(remote.list_folder(None).await.is_ok());
-        remote.limits().await.unwrap();
-        let calls = remote.calls();
-        assert_eq!(calls.get(Op::ListFolder), 2);
-        assert_eq!(calls.get(Op::Limits), 1);
-        assert_eq!(calls.get(Op::FileInfo), 0);
-        assert_eq!(calls.total(), 3);
-    }
-
-    #[tokio::test]
     async fn deleted_items_stay_listed_as_trashed() {
         let remote = MemoryRemote::new();
         let docs = remote.add_folder(None, "docs");
@@ -559,17 +447,5 @@ mod tests {
         assert_eq!(entry.name, ".env");
         assert_eq!(entry.folder, None);
         assert_eq!(entry.size, 4);
-    }
-
-    #[tokio::test]
-    async fn latency_delays_only_the_chosen_operation() {
-        let remote = MemoryRemote::new();
-        let delay = Duration::from_secs(2);
-        remote.set_latency(Op::Limits, delay);
-        let start = tokio::time::Instant::now();
-        remote.list_folder(None).await.unwrap();
-        assert!(start.elapsed() < delay);
-        remote.limits().await.unwrap();
-        assert!(start.elapsed() >= delay);
     }
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub mod error;
+pub mod faulty;
 pub mod file_meta;
 pub mod memory;
 pub mod priority;

@@ -11,13 +11,14 @@
 //! thread; reads go through a second connection, which in WAL mode never waits for a writer's
 //! commit, so the short reads made on worker threads never stall behind a sync either.
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, Row};
 
-use crate::cache::sqlite::add_missing_columns;
+use crate::cache::sqlite::{self, Schema, Synchronous};
 use crate::cache::Overlay;
+use crate::sync::{Mutex, MutexGuard};
 
 const FILE_NAME: &str = "journal.sqlite";
 
@@ -168,25 +169,14 @@ const COLUMNS: &str =
 impl Journal {
     /// Opens (creating if needed) the journal in `dir`, or one in memory.
     pub fn open(dir: Option<&Path>) -> Result<Self, JournalError> {
-        let (writer, reader) = match dir {
-            Some(dir) => {
-                let path = dir.join(FILE_NAME);
-                let writer = Connection::open(&path)?;
-                writer.busy_timeout(Duration::from_secs(5))?;
-                writer.pragma_update(None, "journal_mode", "WAL")?;
-                writer.pragma_update(None, "synchronous", "FULL")?;
-                writer.execute_batch(SCHEMA)?;
-                add_missing_columns(&writer, &ADDED_COLUMNS)?;
-                let reader = Connection::open(&path)?;
-                reader.busy_timeout(Duration::from_secs(5))?;
-                (writer, Some(Mutex::new(reader)))
-            }
-            None => {
-                let conn = Connection::open_in_memory()?;
-                conn.execute_batch(SCHEMA)?;
-                (conn, None)
-            }
+        let path = dir.map(|dir| dir.join(FILE_NAME));
+        let schema = Schema {
+            tables: SCHEMA,
+            added_columns: &ADDED_COLUMNS,
         };
+        let sqlite::Opened { writer, reader } =
+            sqlite::open(path.as_deref(), &schema, Synchronous::Full, true)?;
+        let reader = reader.map(Mutex::new);
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
             reader,
@@ -195,7 +185,7 @@ impl Journal {
 
     fn read_conn(&self) -> MutexGuard<'_, Connection> {
         let conn = self.reader.as_ref().unwrap_or(&self.writer);
-        conn.lock().unwrap_or_else(|p| p.into_inner())
+        conn.lock()
     }
 
     /// Runs `write` with the writing connection on the blocking pool, committed as
@@ -207,12 +197,12 @@ impl Journal {
     ) -> Result<T, JournalError> {
         let writer = Arc::clone(&self.writer);
         let sync = match durability {
-            Durability::Synced => "FULL",
-            Durability::Lazy => "NORMAL",
+            Durability::Synced => Synchronous::Full,
+            Durability::Lazy => Synchronous::Normal,
         };
         tokio::task::spawn_blocking(move || {
-            let conn = writer.lock().unwrap_or_else(|p| p.into_inner());
-            conn.pragma_update(None, "synchronous", sync)?;
+            let conn = writer.lock();
+            conn.pragma_update(None, "synchronous", sync.pragma())?;
             write(&conn)
         })
         .await

@@ -12,7 +12,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use crate::sync::Mutex;
 
 /// How much of the start-up a detaching process keeps for its log file.
 const EARLY_LINES_MAX: usize = 256 << 10;
@@ -58,8 +60,8 @@ enum Sink {
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
 static LOG_FILE: OnceLock<PathBuf> = OnceLock::new();
 
-fn sink() -> std::sync::MutexGuard<'static, Option<Sink>> {
-    SINK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn sink() -> crate::sync::MutexGuard<'static, Option<Sink>> {
+    SINK.lock()
 }
 
 /// The writer env_logger is given: every line goes through the one sink.
