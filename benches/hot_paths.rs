@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use yetifs::api::model::FolderListing;
-use yetifs::fs::inode::{InodeTable, NodeData};
+use yetifs::fs::namespace::inode::{InodeTable, NodeData};
 use yetifs::fs::ROOT_INO;
 use yetifs::remote::{FileEntry, FolderEntry};
 

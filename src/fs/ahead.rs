@@ -44,9 +44,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::core::Core;
-use super::dir_cache::Listed;
 use super::error::FsError;
-use super::inode::{Ino, NodeData, ROOT_INO};
+use super::namespace::inode::{Ino, NodeData, ROOT_INO};
+use super::namespace::listed::Listed;
 use crate::remote::priority::{self, in_background, Urgency};
 use crate::remote::{FileEntry, Remote};
 use crate::sync::clock::now_ms;
@@ -238,12 +238,12 @@ impl<R: Remote> Core<R> {
     }
 
     fn parent_of(&self, ino: Ino) -> Option<Ino> {
-        self.state.lock().inodes.get(ino).map(|node| node.parent)
+        self.ns.lock_tree().inodes.get(ino).map(|node| node.parent)
     }
 
     /// The subdirectories of `dir` in its listing held now, and whether each is listed.
     fn subdirs(&self, dir: Ino) -> Vec<(Ino, bool)> {
-        let state = self.state.lock();
+        let state = self.ns.lock_tree();
         let Some(listed) = state.listings.get(&dir) else {
             return Vec::new();
         };
@@ -314,7 +314,7 @@ impl<R: Remote> Core<R> {
 
     /// The server files of `dir`'s listing held now.
     fn listed_files(&self, dir: Ino) -> Option<Vec<FileEntry>> {
-        let state = self.state.lock();
+        let state = self.ns.lock_tree();
         let listed = state.listings.get(&dir)?;
         Some(
             listed
@@ -341,7 +341,7 @@ impl<R: Remote> Core<R> {
 
     /// Starts fetching the dates `dir`'s listing lacks, once per directory TTL.
     fn start_dates(&self, dir: Ino) {
-        if !self.state.lock().listings.contains_key(&dir)
+        if !self.ns.lock_tree().listings.contains_key(&dir)
             || !Ahead::first_in(&self.ahead.dates_started, dir, self.options.dir_ttl)
         {
             return;

@@ -2,7 +2,7 @@
 //! item (mode, owner, size, times) following DESIGN.md's semantics.
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::inode::Ino;
+use super::namespace::inode::Ino;
 use crate::cache::Overlay;
 use crate::remote::{FileEntry, FileKind, FolderEntry};
 

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use super::attr::Kind;
 use super::core::Core;
 use super::error::FsError;
-use super::inode::{Ino, NodeData};
+use super::namespace::inode::{Ino, NodeData};
 use crate::cache::{ItemKey, Overlay};
 use crate::remote::{FileChange, FileEntry, FileKind, FileMeta, Remote};
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::dir_cache::Listed;
-use super::inode::Ino;
+use super::namespace::inode::Ino;
+use super::namespace::listed::Listed;
 
 /// What one handle refers to.
 #[derive(Clone, Debug)]

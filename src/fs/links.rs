@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::attr::{Attr, Kind};
 use super::core::Core;
 use super::error::FsError;
-use super::inode::{Ino, NodeData};
+use super::namespace::inode::{Ino, NodeData};
 use crate::remote::file_meta::MAX_TARGET;
 use crate::remote::Remote;
 
@@ -27,7 +27,7 @@ impl<R: Remote> Core<R> {
         }
         let (ino, staged) = self.new_file(parent, name, 0o777, true).await?;
         staged.file.write_at(0, target.to_vec()).await?;
-        staged.state().size = target.len() as u64;
+        staged.lock_state().size = target.len() as u64;
         self.closed(ino).await?;
         self.unstage_if_idle(ino);
         self.getattr(ino).await
@@ -46,7 +46,7 @@ impl<R: Remote> Core<R> {
             _ => {
                 let staged = self.stage(ino).await?;
                 self.materialize(&staged).await?;
-                let size = staged.state().size;
+                let size = staged.lock_state().size;
                 let len = usize::try_from(size).map_err(|_| FsError::NameTooLong)?;
                 return Ok(Bytes::from(staged.file.read_at(0, len).await?));
             }
@@ -56,12 +56,14 @@ impl<R: Remote> Core<R> {
         }
         if !self.link.is_online()
             && !self
+                .reads
                 .content
                 .is_cached(file.id, file.size, 0, file.size as u32)
         {
             return Err(FsError::Unreachable);
         }
         let target = self
+            .reads
             .content
             .open(file.id, file.size)
             .read(0, file.size as u32)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::connectivity::{is_unreachable, Backoff};
 use super::core::Core;
-use super::inode::Ino;
+use super::namespace::inode::Ino;
 use crate::remote::Remote;
 
 impl<R: Remote> Core<R> {
@@ -58,7 +58,7 @@ impl<R: Remote> Core<R> {
             }
         }
         let pending = self.resume_journal();
-        self.writeback.unpark_all();
+        self.writes.writeback.unpark_all();
         if pending > 0 {
             log::info!("resuming {pending} upload(s) that waited for the server");
         }

@@ -1,6 +1,6 @@
 //! Extended attributes: the server facts that have no place in `stat` (share links, ids,
 //! download counts, a folder's sharing level), read-only under `user.yetifs.*`.
-use super::inode::NodeData;
+use super::namespace::inode::NodeData;
 
 /// The one namespace attributes live in; the others (`security.`, `system.`, `trusted.`) are
 /// not supported.

@@ -35,8 +35,8 @@ use futures_util::{stream, StreamExt};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
-use super::core::Core;
-use super::error::FsError;
+use crate::fs::core::Core;
+use crate::fs::error::FsError;
 use crate::remote::Remote;
 use crate::sync::Mutex;
 
@@ -75,7 +75,7 @@ impl Default for WriteBackOptions {
 
 /// What one run of a file's upload came to.
 #[derive(Clone, Debug)]
-pub(super) enum Outcome {
+pub(in crate::fs) enum Outcome {
     /// The server has the bytes, the name and the metadata.
     Done,
     /// The server has the bytes; the name fix, the metadata and the deletion of the replaced
@@ -90,7 +90,7 @@ pub(super) enum Outcome {
 
 impl Outcome {
     /// What the caller who waited for the run returns.
-    pub(super) fn result(&self) -> Result<(), FsError> {
+    pub(in crate::fs) fn result(&self) -> Result<(), FsError> {
         match self {
             Outcome::Done | Outcome::Uploaded | Outcome::Deferred => Ok(()),
             Outcome::Failed(e) => Err(e.clone()),
@@ -100,13 +100,13 @@ impl Outcome {
 
 /// One run: the change version of the staged file it carried, and how it went.
 #[derive(Clone, Debug)]
-pub(super) struct Attempt {
-    pub(super) version: u64,
-    pub(super) outcome: Outcome,
+pub(in crate::fs) struct Attempt {
+    pub(in crate::fs) version: u64,
+    pub(in crate::fs) outcome: Outcome,
 }
 
 impl Attempt {
-    pub(super) fn new(version: u64, outcome: Outcome) -> Self {
+    pub(in crate::fs) fn new(version: u64, outcome: Outcome) -> Self {
         Self { version, outcome }
     }
 }
@@ -148,7 +148,7 @@ impl Job {
 }
 
 /// The write-back queue of one mount.
-pub(super) struct WriteBack {
+pub(in crate::fs) struct WriteBack {
     options: WriteBackOptions,
     /// By key: the oldest file first, as the driver starts them.
     jobs: Mutex<BTreeMap<u64, Job>>,
@@ -157,7 +157,7 @@ pub(super) struct WriteBack {
 }
 
 impl WriteBack {
-    pub(super) fn new(options: WriteBackOptions) -> Self {
+    pub(in crate::fs) fn new(options: WriteBackOptions) -> Self {
         Self {
             options,
             jobs: Mutex::new(BTreeMap::new()),
@@ -167,12 +167,12 @@ impl WriteBack {
     }
 
     /// The delay of write-back mode, if the mount is in it.
-    pub(super) fn delay(&self) -> Option<Duration> {
+    pub(in crate::fs) fn delay(&self) -> Option<Duration> {
         self.options.delay
     }
 
     /// Makes the job of `key` due at `at` (the latest change decides), or parks it (`None`).
-    pub(super) fn schedule(&self, key: u64, at: Option<Instant>) {
+    pub(in crate::fs) fn schedule(&self, key: u64, at: Option<Instant>) {
         {
             let mut jobs = self.jobs.lock();
             let job = jobs.entry(key).or_insert_with(Job::new);
@@ -186,7 +186,7 @@ impl WriteBack {
     }
 
     /// Makes every parked job due now: the server answers again.
-    pub(super) fn unpark_all(&self) {
+    pub(in crate::fs) fn unpark_all(&self) {
         let now = Instant::now();
         for job in self.jobs.lock().values_mut() {
             if job.due.is_none() && !job.running {
@@ -197,7 +197,7 @@ impl WriteBack {
     }
 
     /// The state of every job, by key.
-    pub(super) fn states(&self) -> HashMap<u64, JobState> {
+    pub(in crate::fs) fn states(&self) -> HashMap<u64, JobState> {
         let now = Instant::now();
         self.jobs
             .lock()
@@ -318,13 +318,18 @@ impl<R: Remote> Core<R> {
     /// Waits until a run of the upload of `key` has carried change `version` (or a later one)
     /// to the server — and, when `whole`, through the upload's last steps — starting runs on
     /// this task when none is going; returns the outcome.
-    pub(super) async fn upload_through(&self, key: u64, version: u64, whole: bool) -> Outcome {
+    pub(in crate::fs) async fn upload_through(
+        &self,
+        key: u64,
+        version: u64,
+        whole: bool,
+    ) -> Outcome {
         let answers = |attempt: &Attempt| {
             attempt.version >= version && !(whole && matches!(attempt.outcome, Outcome::Uploaded))
         };
         loop {
             let (start, mut done) = {
-                let mut jobs = self.writeback.jobs.lock();
+                let mut jobs = self.writes.writeback.jobs.lock();
                 let job = jobs.entry(key).or_insert_with(Job::new);
                 // A failure from before the asking does not answer it: asking again retries.
                 if let Some(attempt) = job.done.borrow().as_ref() {
@@ -361,24 +366,24 @@ impl<R: Remote> Core<R> {
 
     /// One run of the upload of `key`, once a transfer slot is free; records its outcome.
     async fn run_upload(&self, key: u64) -> Attempt {
-        let attempt = match self.writeback.slots.acquire().await {
+        let attempt = match self.writes.writeback.slots.acquire().await {
             Ok(_slot) => self.upload_key(key).await,
             Err(_) => Attempt::new(0, Outcome::Failed(FsError::Invalid("the mount is ending"))),
         };
         if let Outcome::Failed(e) = &attempt.outcome {
             log::warn!("upload of staged file {key} failed, retried later: {e}");
         }
-        self.writeback.record(key, attempt.clone());
+        self.writes.writeback.record(key, attempt.clone());
         attempt
     }
 
     /// Starts each job when it is due, for the life of the mount: the delayed uploads of
     /// write-back, retries, and the journal an earlier mount left.
-    pub(super) async fn drive_uploads(self: Arc<Self>) {
+    pub(in crate::fs) async fn drive_uploads(self: Arc<Self>) {
         loop {
-            let wake = self.writeback.wake.notified();
+            let wake = self.writes.writeback.wake.notified();
             let next = if self.link.is_online() {
-                let (ready, next) = self.writeback.claim_due();
+                let (ready, next) = self.writes.writeback.claim_due();
                 for key in ready {
                     let core = Arc::clone(&self);
                     tokio::spawn(async move {
@@ -400,7 +405,7 @@ impl<R: Remote> Core<R> {
     /// Schedules every upload the journal holds (left by an earlier mount, or waiting for the
     /// server); the driver runs them in the background.
     pub fn resume_journal(&self) -> usize {
-        let keys: Vec<u64> = match self.staging.journal().entries() {
+        let keys: Vec<u64> = match self.writes.staging.journal().entries() {
             Ok(entries) => entries.into_iter().map(|e| e.key).collect(),
             Err(e) => {
                 log::error!("cannot read the journal of pending uploads: {e}");
@@ -409,7 +414,7 @@ impl<R: Remote> Core<R> {
         };
         let now = Some(Instant::now());
         for &key in &keys {
-            self.writeback.schedule(key, now);
+            self.writes.writeback.schedule(key, now);
         }
         keys.len()
     }

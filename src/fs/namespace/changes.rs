@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::attr::{Attr, Kind, DIR_PERM};
-use super::core::{Core, Opened};
-use super::dir_cache::Child;
-use super::error::FsError;
-use super::files::{Staged, StagedState};
-use super::inode::{Ino, LocalFile, NodeData, ROOT_INO};
-use super::names::{self, Unstorable};
 use crate::cache::{ItemKey, Overlay};
+use crate::fs::attr::{Attr, Kind, DIR_PERM};
+use crate::fs::core::{Core, Opened};
+use crate::fs::error::FsError;
+use crate::fs::namespace::inode::{Ino, LocalFile, NodeData, ROOT_INO};
+use crate::fs::namespace::listed::Child;
+use crate::fs::namespace::names::{self, Unstorable};
+use crate::fs::write::staged::{Staged, StagedState};
 use crate::remote::file_meta::RCLONE_LINK_SUFFIX;
 use crate::remote::{FolderEntry, Remote, RemoteError};
 use crate::staging::{Durability, Entry};
@@ -50,7 +50,7 @@ impl<R: Remote> Core<R> {
 
     /// Whether directory `dir` is `ancestor` or lies below it.
     fn is_within(&self, dir: Ino, ancestor: Ino) -> bool {
-        let state = self.state.lock();
+        let state = self.ns.lock_tree();
         let mut current = dir;
         loop {
             if current == ancestor {
@@ -106,7 +106,7 @@ impl<R: Remote> Core<R> {
 
     /// A new file `name` in `parent`, staged and journaled, not on the server yet, with one
     /// lookup counted; `symlink` makes it a link whose target is still to be written.
-    pub(super) async fn new_file(
+    pub(in crate::fs) async fn new_file(
         &self,
         parent: Ino,
         name: &str,
@@ -115,14 +115,15 @@ impl<R: Remote> Core<R> {
     ) -> Result<(Ino, Arc<Staged>), FsError> {
         let stored_name = server_name(name)?;
         let folder = self.folder_of(parent)?;
-        let key = self.staging.new_key();
+        let key = self.writes.staging.new_key();
         let now = SystemTime::now();
         let mut entry = Entry::new(key, folder, stored_name.clone());
         entry.mtime = Some(now);
         entry.mode = Some(mode & 0o7777);
         entry.symlink = symlink;
-        let file = self.staging.create(key)?;
-        self.staging
+        let file = self.writes.staging.create(key)?;
+        self.writes
+            .staging
             .journal()
             .upsert(&entry, Durability::Lazy)
             .await?;
@@ -150,7 +151,7 @@ impl<R: Remote> Core<R> {
             symlink,
         };
         let (ino, relisted) = {
-            let mut state = self.state.lock();
+            let mut state = self.ns.lock_tree();
             let ino = state
                 .inodes
                 .upsert(parent, name.to_owned(), NodeData::Local(local));
@@ -162,7 +163,7 @@ impl<R: Remote> Core<R> {
             };
             (ino, state.relist(parent, &[], Some(child)))
         };
-        self.staged.lock().insert(ino, Arc::clone(&staged));
+        self.writes.lock_staged().insert(ino, Arc::clone(&staged));
         self.expire_kept(relisted).await;
         Ok((ino, staged))
     }
@@ -191,7 +192,7 @@ impl<R: Remote> Core<R> {
                 .await?;
         }
         let (ino, relisted) = {
-            let mut state = self.state.lock();
+            let mut state = self.ns.lock_tree();
             let ino = state
                 .inodes
                 .upsert(parent, name.to_owned(), NodeData::Folder(created));
@@ -217,7 +218,7 @@ impl<R: Remote> Core<R> {
             if let Err(back) = self.remote.rename_folder(folder.id, &folder.name).await {
                 log::error!("folder {} keeps its reserved name: {back}", folder.name);
             }
-            self.hidden.lock().folders.remove(&folder.id);
+            self.ns.lock_hidden().folders.remove(&folder.id);
             return Err(e);
         }
         if let Err(e) = self.meta.remove(ItemKey::Folder(folder.id)).await {
@@ -247,7 +248,7 @@ impl<R: Remote> Core<R> {
         }
         self.delete_folder(&folder).await?;
         let relisted = {
-            let mut state = self.state.lock();
+            let mut state = self.ns.lock_tree();
             state.listings.remove(&child.ino);
             state.relist(parent, &[child.ino], None)
         };
@@ -263,7 +264,7 @@ impl<R: Remote> Core<R> {
             Some(staged) => Some(staged.turn.lock().await),
             None => None,
         };
-        let journal = self.staging.journal();
+        let journal = self.writes.staging.journal();
         let data = self.node_data(ino)?;
         if data.is_dir() {
             return Err(FsError::IsDir);
@@ -272,7 +273,7 @@ impl<R: Remote> Core<R> {
         // steps are pending (the version that upload replaces goes too).
         let mut rows = Vec::new();
         if let Some(staged) = &staged {
-            staged.state().unlinked = true;
+            staged.lock_state().unlinked = true;
             rows.extend(journal.get(staged.file.key())?);
         }
         match &data {
@@ -296,7 +297,7 @@ impl<R: Remote> Core<R> {
             self.delete_server_file(id).await?;
         }
         for row in rows {
-            self.settling.lock().remove(&row.key);
+            self.writes.lock_settling().remove(&row.key);
             journal.remove(row.key, Durability::Synced).await?;
         }
         self.unstage_if_idle(ino);
@@ -311,7 +312,7 @@ impl<R: Remote> Core<R> {
             return Err(FsError::IsDir);
         }
         self.remove_file(child.ino).await?;
-        let relisted = self.state.lock().relist(parent, &[child.ino], None);
+        let relisted = self.ns.lock_tree().relist(parent, &[child.ino], None);
         self.expire_kept(relisted).await;
         Ok(())
     }
@@ -366,18 +367,23 @@ impl<R: Remote> Core<R> {
         let journal_key = match (&staged, &data) {
             (Some(staged), _) => Some(staged.file.key()),
             (None, NodeData::Local(l)) => Some(l.key),
-            (None, NodeData::File(f)) => self.staging.journal().by_uploaded(f.id)?.map(|r| r.key),
+            (None, NodeData::File(f)) => self
+                .writes
+                .staging
+                .journal()
+                .by_uploaded(f.id)?
+                .map(|r| r.key),
             _ => None,
         };
         if let (Some(key), NodeData::File(f)) = (journal_key, &data) {
             // The name fix still to come must not undo the move.
-            if let Some(known) = self.settling.lock().get_mut(&key) {
+            if let Some(known) = self.writes.lock_settling().get_mut(&key) {
                 known.name.clone_from(&f.name);
                 known.folder = f.folder;
             }
         }
         if let Some(key) = journal_key {
-            let journal = self.staging.journal();
+            let journal = self.writes.staging.journal();
             if let Some(mut entry) = journal.get(key)? {
                 entry.folder = folder;
                 entry.name = stored_name.to_owned();
@@ -434,7 +440,7 @@ impl<R: Remote> Core<R> {
             }
         }
         let relisted = {
-            let mut state = self.state.lock();
+            let mut state = self.ns.lock_tree();
             let displaced = state.inodes.rekey(source.ino, data);
             state
                 .inodes

@@ -19,20 +19,20 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::carried::meta_of;
-use super::connectivity::is_unreachable;
-use super::core::Core;
-use super::dir_cache::Child;
-use super::error::FsError;
-use super::files::{Staged, StagedState};
-use super::inode::{Ino, NodeData, RemoteKey, ROOT_INO};
-use super::writeback::{Attempt, JobState, Outcome};
 use crate::cache::ItemKey;
+use crate::fs::carried::meta_of;
+use crate::fs::connectivity::is_unreachable;
+use crate::fs::core::Core;
+use crate::fs::error::FsError;
+use crate::fs::namespace::inode::{Ino, NodeData, RemoteKey, ROOT_INO};
+use crate::fs::namespace::listed::Child;
+use crate::fs::write::staged::{Staged, StagedState};
+use crate::fs::write::writeback::{Attempt, JobState, Outcome};
 use crate::remote::{FileChange, FileEntry, FileKind, FileMeta, Remote, RemoteError};
 use crate::staging::{Durability, Entry};
 
 /// The metadata the upload of `entry` gives its file.
-pub(super) fn entry_meta(entry: &Entry) -> FileMeta {
+pub(in crate::fs) fn entry_meta(entry: &Entry) -> FileMeta {
     let kind = if entry.size == 0 {
         FileKind::Empty
     } else if entry.symlink {
@@ -60,13 +60,13 @@ pub struct PendingUpload {
 }
 
 /// Something the server does not have yet, and the change version its upload must carry.
-pub(super) struct Pending {
-    pub(super) key: u64,
-    pub(super) version: u64,
-    pub(super) name: String,
-    pub(super) path: Option<String>,
-    pub(super) size: u64,
-    pub(super) journaled: bool,
+pub(in crate::fs) struct Pending {
+    pub(in crate::fs) key: u64,
+    pub(in crate::fs) version: u64,
+    pub(in crate::fs) name: String,
+    pub(in crate::fs) path: Option<String>,
+    pub(in crate::fs) size: u64,
+    pub(in crate::fs) journaled: bool,
 }
 
 /// A staged file found by key, and the inode it is attached to, if any.
@@ -86,8 +86,8 @@ impl<R: Remote> Core<R> {
     /// file it replaces.
     fn destination(&self, ino: Ino) -> Result<(Option<u64>, String, Option<u64>), FsError> {
         let parent = self
-            .state
-            .lock()
+            .ns
+            .lock_tree()
             .inodes
             .get(ino)
             .map(|node| node.parent)
@@ -101,10 +101,10 @@ impl<R: Remote> Core<R> {
     }
 
     /// Gives `ino` new data (a new file id, or local) and keeps it in its parent's listing.
-    pub(super) async fn became(&self, ino: Ino, data: NodeData) {
+    pub(in crate::fs) async fn became(&self, ino: Ino, data: NodeData) {
         let kind = self.kind_of(&data);
         let relisted = {
-            let mut state = self.state.lock();
+            let mut state = self.ns.lock_tree();
             let Some(node) = state.inodes.get(ino) else {
                 return;
             };
@@ -122,29 +122,29 @@ impl<R: Remote> Core<R> {
     /// which an inode takes over when its folder is listed.
     fn staged_for_key(&self, key: u64) -> Result<Option<KeyedStaged>, FsError> {
         let attached = self
-            .staged
-            .lock()
+            .writes
+            .lock_staged()
             .iter()
             .find(|(_, s)| s.file.key() == key)
             .map(|(&ino, s)| (ino, Arc::clone(s)));
         if let Some((ino, staged)) = attached {
             return Ok(Some((Some(ino), staged)));
         }
-        let local = self.state.lock().inodes.find(RemoteKey::Local(key));
-        let detached = self.detached.lock().get(&key).cloned();
+        let local = self.ns.lock_tree().inodes.find(RemoteKey::Local(key));
+        let detached = self.writes.lock_detached().get(&key).cloned();
         let staged = match detached {
             Some(staged) => staged,
             None => {
-                let Some(row) = self.staging.journal().get(key)? else {
+                let Some(row) = self.writes.staging.journal().get(key)? else {
                     return Ok(None);
                 };
                 let staged = Arc::new(self.restaged(&row)?);
-                Arc::clone(self.detached.lock().entry(key).or_insert(staged))
+                Arc::clone(self.writes.lock_detached().entry(key).or_insert(staged))
             }
         };
         match local {
             Some(ino) => {
-                self.detached.lock().remove(&key);
+                self.writes.lock_detached().remove(&key);
                 Ok(Some((Some(ino), self.attach(ino, staged))))
             }
             None => Ok(Some((None, staged))),
@@ -152,7 +152,7 @@ impl<R: Remote> Core<R> {
     }
 
     /// A staged file for journal row `row`, as the row describes it.
-    pub(super) fn restaged(&self, row: &Entry) -> Result<Staged, FsError> {
+    pub(in crate::fs) fn restaged(&self, row: &Entry) -> Result<Staged, FsError> {
         let state = StagedState {
             size: row.size,
             base: None,
@@ -163,14 +163,14 @@ impl<R: Remote> Core<R> {
             unlinked: false,
             symlink: row.symlink,
         };
-        Ok(Staged::new(self.staging.reopen(row.key)?, state))
+        Ok(Staged::new(self.writes.staging.reopen(row.key)?, state))
     }
 
     /// Forgets the detached staged file of `key` once its work is done, unless an inode took
     /// it over; its bytes go with it.
     fn drop_detached(&self, key: u64) {
-        if self.detached.lock().remove(&key).is_some() {
-            self.staging.remove(key);
+        if self.writes.lock_detached().remove(&key).is_some() {
+            self.writes.staging.remove(key);
         }
     }
 
@@ -180,7 +180,7 @@ impl<R: Remote> Core<R> {
     /// being sent. `EFBIG` over the package's limit (before any upload), `ENOSPC` when the
     /// storage is full, `EIO` on other failures, each logged with the server's message; while
     /// the server is unreachable the upload waits in the journal.
-    pub(super) async fn upload_key(&self, key: u64) -> Attempt {
+    pub(in crate::fs) async fn upload_key(&self, key: u64) -> Attempt {
         let (ino, staged) = match self.staged_for_key(key) {
             Ok(Some(found)) => found,
             // Deleted, or done: nothing is left for any version to wait for.
@@ -188,7 +188,7 @@ impl<R: Remote> Core<R> {
             Err(e) => return Attempt::new(0, Outcome::Failed(e)),
         };
         let turn = staged.turn.lock().await;
-        let version = staged.state().version;
+        let version = staged.lock_state().version;
         let outcome = match self.upload_staged(key, ino, &staged).await {
             Ok(outcome) => outcome,
             Err(e) if e.is_unreachable() => Outcome::Deferred,
@@ -210,9 +210,9 @@ impl<R: Remote> Core<R> {
         ino: Option<Ino>,
         staged: &Staged,
     ) -> Result<Outcome, FsError> {
-        let journal = self.staging.journal();
+        let journal = self.writes.staging.journal();
         let row = self.finish_earlier_row(key, ino).await?;
-        let snapshot = staged.state().clone();
+        let snapshot = staged.lock_state().clone();
         if !snapshot.dirty || snapshot.unlinked {
             return Ok(Outcome::Done);
         }
@@ -280,7 +280,7 @@ impl<R: Remote> Core<R> {
         staged.settled(snapshot.version);
         // A detached run's file may have been listed meanwhile, as a local file: that inode
         // becomes the server's file.
-        let ino = ino.or_else(|| self.state.lock().inodes.find(RemoteKey::Local(key)));
+        let ino = ino.or_else(|| self.ns.lock_tree().inodes.find(RemoteKey::Local(key)));
         if let Some(ino) = ino {
             let mut shown = stored.clone();
             shown.name.clone_from(&entry.name);
@@ -289,13 +289,13 @@ impl<R: Remote> Core<R> {
             shown.file_type = entry_meta(&entry).encode();
             self.became(ino, NodeData::File(shown)).await;
         }
-        if self.writeback.delay().is_none() && entry.replaces.is_none() {
+        if self.writes.writeback.delay().is_none() && entry.replaces.is_none() {
             // A new file: the close returns now and the last steps follow (see
             // `writeback::SETTLE_DELAY`). A new version of a file settles at once, so that no
             // other machine sees the two versions side by side for longer than it must.
             entry.uploaded = Some(stored.id);
             journal.upsert(&entry, Durability::Synced).await?;
-            self.settling.lock().insert(key, stored);
+            self.writes.lock_settling().insert(key, stored);
             return Ok(Outcome::Uploaded);
         }
         let stored = self.settle(&mut entry, stored).await?;
@@ -312,7 +312,7 @@ impl<R: Remote> Core<R> {
         key: u64,
         ino: Option<Ino>,
     ) -> Result<Option<Entry>, FsError> {
-        match self.staging.journal().get(key)? {
+        match self.writes.staging.journal().get(key)? {
             Some(mut row) if row.uploaded.is_some() => {
                 self.finish_earlier(&mut row, ino).await?;
                 Ok(None)
@@ -360,7 +360,7 @@ impl<R: Remote> Core<R> {
         if !self.link.is_online() {
             return Err(FsError::Unreachable);
         }
-        let known = self.settling.lock().remove(&row.key);
+        let known = self.writes.lock_settling().remove(&row.key);
         let quiet = known.is_some();
         let info = match known {
             Some(stored) => Ok(stored),
@@ -382,7 +382,7 @@ impl<R: Remote> Core<R> {
         };
         match settled {
             Ok(stored) => {
-                let ino = ino.or_else(|| self.state.lock().inodes.find(RemoteKey::File(id)));
+                let ino = ino.or_else(|| self.ns.lock_tree().inodes.find(RemoteKey::File(id)));
                 if let Some(ino) = ino {
                     self.became(ino, NodeData::File(stored)).await;
                 }
@@ -403,7 +403,8 @@ impl<R: Remote> Core<R> {
                 if let Some(old) = row.replaces {
                     self.delete_server_file(old).await?;
                 }
-                self.staging
+                self.writes
+                    .staging
                     .journal()
                     .remove(row.key, Durability::Lazy)
                     .await?;
@@ -421,21 +422,21 @@ impl<R: Remote> Core<R> {
     /// byte that stands for it.
     fn upload_source(&self, entry: &Entry) -> std::path::PathBuf {
         if entry.size == 0 {
-            self.staging.empty_stand_in().to_path_buf()
+            self.writes.staging.empty_stand_in().to_path_buf()
         } else {
-            self.staging.path(entry.key)
+            self.writes.staging.path(entry.key)
         }
     }
 
     /// The last steps of an upload (or a server-side copy) that produced `stored`: one
     /// `file/edit` that gives it its metadata and fixes its name, the deletion of the file it
     /// replaces, and the end of the journal entry.
-    pub(super) async fn settle(
+    pub(in crate::fs) async fn settle(
         &self,
         entry: &mut Entry,
         stored: FileEntry,
     ) -> Result<FileEntry, FsError> {
-        let journal = self.staging.journal();
+        let journal = self.writes.staging.journal();
         entry.uploaded = Some(stored.id);
         journal.upsert(entry, Durability::Synced).await?;
         let meta = entry_meta(entry);
@@ -475,7 +476,7 @@ impl<R: Remote> Core<R> {
     }
 
     /// Moves server file `id` to the trash; one already gone counts as deleted.
-    pub(super) async fn delete_server_file(&self, id: u64) -> Result<(), FsError> {
+    pub(in crate::fs) async fn delete_server_file(&self, id: u64) -> Result<(), FsError> {
         match self.remote.delete_file(id).await {
             Ok(()) | Err(RemoteError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -488,7 +489,7 @@ impl<R: Remote> Core<R> {
 
     /// Has file `ino`'s changes, through whichever handle, uploaded now; returns the outcome of
     /// the upload that carried them (see `writeback`).
-    pub(super) async fn upload_now(&self, ino: Ino) -> Result<(), FsError> {
+    pub(in crate::fs) async fn upload_now(&self, ino: Ino) -> Result<(), FsError> {
         let Some((key, version)) = self.pending_change(ino) else {
             return Ok(());
         };
@@ -498,19 +499,23 @@ impl<R: Remote> Core<R> {
     /// The staged key and change version of `ino`, if it has changes the server lacks.
     fn pending_change(&self, ino: Ino) -> Option<(u64, u64)> {
         let staged = self.staged_of(ino)?;
-        let st = staged.state();
+        let st = staged.lock_state();
         (st.dirty && !st.unlinked).then(|| (staged.file.key(), st.version))
     }
 
     /// `close` under write-back: the staged bytes are synced and journaled, and the upload is
     /// due `delay` after this last change.
-    pub(super) async fn journal_now(&self, ino: Ino, delay: Duration) -> Result<(), FsError> {
+    pub(in crate::fs) async fn journal_now(
+        &self,
+        ino: Ino,
+        delay: Duration,
+    ) -> Result<(), FsError> {
         let Some(staged) = self.staged_of(ino) else {
             return Ok(());
         };
         let turn = staged.turn.lock().await;
         let snapshot = {
-            let st = staged.state();
+            let st = staged.lock_state();
             if !st.dirty || st.unlinked {
                 return Ok(());
             }
@@ -527,13 +532,15 @@ impl<R: Remote> Core<R> {
             return Ok(());
         };
         staged.file.sync().await?;
-        self.staging
+        self.writes
+            .staging
             .journal()
             .upsert(&entry, Durability::Synced)
             .await?;
         *staged.journaled.lock() = Some(snapshot.version);
         drop(turn);
-        self.writeback
+        self.writes
+            .writeback
             .schedule(key, Some(tokio::time::Instant::now() + delay));
         Ok(())
     }
@@ -545,21 +552,21 @@ impl<R: Remote> Core<R> {
 
     /// Everything not on the server yet: journal rows (in journal order), then changed files
     /// not journaled yet, each with the change version an upload must carry.
-    pub(super) fn pending_targets(&self) -> Vec<Pending> {
+    pub(in crate::fs) fn pending_targets(&self) -> Vec<Pending> {
         let staged: Vec<(Ino, Arc<Staged>)> = self
-            .staged
-            .lock()
+            .writes
+            .lock_staged()
             .iter()
             .map(|(&ino, s)| (ino, Arc::clone(s)))
             .collect();
         let mut live: HashMap<u64, (Ino, u64, u64, bool)> = HashMap::new();
         for (ino, s) in &staged {
-            let st = s.state();
+            let st = s.lock_state();
             if !st.unlinked {
                 live.insert(s.file.key(), (*ino, st.version, st.size, st.dirty));
             }
         }
-        let rows = self.staging.journal().entries().unwrap_or_else(|e| {
+        let rows = self.writes.staging.journal().entries().unwrap_or_else(|e| {
             log::warn!("cannot read the journal: {e}");
             Vec::new()
         });
@@ -608,7 +615,7 @@ impl<R: Remote> Core<R> {
     /// The uploads not done yet, journaled ones first, with where each stands; for
     /// `yetifs status`.
     pub fn pending_upload_list(&self) -> Vec<PendingUpload> {
-        let states = self.writeback.states();
+        let states = self.writes.writeback.states();
         self.pending_targets()
             .into_iter()
             .map(|p| {
@@ -627,8 +634,8 @@ impl<R: Remote> Core<R> {
     /// The path in the mount of every folder the inode table holds, by folder id.
     fn folder_paths(&self) -> HashMap<Option<u64>, String> {
         let dirs: Vec<(Ino, Option<u64>)> = self
-            .state
-            .lock()
+            .ns
+            .lock_tree()
             .inodes
             .nodes()
             .filter_map(|(ino, node)| match &node.data {
@@ -643,8 +650,8 @@ impl<R: Remote> Core<R> {
     }
 
     /// The path of `ino` in the mount (`""` for the root), if its every parent is known.
-    pub(super) fn path_of(&self, ino: Ino) -> Option<String> {
-        let state = self.state.lock();
+    pub(in crate::fs) fn path_of(&self, ino: Ino) -> Option<String> {
+        let state = self.ns.lock_tree();
         let mut parts = Vec::new();
         let mut at = ino;
         while at != ROOT_INO {
@@ -676,7 +683,9 @@ impl<R: Remote> Core<R> {
         let NodeData::File(source) = self.node_data(source_ino)? else {
             return Err(FsError::Unsupported);
         };
-        let source_clean = self.staged_of(source_ino).is_none_or(|s| !s.state().dirty);
+        let source_clean = self
+            .staged_of(source_ino)
+            .is_none_or(|s| !s.lock_state().dirty);
         if !source_clean
             || offset_in != 0
             || offset_out != 0
@@ -687,13 +696,13 @@ impl<R: Remote> Core<R> {
         }
         let staged = self.stage(target).await?;
         let _turn = staged.turn.lock().await;
-        if staged.state().size != 0 {
+        if staged.lock_state().size != 0 {
             return Err(FsError::Unsupported);
         }
         let (folder, name, replaces) = self.destination(target)?;
         let copy = self.remote.copy_file(source.id, folder).await?;
         let now = SystemTime::now();
-        let overlay = staged.state().overlay;
+        let overlay = staged.lock_state().overlay;
         let mut entry = Entry {
             key: staged.file.key(),
             folder,
@@ -709,7 +718,7 @@ impl<R: Remote> Core<R> {
         };
         let stored = self.settle(&mut entry, copy).await?;
         {
-            let mut st = staged.state();
+            let mut st = staged.lock_state();
             st.base = Some((stored.id, source.size));
             st.size = source.size;
             st.dirty = false;

@@ -3,22 +3,21 @@
 //! directory; the server's content is copied into it only when a change needs it (a write, a
 //! truncation to a non-zero size), and reads of a staged file are served from it, so they see
 //! what was written. Flushing a changed file uploads it (see `upload`).
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::attr::{self, Attr, Owner};
-use super::connectivity::is_unreachable;
-use super::core::{Core, Dates, Opened};
-use super::error::FsError;
-use super::handles::Handle;
-use super::inode::{Ino, NodeData};
+use super::staged::{Staged, StagedState};
 use crate::cache::{ItemKey, Overlay};
+use crate::fs::attr::Attr;
+use crate::fs::connectivity::is_unreachable;
+use crate::fs::core::{Core, Dates, Opened};
+use crate::fs::error::FsError;
+use crate::fs::handles::Handle;
+use crate::fs::namespace::inode::{Ino, NodeData};
 use crate::remote::{FileKind, Remote, RemoteError};
-use crate::staging::{Durability, Entry, StagedFile};
-use crate::sync::{Mutex, MutexGuard};
+use crate::staging::{Durability, Entry};
 
 /// Bytes asked of the read path at once when a file's server content is copied in.
 const FILL_CHUNK: u32 = 4 << 20;
@@ -27,89 +26,6 @@ const FILL_CHUNK: u32 = 4 << 20;
 const STAGE_TRIES: usize = 5;
 /// How long `stage` waits for an upload completing to give the inode its server file.
 const STAGE_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// Change versions, counted across every staged file of the process, so that a version never
-/// repeats even when a file is staged again.
-static CHANGES: AtomicU64 = AtomicU64::new(1);
-
-/// What a staged file holds and whether the server has it.
-#[derive(Clone, Debug)]
-pub(super) struct StagedState {
-    /// The file's size.
-    pub(super) size: u64,
-    /// The server content (file id, size) the file still stands for, not yet copied in.
-    pub(super) base: Option<(u64, u64)>,
-    /// Changed since the server last got it.
-    pub(super) dirty: bool,
-    /// The last change (see `CHANGES`), so that an upload knows which changes it carried.
-    pub(super) version: u64,
-    /// When the content last changed (its mtime unless one was set).
-    pub(super) written: SystemTime,
-    /// Times and mode set locally.
-    pub(super) overlay: Overlay,
-    /// The file was deleted: nothing is uploaded any more.
-    pub(super) unlinked: bool,
-    /// A symbolic link: the bytes are its target.
-    pub(super) symlink: bool,
-}
-
-/// A file with local content: its staged bytes and their state.
-pub(super) struct Staged {
-    pub(super) file: StagedFile,
-    state: Mutex<StagedState>,
-    /// Held while the server's content is copied in, so that it happens once.
-    fill: tokio::sync::Mutex<()>,
-    /// Held by an upload (and by what must not overlap one), one at a time per file.
-    pub(super) turn: tokio::sync::Mutex<()>,
-    /// The change version a write-back `close` last journaled, so that the `release` after a
-    /// `flush`, or a second close with nothing changed, syncs nothing again.
-    pub(super) journaled: Mutex<Option<u64>>,
-}
-
-impl Staged {
-    pub(super) fn new(file: StagedFile, state: StagedState) -> Self {
-        Self {
-            file,
-            state: Mutex::new(state),
-            fill: tokio::sync::Mutex::new(()),
-            turn: tokio::sync::Mutex::new(()),
-            journaled: Mutex::new(None),
-        }
-    }
-
-    pub(super) fn state(&self) -> MutexGuard<'_, StagedState> {
-        self.state.lock()
-    }
-
-    /// Records a change of content made by `change`: the file is dirty and modified now.
-    fn changed(&self, change: impl FnOnce(&mut StagedState)) {
-        let mut st = self.state();
-        change(&mut st);
-        st.dirty = true;
-        st.version = CHANGES.fetch_add(1, Ordering::Relaxed);
-        st.written = SystemTime::now();
-        st.overlay.mtime = None;
-        st.overlay.atime = None;
-    }
-
-    /// The server got the content as of change `version`: clean unless it changed since.
-    pub(super) fn settled(&self, version: u64) {
-        let mut st = self.state();
-        if st.version == version {
-            st.dirty = false;
-        }
-    }
-
-    /// The attributes of the staged file.
-    pub(super) fn attr(&self, ino: Ino, owner: Owner) -> Attr {
-        let st = self.state();
-        let mut attr = attr::local_file_attr(ino, st.size, st.symlink, owner);
-        attr.mtime = st.written;
-        attr.atime = st.written;
-        attr.ctime = st.written;
-        attr.with_overlay(&st.overlay)
-    }
-}
 
 /// Changes `setattr` asks for; `None` leaves a field as it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,14 +48,14 @@ pub struct SetAttr {
 
 impl<R: Remote> Core<R> {
     /// The staged copy of `ino`, if it has one.
-    pub(super) fn staged_of(&self, ino: Ino) -> Option<Arc<Staged>> {
-        self.staged.lock().get(&ino).cloned()
+    pub(in crate::fs) fn staged_of(&self, ino: Ino) -> Option<Arc<Staged>> {
+        self.writes.lock_staged().get(&ino).cloned()
     }
 
     /// The staged copy of file `ino`, made if it has none. What the inode stands for can change
     /// meanwhile (an upload finishing makes a local file a server file): a copy is made only
     /// of what it still stands for, looking again a few times.
-    pub(super) async fn stage(&self, ino: Ino) -> Result<Arc<Staged>, FsError> {
+    pub(in crate::fs) async fn stage(&self, ino: Ino) -> Result<Arc<Staged>, FsError> {
         for _ in 0..STAGE_TRIES {
             if let Some(staged) = self.staged_of(ino) {
                 return Ok(staged);
@@ -149,7 +65,7 @@ impl<R: Remote> Core<R> {
                 NodeData::File(f) => {
                     let shown = self.attr_of_data(ino, &data, Dates::Wait).await?;
                     let (kind, carried) = self.file_carried(f);
-                    let key = self.staging.new_key();
+                    let key = self.writes.staging.new_key();
                     let state = StagedState {
                         size: f.size,
                         base: (f.size > 0).then_some((f.id, f.size)),
@@ -160,13 +76,13 @@ impl<R: Remote> Core<R> {
                         unlinked: false,
                         symlink: kind == FileKind::Symlink,
                     };
-                    Staged::new(self.staging.create(key)?, state)
+                    Staged::new(self.writes.staging.create(key)?, state)
                 }
                 NodeData::Local(local) => {
-                    if let Some(detached) = self.detached.lock().remove(&local.key) {
+                    if let Some(detached) = self.writes.lock_detached().remove(&local.key) {
                         return Ok(self.attach(ino, detached));
                     }
-                    match self.staging.journal().get(local.key)? {
+                    match self.writes.staging.journal().get(local.key)? {
                         Some(row) => self.restaged(&row)?,
                         // Its upload is completing: the inode is the server's file in a moment.
                         None => {
@@ -180,50 +96,50 @@ impl<R: Remote> Core<R> {
             let current = self.node_data(ino)?.key();
             if current != data.key() {
                 if matches!(data, NodeData::File(_)) {
-                    self.staging.remove(made.file.key());
+                    self.writes.staging.remove(made.file.key());
                 }
                 continue;
             }
-            let mut staged = self.staged.lock();
-            if let Some(existing) = staged.get(&ino) {
-                if matches!(data, NodeData::File(_)) {
-                    self.staging.remove(made.file.key());
-                }
-                return Ok(Arc::clone(existing));
-            }
             let made = Arc::new(made);
-            staged.insert(ino, Arc::clone(&made));
-            return Ok(made);
+            let kept = self.attach(ino, Arc::clone(&made));
+            // Another task staged the file meanwhile: its copy wins, this one's file goes.
+            if !Arc::ptr_eq(&kept, &made) && matches!(data, NodeData::File(_)) {
+                self.writes.staging.remove(made.file.key());
+            }
+            return Ok(kept);
         }
         log::warn!("inode {ino} kept changing while a staged copy was made of it");
         Err(FsError::NotFound)
     }
 
     /// Makes `staged` the staged copy of `ino`, unless it has one already; returns the one it has.
-    pub(super) fn attach(&self, ino: Ino, staged: Arc<Staged>) -> Arc<Staged> {
-        Arc::clone(self.staged.lock().entry(ino).or_insert(staged))
+    pub(in crate::fs) fn attach(&self, ino: Ino, staged: Arc<Staged>) -> Arc<Staged> {
+        Arc::clone(self.writes.lock_staged().entry(ino).or_insert(staged))
     }
 
     /// Forgets the staged copy of `ino` once no handle is open on it and the server has its
     /// content (or it was deleted). Staged bytes the journal still needs are kept.
-    pub(super) fn unstage_if_idle(&self, ino: Ino) {
-        if self.state.lock().inodes.open_handles(ino) > 0 {
+    pub(in crate::fs) fn unstage_if_idle(&self, ino: Ino) {
+        if self.ns.lock_tree().inodes.open_handles(ino) > 0 {
             return;
         }
-        let mut staged = self.staged.lock();
-        let Some(entry) = staged.get(&ino) else {
-            return;
+        let key = {
+            let mut staged = self.writes.lock_staged();
+            let Some(entry) = staged.get(&ino) else {
+                return;
+            };
+            let idle = {
+                let st = entry.lock_state();
+                !st.dirty || st.unlinked
+            };
+            if !idle {
+                return;
+            }
+            let key = entry.file.key();
+            staged.remove(&ino);
+            key
         };
-        let idle = {
-            let st = entry.state();
-            !st.dirty || st.unlinked
-        };
-        if !idle {
-            return;
-        }
-        let key = entry.file.key();
-        staged.remove(&ino);
-        let needed = match self.staging.journal().get(key) {
+        let needed = match self.writes.staging.journal().get(key) {
             Ok(entry) => entry.is_some(),
             Err(e) => {
                 log::warn!("cannot read the journal: {e}");
@@ -231,20 +147,20 @@ impl<R: Remote> Core<R> {
             }
         };
         if !needed {
-            self.staging.remove(key);
+            self.writes.staging.remove(key);
         }
     }
 
     /// Copies the server's content into the staged file, if it is not there yet.
-    pub(super) async fn materialize(&self, staged: &Staged) -> Result<(), FsError> {
-        if staged.state().base.is_none() {
+    pub(in crate::fs) async fn materialize(&self, staged: &Staged) -> Result<(), FsError> {
+        if staged.lock_state().base.is_none() {
             return Ok(());
         }
         let _fill = staged.fill.lock().await;
-        let Some((id, size)) = staged.state().base else {
+        let Some((id, size)) = staged.lock_state().base else {
             return Ok(());
         };
-        let reader = self.content.open(id, size);
+        let reader = self.reads.content.open(id, size);
         let mut offset = 0;
         while offset < size {
             let chunk = reader.read(offset, FILL_CHUNK).await?;
@@ -257,7 +173,7 @@ impl<R: Remote> Core<R> {
             staged.file.write_at(offset, chunk.clone()).await?;
             offset += chunk.len() as u64;
         }
-        staged.state().base = None;
+        staged.lock_state().base = None;
         Ok(())
     }
 
@@ -281,11 +197,15 @@ impl<R: Remote> Core<R> {
 
     /// Cuts or extends the staged file to `len` bytes; the server's content is copied in first
     /// unless nothing of it stays.
-    pub(super) async fn truncate_staged(&self, staged: &Staged, len: u64) -> Result<(), FsError> {
+    pub(in crate::fs) async fn truncate_staged(
+        &self,
+        staged: &Staged,
+        len: u64,
+    ) -> Result<(), FsError> {
         if len == 0 {
             let _fill = staged.fill.lock().await;
             let empty = {
-                let st = staged.state();
+                let st = staged.lock_state();
                 st.size == 0 && st.base.is_none()
             };
             if !empty {
@@ -299,7 +219,7 @@ impl<R: Remote> Core<R> {
             return Ok(());
         }
         self.materialize(staged).await?;
-        if staged.state().size == len {
+        if staged.lock_state().size == len {
             return Ok(());
         }
         self.check_size(len).await?;
@@ -310,16 +230,16 @@ impl<R: Remote> Core<R> {
     }
 
     /// The inode handle `fh` is open on.
-    pub(super) fn handle_ino(&self, fh: u64) -> Result<Ino, FsError> {
-        match self.state.lock().handles.get(fh) {
+    pub(in crate::fs) fn handle_ino(&self, fh: u64) -> Result<Ino, FsError> {
+        match self.ns.lock_tree().handles.get(fh) {
             Some(Handle::File { ino, .. }) => Ok(*ino),
             _ => Err(FsError::BadHandle),
         }
     }
 
     /// The inode and append mode of handle `fh`, which must be open for writing.
-    pub(super) fn write_handle(&self, fh: u64) -> Result<(Ino, bool), FsError> {
-        match self.state.lock().handles.get(fh) {
+    pub(in crate::fs) fn write_handle(&self, fh: u64) -> Result<(Ino, bool), FsError> {
+        match self.ns.lock_tree().handles.get(fh) {
             Some(Handle::File {
                 ino,
                 write: true,
@@ -331,8 +251,8 @@ impl<R: Remote> Core<R> {
     }
 
     /// Records that the file open as `fh` was changed through it, so that its `close` uploads.
-    pub(super) fn changed_through(&self, fh: u64) {
-        if let Some(Handle::File { changed, .. }) = self.state.lock().handles.get_mut(fh) {
+    pub(in crate::fs) fn changed_through(&self, fh: u64) {
+        if let Some(Handle::File { changed, .. }) = self.ns.lock_tree().handles.get_mut(fh) {
             *changed = true;
         }
     }
@@ -352,7 +272,7 @@ impl<R: Remote> Core<R> {
             }
         }
         let keep_cache = self.staged_of(ino).is_none();
-        let mut state = self.state.lock();
+        let mut state = self.ns.lock_tree();
         if state.inodes.get(ino).is_none() {
             return Err(FsError::NotFound);
         }
@@ -380,7 +300,7 @@ impl<R: Remote> Core<R> {
         let (id, len) = match (staged, data) {
             (Some(staged), _) => {
                 let (len, base) = {
-                    let st = staged.state();
+                    let st = staged.lock_state();
                     (st.size, st.base)
                 };
                 match base {
@@ -396,17 +316,17 @@ impl<R: Remote> Core<R> {
             (None, _) => return Err(FsError::IsDir),
         };
         let reader = {
-            let mut readers = self.readers.lock();
+            let mut readers = self.reads.lock_readers();
             match readers.get(&fh) {
                 Some((open, reader)) if *open == id => Arc::clone(reader),
                 _ => {
-                    let reader = Arc::new(self.content.open(id, len));
+                    let reader = Arc::new(self.reads.content.open(id, len));
                     readers.insert(fh, (id, Arc::clone(&reader)));
                     reader
                 }
             }
         };
-        if !self.link.is_online() && !self.content.is_cached(id, len, offset, size) {
+        if !self.link.is_online() && !self.reads.content.is_cached(id, len, offset, size) {
             return Err(FsError::Unreachable);
         }
         let read = reader.read(offset, size).await;
@@ -423,9 +343,13 @@ impl<R: Remote> Core<R> {
         let (ino, append) = self.write_handle(fh)?;
         let staged = self.stage(ino).await?;
         self.materialize(&staged).await?;
-        let start = if append { staged.state().size } else { offset };
+        let start = if append {
+            staged.lock_state().size
+        } else {
+            offset
+        };
         let end = start + data.len() as u64;
-        if end > staged.state().size {
+        if end > staged.lock_state().size {
             self.check_size(end).await?;
         }
         {
@@ -453,7 +377,7 @@ impl<R: Remote> Core<R> {
         }
         let end = offset.saturating_add(length);
         let staged = self.stage(ino).await?;
-        if mode & libc::FALLOC_FL_KEEP_SIZE != 0 || end <= staged.state().size {
+        if mode & libc::FALLOC_FL_KEEP_SIZE != 0 || end <= staged.lock_state().size {
             return Ok(());
         }
         self.truncate_staged(&staged, end).await?;
@@ -477,7 +401,7 @@ impl<R: Remote> Core<R> {
             if let Some(fh) = changes.fh {
                 self.changed_through(fh);
             }
-            if self.state.lock().inodes.open_handles(ino) == 0 {
+            if self.ns.lock_tree().inodes.open_handles(ino) == 0 {
                 self.closed(ino).await?;
                 self.unstage_if_idle(ino);
             }
@@ -535,7 +459,7 @@ impl<R: Remote> Core<R> {
         if let Some(staged) = &staged {
             let _turn = staged.turn.lock().await;
             let (dirty, overlay, written) = {
-                let mut st = staged.state();
+                let mut st = staged.lock_state();
                 change(&mut st.overlay);
                 (st.dirty, st.overlay, st.written)
             };
@@ -550,18 +474,19 @@ impl<R: Remote> Core<R> {
             }
         }
         match self.node_data(ino)? {
-            NodeData::File(file) => match self.staging.journal().by_uploaded(file.id)? {
+            NodeData::File(file) => match self.writes.staging.journal().by_uploaded(file.id)? {
                 // Uploaded, its metadata still to be given: the change goes with it.
                 Some(mut row) => {
                     let mut overlay = row.overlay();
                     change(&mut overlay);
                     row.set_attributes(&overlay, row.mtime);
-                    self.staging
+                    self.writes
+                        .staging
                         .journal()
                         .upsert(&row, Durability::Lazy)
                         .await?;
                     let mut shown = file;
-                    shown.file_type = super::upload::entry_meta(&row).encode();
+                    shown.file_type = crate::fs::write::upload::entry_meta(&row).encode();
                     self.became(ino, NodeData::File(shown)).await;
                     Ok(())
                 }
@@ -585,7 +510,7 @@ impl<R: Remote> Core<R> {
         key: u64,
         change: impl FnOnce(&mut Entry),
     ) -> Result<(), FsError> {
-        let journal = self.staging.journal();
+        let journal = self.writes.staging.journal();
         if let Some(mut entry) = journal.get(key)? {
             change(&mut entry);
             journal.upsert(&entry, Durability::Lazy).await?;
@@ -595,8 +520,8 @@ impl<R: Remote> Core<R> {
 
     /// What a close of changed file `ino` does: without write-back, has it uploaded and returns
     /// the outcome; with write-back, journals it and has the upload start after the delay.
-    pub(super) async fn closed(&self, ino: Ino) -> Result<(), FsError> {
-        match self.writeback.delay() {
+    pub(in crate::fs) async fn closed(&self, ino: Ino) -> Result<(), FsError> {
+        match self.writes.writeback.delay() {
             Some(delay) => self.journal_now(ino, delay).await,
             None => self.upload_now(ino).await,
         }
@@ -606,7 +531,7 @@ impl<R: Remote> Core<R> {
     /// the caller learns the outcome (with write-back: journaled, and uploaded soon); a handle
     /// that changed nothing uploads nothing.
     pub async fn flush(&self, fh: u64) -> Result<(), FsError> {
-        match self.state.lock().handles.get(fh) {
+        match self.ns.lock_tree().handles.get(fh) {
             Some(Handle::File { changed: false, .. }) => return Ok(()),
             Some(Handle::File { .. }) => {}
             _ => return Err(FsError::BadHandle),
@@ -615,7 +540,7 @@ impl<R: Remote> Core<R> {
         self.closed(ino).await?;
         // Until it writes again, the handle has nothing more to upload: its `release` (which
         // follows the last `flush`) does not send the file again for another handle's writes.
-        if let Some(Handle::File { changed, .. }) = self.state.lock().handles.get_mut(fh) {
+        if let Some(Handle::File { changed, .. }) = self.ns.lock_tree().handles.get_mut(fh) {
             *changed = false;
         }
         Ok(())
@@ -624,7 +549,7 @@ impl<R: Remote> Core<R> {
     /// `fsync`: the file's changes, through whichever handle, are uploaded now, with or without
     /// write-back.
     pub async fn fsync(&self, fh: u64) -> Result<(), FsError> {
-        match self.state.lock().handles.get(fh) {
+        match self.ns.lock_tree().handles.get(fh) {
             Some(Handle::File { write: false, .. }) => return Ok(()),
             Some(Handle::File { .. }) => {}
             _ => return Err(FsError::BadHandle),
@@ -638,12 +563,12 @@ impl<R: Remote> Core<R> {
     pub async fn release(&self, fh: u64) -> Result<(), FsError> {
         let ino = self.handle_ino(fh)?;
         let changed = matches!(
-            self.state.lock().handles.get(fh),
+            self.ns.lock_tree().handles.get(fh),
             Some(Handle::File { changed: true, .. })
         );
         let dirty = changed
             && self.staged_of(ino).is_some_and(|s| {
-                let st = s.state();
+                let st = s.lock_state();
                 st.dirty && !st.unlinked
             });
         if dirty {

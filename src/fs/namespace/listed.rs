@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::attr::Kind;
-use super::inode::Ino;
+use crate::fs::attr::Kind;
+use crate::fs::namespace::inode::Ino;
 
 /// One entry of a directory as shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
