@@ -22,6 +22,7 @@ use super::files::Staged;
 use super::handles::{Handle, Handles};
 use super::inode::{Ino, InodeTable, LocalFile, NodeData};
 use super::names::{self, ItemKind, NameRequest};
+use super::namespace::within_name_max;
 use super::writeback::{WriteBack, WriteBackOptions};
 use super::xattr;
 use crate::cache::meta::epoch_secs;
@@ -737,8 +738,10 @@ impl<R: Remote> Core<R> {
         self.attach(ino, staged);
     }
 
-    /// Resolves `name` in directory `parent`; counts one kernel lookup of the result.
+    /// Resolves `name` in directory `parent`; counts one kernel lookup of the result. A name
+    /// longer than any entry may have is `ENAMETOOLONG`, not `ENOENT`.
     pub async fn lookup(&self, parent: Ino, name: &str) -> Result<Attr, FsError> {
+        within_name_max(name)?;
         let listed = self.children(parent).await?;
         let child = listed.find(name).ok_or(FsError::NotFound)?;
         let data = self.node_data(child.ino)?;

@@ -30,6 +30,16 @@ fn server_name(shown: &str) -> Result<String, FsError> {
     })
 }
 
+/// Refuses a name longer than a directory entry may be: no entry has it, and none can get it.
+/// The kernel passes names of up to 1,024 bytes.
+pub(super) fn within_name_max(name: &str) -> Result<(), FsError> {
+    if name.len() > names::NAME_MAX {
+        Err(FsError::NameTooLong)
+    } else {
+        Ok(())
+    }
+}
+
 /// A server call whose item is already gone counts as done.
 fn gone_is_done(result: Result<(), RemoteError>) -> Result<(), FsError> {
     match result {
@@ -41,6 +51,7 @@ fn gone_is_done(result: Result<(), RemoteError>) -> Result<(), FsError> {
 impl<R: Remote> Core<R> {
     /// The entry `name` of directory `parent`.
     async fn child(&self, parent: Ino, name: &str) -> Result<Child, FsError> {
+        within_name_max(name)?;
         self.children(parent)
             .await?
             .find(name)
@@ -73,6 +84,7 @@ impl<R: Remote> Core<R> {
         flags: i32,
     ) -> Result<(Attr, Opened), FsError> {
         self.writable()?;
+        within_name_max(name)?;
         if let Some(child) = self.children(parent).await?.find(name).cloned() {
             if flags & libc::O_EXCL != 0 {
                 return Err(FsError::Exists);
@@ -95,6 +107,7 @@ impl<R: Remote> Core<R> {
             return Err(FsError::NotPermitted);
         }
         self.writable()?;
+        within_name_max(name)?;
         if self.children(parent).await?.find(name).is_some() {
             return Err(FsError::Exists);
         }
@@ -388,8 +401,9 @@ impl<R: Remote> Core<R> {
     }
 
     /// Renames `name` of `parent` to `newname` of `newparent`, replacing what is there only
-    /// after the move succeeded. `RENAME_NOREPLACE` is honoured; `RENAME_EXCHANGE` is not
-    /// supported (`EINVAL`), nor is moving a folder into its own subtree.
+    /// after the move succeeded. `RENAME_NOREPLACE` is honoured; `RENAME_EXCHANGE` and
+    /// `RENAME_WHITEOUT` (which leaves a device file behind) are not supported (`EINVAL`), nor
+    /// is moving a folder into its own subtree.
     pub async fn rename(
         &self,
         parent: Ino,
@@ -401,6 +415,9 @@ impl<R: Remote> Core<R> {
         self.writable()?;
         if flags & libc::RENAME_EXCHANGE != 0 {
             return Err(FsError::Invalid("RENAME_EXCHANGE is not supported"));
+        }
+        if flags & libc::RENAME_WHITEOUT != 0 {
+            return Err(FsError::Invalid("RENAME_WHITEOUT is not supported"));
         }
         let stored_name = server_name(newname)?;
         let source = self.child(parent, name).await?;
