@@ -21,6 +21,7 @@ use super::error::FsError;
 use super::files::Staged;
 use super::handles::{Handle, Handles};
 use super::inode::{Ino, InodeTable, LocalFile, NodeData};
+use super::local_times::LocalTimes;
 use super::names::{self, ItemKind, NameRequest};
 use super::namespace::within_name_max;
 use super::writeback::{WriteBack, WriteBackOptions};
@@ -251,6 +252,9 @@ pub struct Core<R: Remote> {
     pub(super) said_file_type_lost: AtomicBool,
     /// Work done ahead of the user (see `ahead`).
     pub(super) ahead: Ahead,
+    /// Status changes, directories' changes of entries and access times set, which the server
+    /// does not keep (see `local_times`).
+    pub(super) times: LocalTimes,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere (the data stays usable).
@@ -308,6 +312,7 @@ impl<R: Remote> Core<R> {
             refresh_queue: Mutex::new(Some(refresh_queue)),
             said_file_type_lost: AtomicBool::new(false),
             ahead: Ahead::new(),
+            times: LocalTimes::default(),
         }
     }
 
@@ -415,15 +420,32 @@ impl<R: Remote> Core<R> {
         self.meta.overlay(key).unwrap_or_default()
     }
 
-    /// The attributes of `ino`, standing for `data`. A server file whose upload date is not
-    /// known yet waits for it with `Dates::Wait`; with `Dates::IfKnown` it gets provisional
-    /// attributes instead (see `Attr::provisional`).
+    /// The attributes of `ino`, standing for `data`, as `stat` shows them. A server file whose
+    /// upload date is not known yet waits for it with `Dates::Wait`; with `Dates::IfKnown` it
+    /// gets provisional attributes instead (see `Attr::provisional`).
     pub(super) async fn attr_of_data(
         &self,
         ino: Ino,
         data: &NodeData,
         dates: Dates,
     ) -> Result<Attr, FsError> {
+        let attr = self.stored_attr(ino, data, dates).await?;
+        Ok(self.shown_attr(attr))
+    }
+
+    /// `attr` with what only this mount knows: the times of `local_times`, and a link count of
+    /// 0 once the item was removed (an open handle still reaches it).
+    pub(super) fn shown_attr(&self, attr: Attr) -> Attr {
+        let mut attr = self.times.apply(attr);
+        if lock(&self.state).inodes.is_unlinked(attr.ino) {
+            attr.nlink = 0;
+        }
+        attr
+    }
+
+    /// The attributes of `ino` from what the server, the staged copy, the journal and the
+    /// metadata store say (see `attr_of_data`).
+    async fn stored_attr(&self, ino: Ino, data: &NodeData, dates: Dates) -> Result<Attr, FsError> {
         let owner = self.options.owner;
         if let Some(staged) = self.staged_of(ino) {
             if !data.is_dir() {

@@ -11,6 +11,7 @@ mod files;
 pub mod handles;
 pub mod inode;
 mod links;
+mod local_times;
 pub mod names;
 mod namespace;
 mod upload;

@@ -97,7 +97,10 @@ impl<R: Remote> Core<R> {
         let (ino, staged) = self.new_file(parent, name, mode, false).await?;
         let opened = self.open(ino, flags & !libc::O_TRUNC).await?;
         self.changed_through(opened.fh);
-        Ok((staged.attr(ino, self.options.owner), opened))
+        Ok((
+            self.shown_attr(staged.attr(ino, self.options.owner)),
+            opened,
+        ))
     }
 
     /// `mknod`: a regular file is created (and uploaded, empty) as by `open(O_CREAT)` and
@@ -176,6 +179,7 @@ impl<R: Remote> Core<R> {
             (ino, state.relist(parent, &[], Some(child)))
         };
         lock(&self.staged).insert(ino, Arc::clone(&staged));
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         Ok((ino, staged))
     }
@@ -216,6 +220,7 @@ impl<R: Remote> Core<R> {
             };
             (ino, state.relist(parent, &[], Some(child)))
         };
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         self.getattr(ino).await
     }
@@ -262,8 +267,11 @@ impl<R: Remote> Core<R> {
         let relisted = {
             let mut state = lock(&self.state);
             state.listings.remove(&child.ino);
+            state.inodes.mark_unlinked(child.ino);
             state.relist(parent, &[child.ino], None)
         };
+        self.times.status_changed(child.ino);
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         Ok(())
     }
@@ -312,6 +320,8 @@ impl<R: Remote> Core<R> {
             lock(&self.settling).remove(&row.key);
             journal.remove(row.key, Durability::Synced).await?;
         }
+        lock(&self.state).inodes.mark_unlinked(ino);
+        self.times.status_changed(ino);
         self.unstage_if_idle(ino);
         Ok(())
     }
@@ -325,6 +335,7 @@ impl<R: Remote> Core<R> {
         }
         self.remove_file(child.ino).await?;
         let relisted = lock(&self.state).relist(parent, &[child.ino], None);
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         Ok(())
     }
@@ -446,7 +457,11 @@ impl<R: Remote> Core<R> {
         let data = self.move_item(source.ino, from, to, &stored_name).await?;
         if let Some(target) = &target {
             match self.node_data(target.ino)? {
-                NodeData::Folder(folder) => self.delete_folder(&folder).await?,
+                NodeData::Folder(folder) => {
+                    self.delete_folder(&folder).await?;
+                    lock(&self.state).inodes.mark_unlinked(target.ino);
+                    self.times.status_changed(target.ino);
+                }
                 _ => self.remove_file(target.ino).await?,
             }
         }
@@ -473,6 +488,9 @@ impl<R: Remote> Core<R> {
             };
             into.into_iter().chain(out_of)
         };
+        self.times.status_changed(source.ino);
+        self.times.entries_changed(parent);
+        self.times.entries_changed(newparent);
         self.expire_kept(relisted).await;
         Ok(())
     }
