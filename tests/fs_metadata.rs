@@ -153,6 +153,35 @@ async fn times_and_modes_set_right_after_a_close_ride_with_the_uploads_last_step
 }
 
 #[tokio::test]
+async fn a_listing_fetched_before_an_uploads_last_steps_shows_the_metadata_they_give() {
+    let remote = Arc::new(MemoryRemote::new());
+    let mut options = FsOptions::new(OWNER);
+    options.dir_ttl = Duration::ZERO;
+    let a = Core::new(Arc::clone(&remote), options).unwrap();
+    let (attr, opened) = a
+        .create(ROOT_INO, "empty", 0o600, libc::O_WRONLY | libc::O_CREAT)
+        .await
+        .unwrap();
+    a.release(opened.fh).await.unwrap();
+    let when = UNIX_EPOCH + Duration::from_secs(1_234_567_890);
+    let touch = SetAttr {
+        mtime: Some(when),
+        ..SetAttr::default()
+    };
+    a.setattr(attr.ino, touch).await.unwrap();
+    // The server holds a plain one-byte file until the last steps give it its metadata.
+    assert_eq!(server_entry(&remote, "empty").await.size, 1);
+    let relisted = a.lookup(ROOT_INO, "empty").await.unwrap();
+    assert_eq!(
+        (relisted.ino, relisted.size, relisted.perm, relisted.mtime),
+        (attr.ino, 0, 0o600, when)
+    );
+    a.sync(None, |_, _| {}).await;
+    let settled = a.lookup(ROOT_INO, "empty").await.unwrap();
+    assert_eq!((settled.size, settled.mtime), (0, when));
+}
+
+#[tokio::test]
 async fn attributes_set_while_a_file_is_written_travel_with_its_upload() {
     let remote = Arc::new(MemoryRemote::new());
     let a = machine(&remote);

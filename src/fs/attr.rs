@@ -58,16 +58,18 @@ pub struct Attr {
     pub size: u64,
     /// Size in 512-byte blocks.
     pub blocks: u64,
-    /// Last access; the server does not track reads, so this is the modification time.
+    /// Last access: the server does not track reads, so the modification time, unless set
+    /// with `utimens` (see `local_times`).
     pub atime: SystemTime,
     /// Last modification.
     pub mtime: SystemTime,
-    /// Last status change; the modification time as well.
+    /// Last status change: the modification time, or the last change of status made through
+    /// this mount if later (see `local_times`).
     pub ctime: SystemTime,
     /// Permission bits.
     pub perm: u16,
     /// Link count: 1 for files; 1 for directories too, which tells `find` and friends that
-    /// subdirectories are not counted (as btrfs does).
+    /// subdirectories are not counted (as btrfs does); 0 for an item removed while still open.
     pub nlink: u32,
     /// Owner.
     pub uid: u32,

@@ -11,7 +11,7 @@ use super::ahead::Ahead;
 use super::attr::{Attr, Kind, Owner};
 use super::connectivity::Connectivity;
 use super::error::FsError;
-
+use super::local_times::LocalTimes;
 use super::namespace::inode::Ino;
 use super::namespace::Namespace;
 use super::read::Reads;
@@ -149,6 +149,9 @@ pub struct Core<R: Remote> {
     pub(super) said_file_type_lost: AtomicBool,
     /// Work done ahead of the user (see `ahead`).
     pub(super) ahead: Ahead,
+    /// Status changes, directories' changes of entries and access times set, which the server
+    /// does not keep (see `local_times`).
+    pub(super) times: LocalTimes,
 }
 
 impl<R: Remote> Core<R> {
@@ -193,6 +196,7 @@ impl<R: Remote> Core<R> {
             refresh_queue: Mutex::new(Some(refresh_queue)),
             said_file_type_lost: AtomicBool::new(false),
             ahead: Ahead::new(),
+            times: LocalTimes::default(),
         }
     }
 

@@ -7,6 +7,7 @@ use super::attr::{Attr, Kind};
 use super::core::{Core, Dates, DirEntry, DirEntryPlus};
 use super::error::FsError;
 use super::handles::Handle;
+use super::namespace::changes::within_name_max;
 use super::namespace::inode::{Ino, NodeData};
 use super::namespace::listed::Listed;
 use crate::remote::Remote;
@@ -17,8 +18,10 @@ use crate::remote::Remote;
 const READDIR_BATCH: usize = 256;
 
 impl<R: Remote> Core<R> {
-    /// Resolves `name` in directory `parent`; counts one kernel lookup of the result.
+    /// Resolves `name` in directory `parent`; counts one kernel lookup of the result. A name
+    /// longer than any entry may have is `ENAMETOOLONG`, not `ENOENT`.
     pub async fn lookup(&self, parent: Ino, name: &str) -> Result<Attr, FsError> {
+        within_name_max(name)?;
         let listed = self.children(parent).await?;
         let child = listed.find(name).ok_or(FsError::NotFound)?;
         let data = self.node_data(child.ino)?;

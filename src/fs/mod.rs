@@ -51,6 +51,7 @@ pub mod core;
 pub mod error;
 pub mod handles;
 mod links;
+mod local_times;
 mod lookup;
 pub mod namespace;
 mod read;

@@ -59,15 +59,32 @@ impl<R: Remote> Core<R> {
         self.meta.overlay(key).unwrap_or_default()
     }
 
-    /// The attributes of `ino`, standing for `data`. A server file whose upload date is not
-    /// known yet waits for it with `Dates::Wait`; with `Dates::IfKnown` it gets provisional
-    /// attributes instead (see `Attr::provisional`).
+    /// The attributes of `ino`, standing for `data`, as `stat` shows them. A server file whose
+    /// upload date is not known yet waits for it with `Dates::Wait`; with `Dates::IfKnown` it
+    /// gets provisional attributes instead (see `Attr::provisional`).
     pub(super) async fn attr_of_data(
         &self,
         ino: Ino,
         data: &NodeData,
         dates: Dates,
     ) -> Result<Attr, FsError> {
+        let attr = self.stored_attr(ino, data, dates).await?;
+        Ok(self.shown_attr(attr))
+    }
+
+    /// `attr` with what only this mount knows: the times of `local_times`, and a link count of
+    /// 0 once the item was removed (an open handle still reaches it).
+    pub(super) fn shown_attr(&self, attr: Attr) -> Attr {
+        let mut attr = self.times.apply(attr);
+        if self.ns.lock_tree().inodes.is_unlinked(attr.ino) {
+            attr.nlink = 0;
+        }
+        attr
+    }
+
+    /// The attributes of `ino` from what the server, the staged copy, the journal and the
+    /// metadata store say (see `attr_of_data`).
+    async fn stored_attr(&self, ino: Ino, data: &NodeData, dates: Dates) -> Result<Attr, FsError> {
         let owner = self.options.owner;
         if let Some(staged) = self.staged_of(ino) {
             if !data.is_dir() {

@@ -22,6 +22,7 @@ use fuser::{
 use std::time::SystemTime;
 use tokio::runtime::Handle;
 
+use crate::fs::namespace::names;
 use crate::fs::{Attr, Core, FsError, Kind, Opened, SetAttr};
 use crate::remote::Remote;
 use crate::system::read_ahead;
@@ -298,9 +299,14 @@ fn time_of(time: Option<TimeOrNow>) -> Option<SystemTime> {
     })
 }
 
-/// A name from the kernel as UTF-8; names that are not cannot be stored on the server.
-fn utf8(name: &OsStr) -> Result<String, Errno> {
-    name.to_str().map(str::to_owned).ok_or(Errno::EILSEQ)
+/// A file name from the kernel, which passes names of up to 1,024 bytes: `ENAMETOOLONG` past
+/// `NAME_MAX`, else the name as UTF-8, or `not_utf8` for a name that is not (no entry has one,
+/// and none can be stored on the server).
+fn name_arg(name: &OsStr, not_utf8: Errno) -> Result<String, Errno> {
+    if name.len() > names::NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    name.to_str().map(str::to_owned).ok_or(not_utf8)
 }
 
 /// Answers an xattr request: the size when asked with size 0, `ERANGE` when the buffer is too
@@ -348,9 +354,9 @@ impl<R: Remote> Filesystem for Adapter<R> {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let Some(name) = name.to_str().map(str::to_owned) else {
-            reply.error(Errno::ENOENT);
-            return;
+        let name = match name_arg(name, Errno::ENOENT) {
+            Ok(name) => name,
+            Err(e) => return reply.error(e),
         };
         let ttl = self.ttl;
         self.spawn(move |core| async move {
@@ -520,7 +526,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let name = match utf8(name) {
+        let name = match name_arg(name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
@@ -549,7 +555,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        let name = match utf8(name) {
+        let name = match name_arg(name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
@@ -570,7 +576,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let name = match utf8(link_name) {
+        let name = match name_arg(link_name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
@@ -613,7 +619,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let name = match utf8(name) {
+        let name = match name_arg(name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
@@ -627,9 +633,9 @@ impl<R: Remote> Filesystem for Adapter<R> {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = match utf8(name) {
+        let name = match name_arg(name, Errno::ENOENT) {
             Ok(name) => name,
-            Err(_) => return reply.error(Errno::ENOENT),
+            Err(e) => return reply.error(e),
         };
         self.spawn(
             move |core| async move { reply_empty(reply, core.unlink(parent.0, &name).await) },
@@ -637,9 +643,9 @@ impl<R: Remote> Filesystem for Adapter<R> {
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = match utf8(name) {
+        let name = match name_arg(name, Errno::ENOENT) {
             Ok(name) => name,
-            Err(_) => return reply.error(Errno::ENOENT),
+            Err(e) => return reply.error(e),
         };
         self.spawn(
             move |core| async move { reply_empty(reply, core.rmdir(parent.0, &name).await) },
@@ -656,10 +662,11 @@ impl<R: Remote> Filesystem for Adapter<R> {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let (name, newname) = match (name.to_str(), utf8(newname)) {
-            (Some(name), Ok(newname)) => (name.to_owned(), newname),
-            (None, _) => return reply.error(Errno::ENOENT),
-            (_, Err(e)) => return reply.error(e),
+        let names = name_arg(name, Errno::ENOENT)
+            .and_then(|name| Ok((name, name_arg(newname, Errno::EILSEQ)?)));
+        let (name, newname) = match names {
+            Ok(names) => names,
+            Err(e) => return reply.error(e),
         };
         self.spawn(move |core| async move {
             match core

@@ -30,6 +30,16 @@ fn server_name(shown: &str) -> Result<String, FsError> {
     })
 }
 
+/// Refuses a name longer than a directory entry may be: no entry has it, and none can get it.
+/// The kernel passes names of up to 1,024 bytes.
+pub(in crate::fs) fn within_name_max(name: &str) -> Result<(), FsError> {
+    if name.len() > names::NAME_MAX {
+        Err(FsError::NameTooLong)
+    } else {
+        Ok(())
+    }
+}
+
 /// A server call whose item is already gone counts as done.
 fn gone_is_done(result: Result<(), RemoteError>) -> Result<(), FsError> {
     match result {
@@ -41,6 +51,7 @@ fn gone_is_done(result: Result<(), RemoteError>) -> Result<(), FsError> {
 impl<R: Remote> Core<R> {
     /// The entry `name` of directory `parent`.
     async fn child(&self, parent: Ino, name: &str) -> Result<Child, FsError> {
+        within_name_max(name)?;
         self.children(parent)
             .await?
             .find(name)
@@ -73,6 +84,7 @@ impl<R: Remote> Core<R> {
         flags: i32,
     ) -> Result<(Attr, Opened), FsError> {
         self.writable()?;
+        within_name_max(name)?;
         if let Some(child) = self.children(parent).await?.find(name).cloned() {
             if flags & libc::O_EXCL != 0 {
                 return Err(FsError::Exists);
@@ -85,7 +97,10 @@ impl<R: Remote> Core<R> {
         let (ino, staged) = self.new_file(parent, name, mode, false).await?;
         let opened = self.open(ino, flags & !libc::O_TRUNC).await?;
         self.changed_through(opened.fh);
-        Ok((staged.attr(ino, self.options.owner), opened))
+        Ok((
+            self.shown_attr(staged.attr(ino, self.options.owner)),
+            opened,
+        ))
     }
 
     /// `mknod`: a regular file is created (and uploaded, empty) as by `open(O_CREAT)` and
@@ -95,6 +110,7 @@ impl<R: Remote> Core<R> {
             return Err(FsError::NotPermitted);
         }
         self.writable()?;
+        within_name_max(name)?;
         if self.children(parent).await?.find(name).is_some() {
             return Err(FsError::Exists);
         }
@@ -164,6 +180,7 @@ impl<R: Remote> Core<R> {
             (ino, state.relist(parent, &[], Some(child)))
         };
         self.writes.lock_staged().insert(ino, Arc::clone(&staged));
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         Ok((ino, staged))
     }
@@ -204,6 +221,7 @@ impl<R: Remote> Core<R> {
             };
             (ino, state.relist(parent, &[], Some(child)))
         };
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         self.getattr(ino).await
     }
@@ -250,8 +268,11 @@ impl<R: Remote> Core<R> {
         let relisted = {
             let mut state = self.ns.lock_tree();
             state.listings.remove(&child.ino);
+            state.inodes.mark_unlinked(child.ino);
             state.relist(parent, &[child.ino], None)
         };
+        self.times.status_changed(child.ino);
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         Ok(())
     }
@@ -300,6 +321,8 @@ impl<R: Remote> Core<R> {
             self.writes.lock_settling().remove(&row.key);
             journal.remove(row.key, Durability::Synced).await?;
         }
+        self.ns.lock_tree().inodes.mark_unlinked(ino);
+        self.times.status_changed(ino);
         self.unstage_if_idle(ino);
         Ok(())
     }
@@ -313,6 +336,7 @@ impl<R: Remote> Core<R> {
         }
         self.remove_file(child.ino).await?;
         let relisted = self.ns.lock_tree().relist(parent, &[child.ino], None);
+        self.times.entries_changed(parent);
         self.expire_kept(relisted).await;
         Ok(())
     }
@@ -394,8 +418,9 @@ impl<R: Remote> Core<R> {
     }
 
     /// Renames `name` of `parent` to `newname` of `newparent`, replacing what is there only
-    /// after the move succeeded. `RENAME_NOREPLACE` is honoured; `RENAME_EXCHANGE` is not
-    /// supported (`EINVAL`), nor is moving a folder into its own subtree.
+    /// after the move succeeded. `RENAME_NOREPLACE` is honoured; `RENAME_EXCHANGE` and
+    /// `RENAME_WHITEOUT` (which leaves a device file behind) are not supported (`EINVAL`), nor
+    /// is moving a folder into its own subtree.
     pub async fn rename(
         &self,
         parent: Ino,
@@ -407,6 +432,9 @@ impl<R: Remote> Core<R> {
         self.writable()?;
         if flags & libc::RENAME_EXCHANGE != 0 {
             return Err(FsError::Invalid("RENAME_EXCHANGE is not supported"));
+        }
+        if flags & libc::RENAME_WHITEOUT != 0 {
+            return Err(FsError::Invalid("RENAME_WHITEOUT is not supported"));
         }
         let stored_name = server_name(newname)?;
         let source = self.child(parent, name).await?;
@@ -435,7 +463,11 @@ impl<R: Remote> Core<R> {
         let data = self.move_item(source.ino, from, to, &stored_name).await?;
         if let Some(target) = &target {
             match self.node_data(target.ino)? {
-                NodeData::Folder(folder) => self.delete_folder(&folder).await?,
+                NodeData::Folder(folder) => {
+                    self.delete_folder(&folder).await?;
+                    self.ns.lock_tree().inodes.mark_unlinked(target.ino);
+                    self.times.status_changed(target.ino);
+                }
                 _ => self.remove_file(target.ino).await?,
             }
         }
@@ -462,6 +494,9 @@ impl<R: Remote> Core<R> {
             };
             into.into_iter().chain(out_of)
         };
+        self.times.status_changed(source.ino);
+        self.times.entries_changed(parent);
+        self.times.entries_changed(newparent);
         self.expire_kept(relisted).await;
         Ok(())
     }

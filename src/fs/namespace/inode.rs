@@ -82,6 +82,8 @@ pub struct Node {
     pub data: NodeData,
     lookups: u64,
     open: u32,
+    /// Removed from its directory (unlinked, or replaced by a rename) while still held.
+    unlinked: bool,
 }
 
 /// All live inodes, plus the number of every item ever seen.
@@ -107,6 +109,7 @@ impl InodeTable {
             data: NodeData::Root,
             lookups: 0,
             open: 0,
+            unlinked: false,
         };
         Self {
             nodes: HashMap::from([(ROOT_INO, root)]),
@@ -146,6 +149,7 @@ impl InodeTable {
                 node.parent = parent;
                 node.name = name;
                 node.data = data;
+                node.unlinked = false;
             }
             None => {
                 self.nodes.insert(
@@ -156,6 +160,7 @@ impl InodeTable {
                         data,
                         lookups: 0,
                         open: 0,
+                        unlinked: false,
                     },
                 );
             }
@@ -189,6 +194,19 @@ impl InodeTable {
             node.parent = parent;
             node.name = name;
         }
+    }
+
+    /// Records that `ino` was removed from its directory: until it is seen in a listing again,
+    /// it has no name, so its link count is 0 (what `fstat` on a handle still open shows).
+    pub fn mark_unlinked(&mut self, ino: Ino) {
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.unlinked = true;
+        }
+    }
+
+    /// Whether `ino` was removed from its directory (see `mark_unlinked`).
+    pub fn is_unlinked(&self, ino: Ino) -> bool {
+        self.nodes.get(&ino).is_some_and(|node| node.unlinked)
     }
 
     /// How many open handles `ino` has.
@@ -314,6 +332,16 @@ mod tests {
         });
         let d = table.upsert(ROOT_INO, "d".into(), folder);
         assert_ne!(f, d);
+    }
+
+    #[test]
+    fn an_unlinked_node_is_named_again_only_by_a_listing() {
+        let mut table = InodeTable::new();
+        let ino = table.upsert(ROOT_INO, "a".into(), file(1));
+        table.mark_unlinked(ino);
+        assert!(table.is_unlinked(ino));
+        table.upsert(ROOT_INO, "a".into(), file(1));
+        assert!(!table.is_unlinked(ino));
     }
 
     #[test]

@@ -159,7 +159,8 @@ impl<R: Remote> Core<R> {
     /// updating the inode table. What the journal says is pending in the folder wins over the
     /// listing: files only this mount has (empty ones, ones waiting for their first upload) are
     /// added, a file with a new version pending gets that version's staged copy, an upload
-    /// whose last steps are pending shows under its name and hides the file it replaces.
+    /// whose last steps are pending shows with its name and metadata and hides the file it
+    /// replaces.
     /// yetifs's own deleted folders are left out.
     fn install(
         &self,
@@ -179,14 +180,14 @@ impl<R: Remote> Core<R> {
             });
         let listed_files: HashSet<u64> = listing.files.iter().map(|f| f.id).collect();
         let mut hidden_files = HashSet::new();
-        let mut renamed: HashMap<u64, String> = HashMap::new();
+        let mut settling: HashMap<u64, Entry> = HashMap::new();
         let mut adopted: HashMap<u64, Entry> = HashMap::new();
         let mut locals = Vec::new();
         for row in rows {
             match (row.replaces, row.uploaded) {
                 (replaces, Some(uploaded)) => {
                     hidden_files.extend(replaces);
-                    renamed.insert(uploaded, row.name);
+                    settling.insert(uploaded, row);
                 }
                 (Some(replaces), None) if listed_files.contains(&replaces) => {
                     adopted.insert(replaces, row);
@@ -209,8 +210,10 @@ impl<R: Remote> Core<R> {
                     !f.trashed && !hidden.names.contains(&f.name) && !hidden_files.contains(&f.id)
                 })
                 .map(|mut f| {
-                    if let Some(name) = renamed.remove(&f.id) {
-                        f.name = name;
+                    // Its last steps give it its name and metadata: it shows them already.
+                    if let Some(row) = settling.remove(&f.id) {
+                        f.file_type = crate::fs::write::upload::entry_meta(&row).encode();
+                        f.name = row.name;
                     }
                     self.presented(f)
                 });

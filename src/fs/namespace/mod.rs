@@ -20,7 +20,7 @@ pub(in crate::fs) mod changes;
 pub mod inode;
 pub(in crate::fs) mod listed;
 mod listing;
-pub(in crate::fs) mod names;
+pub mod names;
 
 use self::inode::{Ino, InodeTable, NodeData};
 use self::listed::{Child, Listed};

@@ -388,7 +388,9 @@ impl<R: Remote> Core<R> {
     /// Changes size, mode, owner and times of `ino`. A file the server has gets the new
     /// attributes with one `file/edit` (a file with an upload pending takes them into it);
     /// folders keep theirs in the local overlay. A size change without an open handle
-    /// (`truncate(2)`) is uploaded at once. A `chown` to the owner shown already changes nothing.
+    /// (`truncate(2)`) is uploaded at once. A `chown` to the owner shown already sends nothing.
+    /// Every call is a status change (ctime now); a file's atime is kept on this mount only
+    /// (see `local_times`).
     pub async fn setattr(&self, ino: Ino, changes: SetAttr) -> Result<Attr, FsError> {
         self.writable()?;
         let data = self.node_data(ino)?;
@@ -430,7 +432,21 @@ impl<R: Remote> Core<R> {
             };
             self.set_overlay(ino, before.mtime, change).await?;
         }
-        self.getattr(ino).await
+        if changes.mtime.is_some() {
+            self.times.mtime_set(ino);
+        }
+        self.times.status_changed(ino);
+        let attr = self.getattr(ino).await?;
+        // Where a file's times are kept there is room for its mtime only: its atime is kept on
+        // this mount. A `utimens` of the mtime alone (`touch -m`) leaves the atime as it was.
+        let atime = changes.atime.or(changes.mtime.map(|_| before.atime));
+        match atime {
+            Some(atime) if !data.is_dir() => {
+                self.times.atime_set(ino, atime, attr.mtime);
+                Ok(Attr { atime, ..attr })
+            }
+            _ => Ok(attr),
+        }
     }
 
     /// Applies `change` to the times, mode and owner of `ino`, wherever they are kept: on the
