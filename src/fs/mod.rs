@@ -13,6 +13,7 @@ pub mod inode;
 mod links;
 pub mod names;
 mod namespace;
+mod refresh;
 mod upload;
 mod watch;
 mod writeback;
