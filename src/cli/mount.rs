@@ -632,7 +632,7 @@ async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
 }
 
 /// A directory name per server and account, so that two accounts never share cached blocks.
-fn cache_key(api_url: &str, account: u64) -> String {
+pub fn cache_key(api_url: &str, account: u64) -> String {
     let host: String = host_of(api_url)
         .chars()
         .map(|c| {
