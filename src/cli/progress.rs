@@ -115,6 +115,7 @@ impl Transfers {
         let board = std::io::stderr()
             .is_terminal()
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
         let rows = labels
             .iter()
             .map(|label| Row {
@@ -122,7 +123,7 @@ impl Transfers {
                 bar: board.as_ref().map(|board| {
                     let bar = board.add(ProgressBar::new(0));
                     bar.set_style(Self::style(false));
-                    bar.set_prefix(label.clone());
+                    bar.set_prefix(format!("{label:<width$}"));
                     bar.enable_steady_tick(Duration::from_millis(200));
                     bar
                 }),
