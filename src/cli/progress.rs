@@ -215,9 +215,9 @@ fn describe(stage: &str, bytes: Option<u64>, total: Option<u64>) -> String {
             HumanBytes(total),
             bytes.min(total) * 100 / total
         ),
-        (Some(bytes), _) => format!("{stage} {}", HumanBytes(bytes)),
-        (None, Some(total)) => format!("{stage}, {}", HumanBytes(total)),
-        (None, None) => stage.to_owned(),
+        (Some(bytes), _) if bytes > 0 => format!("{stage} {}", HumanBytes(bytes)),
+        (_, Some(total)) if total > 0 => format!("{stage}, {}", HumanBytes(total)),
+        _ => stage.to_owned(),
     }
 }
 
@@ -237,5 +237,6 @@ mod tests {
             "downloading 512 B"
         );
         assert_eq!(describe("stored", None, Some(2048)), "stored, 2.00 KiB");
+        assert_eq!(describe("downloading", Some(0), None), "downloading");
     }
 }
