@@ -76,6 +76,16 @@ fn main() {
                         Ok(code) => std::process::exit(code),
                         Err(e) => Err(e),
                     },
+                    Command::Fetch(args) => match yetifs::cli::fetch::run(args).await {
+                        Ok(0) => Ok(()),
+                        Ok(code) => std::process::exit(code),
+                        Err(e) => Err(e),
+                    },
+                    Command::Share(args) => match yetifs::cli::share::run(args).await {
+                        Ok(0) => Ok(()),
+                        Ok(code) => std::process::exit(code),
+                        Err(e) => Err(e),
+                    },
                     Command::Demo(args) => yetifs::cli::demo::run(args).await,
                     Command::Config(args) => yetifs::cli::config::run(args).await,
                     Command::Completions(args) => yetifs::cli::generate::completions(args),

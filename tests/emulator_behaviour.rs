@@ -1,8 +1,10 @@
 //! Emulator behaviour beyond the 4.x transcripts: the 5.x profile, each host's endpoint set,
-//! persistence across restarts, switches, faults, the access log, URL uploads, isolation
-//! between accounts, concurrent uploads, and the one live token per account.
+//! persistence across restarts, switches, faults, the access log, URL uploads (their queue,
+//! progress and failures), folder passwords, isolation between accounts, concurrent uploads,
+//! and the one live token per account.
 mod common;
 
+use common::origin::Origin;
 use common::{args, Api};
 use yetifs::emulator::{FaultSpec, HostKind, Profile, Quirk, RangeMode, ServeArgs};
 
@@ -374,6 +376,129 @@ async fn url_upload_fetches_in_the_background() {
     );
     api.emu.shutdown().await.unwrap();
     server.abort();
+}
+
+/// Schedules a URL upload of `url`; returns its scheduled item id.
+async fn add_url_upload(api: &Api, url: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(url);
+    let added = api
+        .call("file/url_upload_add", &[("file_url_base64", &encoded)])
+        .await
+        .json();
+    added["data"]["scheduled_item_id"].to_string()
+}
+
+/// The `data` of `file/url_upload_status` for `item`.
+async fn url_upload_status(api: &Api, item: &str) -> serde_json::Value {
+    api.call("file/url_upload_status", &[("scheduled_item_id", item)])
+        .await
+        .json()["data"]
+        .clone()
+}
+
+/// The status of `item` once `done` holds for it, asking every 20 ms, at most 1,500 times.
+async fn url_upload_once(
+    api: &Api,
+    item: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut status = serde_json::Value::Null;
+    for _ in 0..1500 {
+        status = url_upload_status(api, item).await;
+        if done(&status) {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("url upload {item} never got there: {status}");
+}
+
+#[tokio::test]
+async fn url_uploads_wait_their_turn_and_show_their_bytes_while_downloading() {
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let origin = Origin::start(
+        vec![("big.bin", big.clone()), ("small.txt", b"small".to_vec())],
+        &["big.bin"],
+    )
+    .await;
+    let api = Api::start(args()).await;
+    let first = add_url_upload(&api, &origin.url("big.bin")).await;
+    let second = add_url_upload(&api, &origin.url("small.txt")).await;
+    let halfway = url_upload_once(&api, &first, |s| s["downloaded_size"] == 1_000_000).await;
+    assert_eq!(halfway["status"], "downloading", "{halfway}");
+    assert_eq!(halfway["total_size"], 2_000_000, "{halfway}");
+    assert!(halfway["downloaded_file"].is_null(), "{halfway}");
+    let waiting = url_upload_status(&api, &second).await;
+    assert_eq!(
+        waiting["status"], "pending",
+        "queued behind the first: {waiting}"
+    );
+    assert!(waiting["started"].is_null(), "{waiting}");
+    origin.release();
+    let done = url_upload_once(&api, &first, |s| s["status"] == "complete").await;
+    assert_eq!(done["downloaded_size"], 2_000_000, "{done}");
+    assert_eq!(done["downloaded_file"]["name"], "big.bin");
+    let id = done["downloaded_file"]["file_id"].to_string();
+    let link = api.call("file/download", &[("file_id", &id)]).await.json();
+    let url = link["data"]["download_url"].as_str().unwrap().to_owned();
+    let fetched = common::client().get(url).send().await.unwrap();
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), big.as_slice());
+    let small = url_upload_once(&api, &second, |s| s["status"] == "complete").await;
+    assert_eq!(small["downloaded_file"]["size"], 5, "{small}");
+    api.emu.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_url_upload_that_cannot_be_fetched_fails_with_the_reason() {
+    let origin = Origin::start(Vec::new(), &[]).await;
+    let api = Api::start(args()).await;
+    let item = add_url_upload(&api, &origin.url("gone.iso")).await;
+    let failed = url_upload_once(&api, &item, |s| {
+        s["status"] != "pending" && s["status"] != "downloading"
+    })
+    .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let reason = failed["error"].as_str().unwrap();
+    assert!(reason.contains("HTTP 404"), "{reason}");
+    assert!(failed["downloaded_file"].is_null(), "{failed}");
+    api.emu.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_access_password_sent_empty_takes_a_folders_password_away() {
+    let api = Api::start(args()).await;
+    let md5 = "5f4dcc3b5aa765d61d8327deb882cf99";
+    let made = api
+        .call(
+            "folder/create",
+            &[
+                ("folder_name", "Locked"),
+                ("access_password", md5),
+                ("is_public", "1"),
+            ],
+        )
+        .await;
+    let id = Api::data_id(&made);
+    assert_eq!(made.json()["data"]["accessPassword"], md5);
+    let kept = api
+        .call("folder/edit", &[("folder_id", &id), ("is_public", "2")])
+        .await
+        .json();
+    assert_eq!(kept["data"]["accessPassword"], md5, "{kept}");
+    assert_eq!(kept["data"]["isPublic"], "2", "{kept}");
+    let opened = api
+        .call(
+            "folder/edit",
+            &[("folder_id", &id), ("access_password", "")],
+        )
+        .await
+        .json();
+    assert!(opened["data"]["accessPassword"].is_null(), "{opened}");
+    let info = api.call("folder/info", &[("folder_id", &id)]).await.json();
+    assert!(info["data"]["accessPassword"].is_null(), "{info}");
+    assert_eq!(info["data"]["isPublic"], "2", "{info}");
+    api.emu.shutdown().await.unwrap();
 }
 
 #[tokio::test]

@@ -60,6 +60,14 @@ pub struct Folder {
     /// Last change.
     #[serde(default, deserialize_with = "de::date_opt")]
     pub date_updated: Option<ApiDate>,
+    /// The MD5 hex of the folder's access password; `folder/info` and the replies of
+    /// `folder/create` and `folder/edit` carry it (null without one), listings do not.
+    #[serde(
+        rename = "accessPassword",
+        default,
+        deserialize_with = "de::string_opt"
+    )]
+    pub access_password: Option<String>,
     /// The public page.
     #[serde(default, deserialize_with = "de::string_opt")]
     pub url_folder: Option<String>,
@@ -315,6 +323,14 @@ pub struct UrlUploadStatus {
     /// Bytes to fetch.
     #[serde(default, deserialize_with = "de::u64_opt")]
     pub total_size: Option<u64>,
+    /// Bytes fetched so far. The API page's sample reply lacks it (the server's queue table
+    /// has the column); read when a server sends it, for a progress bar.
+    #[serde(default, deserialize_with = "de::u64_opt")]
+    pub downloaded_size: Option<u64>,
+    /// Why a failed fetch failed, when the server says (`error`, or `notes` as the server's
+    /// queue table calls it); the API page documents no failure reply.
+    #[serde(default, alias = "notes", deserialize_with = "de::string_opt")]
+    pub error: Option<String>,
     /// The stored file, once complete.
     #[serde(default, deserialize_with = "de::object_opt")]
     pub downloaded_file: Option<DownloadedFile>,

@@ -6,6 +6,7 @@ pub mod budget;
 pub(crate) mod buf;
 mod disk;
 pub mod error;
+pub mod lacks;
 mod memory;
 pub mod meta;
 pub mod private;

@@ -278,7 +278,7 @@ fn settings(args: &AddArgs) -> Result<RemoteEntry, ConfigCmdError> {
 }
 
 /// Refuses names that `yetifs mount NAME:` or a shell would make awkward.
-fn check_name(name: &str) -> Result<(), ConfigCmdError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ConfigCmdError> {
     let fine = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
     if name.is_empty() || name.starts_with('-') || !name.chars().all(fine) {
         return Err(ConfigCmdError::BadName(name.to_owned()));

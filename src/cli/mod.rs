@@ -2,16 +2,21 @@
 //! that runs it.
 pub mod config;
 pub mod demo;
+pub mod fetch;
 pub mod generate;
 pub mod mount;
+pub mod place;
 pub mod progress;
 pub mod settings;
+pub mod share;
 pub mod status;
 pub mod sync;
 use crate::cli::config::ConfigArgs;
 use crate::cli::demo::DemoArgs;
+use crate::cli::fetch::FetchArgs;
 use crate::cli::generate::{CompletionsArgs, ManArgs};
 use crate::cli::mount::MountArgs;
+use crate::cli::share::ShareArgs;
 use crate::cli::status::StatusArgs;
 use crate::cli::sync::SyncArgs;
 use crate::emulator::ServeArgs;
@@ -54,12 +59,16 @@ impl Cli {
     }
 
     /// The level a command logs at without `-v` or `-q`: what a person at a terminal needs.
-    /// `demo`, `status` and `config` speak for themselves, so only warnings show.
+    /// `demo`, `status`, `sync`, `fetch`, `share` and `config` speak for themselves, so only
+    /// warnings show.
     pub fn default_level(&self) -> log::LevelFilter {
         match self.command {
-            Command::Demo(_) | Command::Status(_) | Command::Sync(_) | Command::Config(_) => {
-                log::LevelFilter::Warn
-            }
+            Command::Demo(_)
+            | Command::Status(_)
+            | Command::Sync(_)
+            | Command::Fetch(_)
+            | Command::Share(_)
+            | Command::Config(_) => log::LevelFilter::Warn,
             _ => log::LevelFilter::Info,
         }
     }
@@ -76,6 +85,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Wait until everything a mount has not uploaded yet (under PATH) is on the server.
     Sync(SyncArgs),
+    /// Have the server fetch URLs into a folder (remote upload), following them until stored.
+    Fetch(FetchArgs),
+    /// Print share links of files and folders; set a folder's sharing level and password.
+    Share(ShareArgs),
     /// Try yetifs without an account: an emulator with sample content, mounted.
     Demo(DemoArgs),
     /// Named remotes in config.toml: add (keys checked, file kept private), list, show, remove.

@@ -17,10 +17,12 @@ use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
 use crate::cli::progress::Progress;
 use crate::cli::settings::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
+use crate::control::hosted;
 use crate::control::socket::{ControlServer, Handlers, SyncProgress};
 use crate::control::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
 use crate::fs::{Core, FsOptions, Owner};
 use crate::fuse::{self, MountHandle, Traffic};
+use crate::host::MountedAccount;
 use crate::remote::RemoteError;
 use crate::staging::{self, Staging};
 use crate::sync::clock::now_ms;
@@ -416,6 +418,8 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         content,
         traffic: handle.traffic(),
     };
+    let account = MountedAccount::new(Arc::clone(&core), Arc::clone(&sources.client), &account_dir);
+    let (fetch, share) = hosted::handlers_for(account);
     let syncing = Arc::clone(&core);
     let handlers = Handlers {
         report: Arc::new(move || sources.report()),
@@ -428,6 +432,8 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
                 .await
             })
         }),
+        fetch,
+        share,
     };
     let control = match ControlServer::start(&canonical, handlers) {
         Ok(control) => {
@@ -626,7 +632,7 @@ async fn preflight(client: &Client, url: &str) -> anyhow::Result<Reach> {
 }
 
 /// A directory name per server and account, so that two accounts never share cached blocks.
-fn cache_key(api_url: &str, account: u64) -> String {
+pub fn cache_key(api_url: &str, account: u64) -> String {
     let host: String = host_of(api_url)
         .chars()
         .map(|c| {

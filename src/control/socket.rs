@@ -10,7 +10,8 @@
 //! - `sync` or `sync "PATH"` (a JSON string, relative to the mount's root): `yetifs sync`.
 //!   Lines `{"progress": {"done": D, "total": T}}` as uploads complete (and at least every
 //!   second, so that the client can tell a slow upload from a dead mount), then one
-//!   `{"synced": {"total": T, "failed": [{"path": ..., "reason": ...}]}}`.
+//!   `{"synced": {"total": T, "failed": [{"path": ..., "reason": ...}]}}`;
+//! - `fetch {...}` and `share {...}`: `yetifs fetch` and `yetifs share` (see `hosted`).
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::control::hosted::{self, Fetcher, Sharer};
 use crate::control::StatusReport;
 use crate::fs::SyncReport;
 
@@ -93,6 +95,10 @@ pub struct Handlers {
     pub report: Reporter,
     /// For `sync`.
     pub sync: Syncer,
+    /// For `fetch`.
+    pub fetch: Fetcher,
+    /// For `share`.
+    pub share: Sharer,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,13 +123,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The socket's file name for a canonical mountpoint.
-fn socket_name(canonical: &Path) -> String {
+pub(super) fn socket_name(canonical: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     format!("{:016x}.sock", fnv1a(canonical.as_os_str().as_bytes()))
 }
 
 /// The directories a control socket may be in, the one a new mount uses first.
-fn socket_dirs() -> Vec<PathBuf> {
+pub(super) fn socket_dirs() -> Vec<PathBuf> {
     // SAFETY: geteuid cannot fail and touches no memory.
     let euid = unsafe { libc::geteuid() };
     let mut dirs = Vec::new();
@@ -227,6 +233,10 @@ async fn answer(stream: UnixStream, handlers: Handlers) -> io::Result<()> {
                 send_line(&mut write, &reply).await?;
             }
         }
+    } else if let Some(body) = request.strip_prefix(hosted::FETCH_REQUEST) {
+        hosted::answer_fetch(&mut write, &handlers.fetch, body.trim()).await?;
+    } else if let Some(body) = request.strip_prefix(hosted::SHARE_REQUEST) {
+        hosted::answer_share(&mut write, &handlers.share, body.trim()).await?;
     } else {
         let reply = serde_json::json!({ "error": format!("unknown request {request:?}") });
         send_line(&mut write, &reply.to_string()).await?;
@@ -234,7 +244,10 @@ async fn answer(stream: UnixStream, handlers: Handlers) -> io::Result<()> {
     write.shutdown().await
 }
 
-async fn send_line(write: &mut (impl AsyncWriteExt + Unpin), line: &str) -> io::Result<()> {
+pub(super) async fn send_line(
+    write: &mut (impl AsyncWriteExt + Unpin),
+    line: &str,
+) -> io::Result<()> {
     write.write_all(line.as_bytes()).await?;
     write.write_all(b"\n").await
 }
@@ -305,7 +318,7 @@ pub async fn sync(
 }
 
 /// Connects to the control socket of the mount on `mountpoint`; returns the socket's path too.
-async fn connect(mountpoint: &Path) -> Result<(String, UnixStream), ControlError> {
+pub(super) async fn connect(mountpoint: &Path) -> Result<(String, UnixStream), ControlError> {
     let canonical = mountpoint
         .canonicalize()
         .map_err(|reason| ControlError::Mountpoint {
@@ -399,6 +412,8 @@ mod tests {
         let handlers = Handlers {
             report: Arc::new(move || report(&shown)),
             sync: Arc::new(|_, _| Box::pin(async { SyncReport::default() })),
+            fetch: Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) })),
+            share: Arc::new(|_| Box::pin(async { Err("no".to_owned()) })),
         };
         let server = ControlServer::start(&canonical, handlers).unwrap();
         let mode = std::fs::metadata(server.path())
@@ -441,6 +456,8 @@ mod tests {
         let handlers = Handlers {
             report: Arc::new(|| report("x")),
             sync,
+            fetch: Arc::new(|_, _| Box::pin(async { Ok(Vec::new()) })),
+            share: Arc::new(|_| Box::pin(async { Err("no".to_owned()) })),
         };
         let _server = ControlServer::start(&canonical, handlers).unwrap();
         let mut heard = Vec::new();

@@ -155,6 +155,7 @@ impl Emulator {
             faults,
             access_log,
             http: reqwest::Client::new(),
+            url_queue: tokio::sync::Mutex::new(()),
             bound: addr,
         });
         let app = Router::new()

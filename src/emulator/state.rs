@@ -21,6 +21,8 @@ pub struct AppState {
     pub access_log: Option<AccessLog>,
     /// HTTP client of URL uploads.
     pub http: reqwest::Client,
+    /// Whose turn it is to be fetched among the scheduled URL uploads: one at a time.
+    pub url_queue: tokio::sync::Mutex<()>,
     /// The address actually bound (for URLs when a request has no `Host`).
     pub bound: std::net::SocketAddr,
 }

@@ -36,8 +36,16 @@ CREATE TABLE IF NOT EXISTS download_tokens (token TEXT PRIMARY KEY, file_id INTE
 CREATE TABLE IF NOT EXISTS url_uploads (
     id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER NOT NULL, folder_id INTEGER,
     url TEXT NOT NULL, status TEXT NOT NULL, created TEXT NOT NULL, started TEXT, finished TEXT,
-    total_size INTEGER NOT NULL, file_id INTEGER, error TEXT);
+    total_size INTEGER NOT NULL, file_id INTEGER, error TEXT,
+    downloaded_size INTEGER NOT NULL DEFAULT 0);
 ";
+
+/// Columns a data directory of an earlier version lacks.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[(
+    "url_uploads",
+    "downloaded_size",
+    "INTEGER NOT NULL DEFAULT 0",
+)];
 
 /// An account that may use the API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,8 +151,11 @@ pub struct UrlUploadRow {
     pub started: Option<String>,
     /// When it ended.
     pub finished: Option<String>,
-    /// Bytes fetched.
+    /// Bytes to fetch: the `Content-Length` of the fetched URL once its reply began, else
+    /// the bytes fetched once it ended.
     pub total_size: i64,
+    /// Bytes fetched so far.
+    pub downloaded_size: i64,
     /// The stored file once complete.
     pub file_id: Option<i64>,
     /// Why it failed.
@@ -249,6 +260,7 @@ fn url_upload_row(r: &Row) -> Result<UrlUploadRow> {
         total_size: r.get(8)?,
         file_id: r.get(9)?,
         error: r.get(10)?,
+        downloaded_size: r.get(11)?,
     })
 }
 
@@ -276,7 +288,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let schema = Schema {
             tables: SCHEMA,
-            added_columns: &[],
+            added_columns: ADDED_COLUMNS,
         };
         let opened = sqlite::open(Some(path), &schema, Synchronous::Normal, false)?;
         Ok(Store {
@@ -788,7 +800,8 @@ impl Store {
         self.conn()
             .query_row(
                 "SELECT id, account_id, folder_id, url, status, created, started, finished, \
-                 total_size, file_id, error FROM url_uploads WHERE id = ?1 AND account_id = ?2",
+                 total_size, file_id, error, downloaded_size FROM url_uploads \
+                 WHERE id = ?1 AND account_id = ?2",
                 params![id, account],
                 url_upload_row,
             )
@@ -804,6 +817,17 @@ impl Store {
         Ok(())
     }
 
+    /// Records how far a URL upload's fetch got: `downloaded` bytes of `total` (`None`: the
+    /// fetched server did not say).
+    pub fn url_upload_progress(&self, id: i64, downloaded: i64, total: Option<i64>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE url_uploads SET downloaded_size = ?2, total_size = COALESCE(?3, total_size) \
+             WHERE id = ?1",
+            params![id, downloaded, total],
+        )?;
+        Ok(())
+    }
+
     /// Ends a URL upload: `complete` with its file, or `failed` with a reason.
     pub fn url_upload_finished(
         &self,
@@ -815,7 +839,7 @@ impl Store {
         match outcome {
             Ok((file, size)) => conn.execute(
                 "UPDATE url_uploads SET status = 'complete', finished = ?2, file_id = ?3, \
-                 total_size = ?4 WHERE id = ?1",
+                 total_size = ?4, downloaded_size = ?4 WHERE id = ?1",
                 params![id, now, file, size],
             )?,
             Err(reason) => conn.execute(

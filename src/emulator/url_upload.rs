@@ -1,7 +1,11 @@
 //! `file/url_upload_add` in the background: the URL is fetched with reqwest, streamed to a
 //! blob and stored like an upload; the scheduled item moves pending → downloading → complete
-//! or failed, which `file/url_upload_status` reports.
+//! or failed, which `file/url_upload_status` reports. Items are fetched one at a time in the
+//! order they were scheduled, as the server's background task works through its queue: the
+//! others wait as `pending`. While downloading, the item carries the bytes fetched so far and
+//! the size the fetched server announced.
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 
@@ -47,7 +51,11 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Starts fetching scheduled item `id` on the current runtime.
+/// The least time between two records of a fetch's progress: often enough for a progress
+/// bar, seldom enough not to write the database for every chunk.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Queues scheduled item `id` for fetching on the current runtime.
 pub fn spawn(
     st: Arc<AppState>,
     id: i64,
@@ -57,6 +65,8 @@ pub fn spawn(
     ip: String,
 ) {
     tokio::spawn(async move {
+        // Tokio's mutex is fair: items get their turn in the order they were scheduled.
+        let _turn = st.url_queue.lock().await;
         let outcome = fetch(&st, id, account, folder, &url, &ip).await;
         if let Err(reason) = &outcome {
             log::info!("url upload {id} of {url} failed: {reason}");
@@ -91,11 +101,36 @@ async fn fetch(
         ));
     }
     let name = name_from_url(url);
+    let total = resp.content_length().and_then(|n| i64::try_from(n).ok());
+    let record = |downloaded: u64| {
+        let downloaded = i64::try_from(downloaded).unwrap_or(i64::MAX);
+        st.store
+            .url_upload_progress(id, downloaded, total)
+            .map_err(|e| e.to_string())
+    };
+    record(0)?;
     let mut writer = st.blobs.writer().await.map_err(|e| e.to_string())?;
     let mut body = resp.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| format!("Could not get remote file. {url} ({e})"))?;
-        writer.write(&chunk).await.map_err(|e| e.to_string())?;
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    let mut recorded = 0;
+    loop {
+        tokio::select! {
+            chunk = body.next() => match chunk {
+                None => break,
+                Some(chunk) => {
+                    let chunk =
+                        chunk.map_err(|e| format!("Could not get remote file. {url} ({e})"))?;
+                    writer.write(&chunk).await.map_err(|e| e.to_string())?;
+                }
+            },
+            // On a clock rather than per chunk, so that a fetch that stalls shows how far it got.
+            _ = tick.tick() => {
+                if writer.size() != recorded {
+                    recorded = writer.size();
+                    record(recorded)?;
+                }
+            }
+        }
     }
     if writer.size() == 0 {
         return Err("File received has zero size.".into());

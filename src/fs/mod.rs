@@ -55,6 +55,7 @@ mod local_times;
 mod lookup;
 pub mod namespace;
 mod read;
+mod refresh;
 mod stat;
 mod watch;
 mod write;

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod mount;
+pub mod origin;
 
 use std::path::PathBuf;
 

@@ -193,6 +193,7 @@ fn url_upload_status(ctx: &Ctx, account: i64) -> Outcome {
             "started": row.started,
             "finished": row.finished,
             "total_size": row.total_size,
+            "downloaded_size": row.downloaded_size,
             "downloaded_file": downloaded,
             "error": row.error,
         },

@@ -134,8 +134,12 @@ fn edit(ctx: &Ctx, account: i64) -> Outcome {
     if let Some(level) = is_public(ctx) {
         folder.is_public = level;
     }
-    if let Some(password) = ctx.params.non_empty("access_password") {
-        folder.password = Some(password.to_string());
+    // Sent empty, the parameter takes the password away (not probed on a real server; the
+    // reply's accessPassword shows what the server kept, and yetifs checks it).
+    match ctx.params.get("access_password") {
+        None => {}
+        Some("") => folder.password = None,
+        Some(password) => folder.password = Some(password.to_string()),
     }
     ctx.st.store.update_folder(&folder)?;
     Ok(Reply::Ok(json!({
