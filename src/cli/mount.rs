@@ -21,7 +21,7 @@ use crate::content::{Content, ContentConfig};
 use crate::control::socket::{ControlServer, Handlers, SyncProgress};
 use crate::control::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
 use crate::fs::{Core, FsOptions, Owner};
-use crate::fuse::{self, MountHandle, Traffic};
+use crate::fuse::{self, Errors, MountHandle, Traffic};
 use crate::remote::RemoteError;
 use crate::staging::{self, Staging};
 use crate::system::pid_file::PidFile;
@@ -211,6 +211,7 @@ struct Sources {
     client: Arc<Client>,
     content: Arc<Content<Client>>,
     traffic: Arc<Traffic>,
+    errors: Arc<Errors>,
 }
 
 impl Sources {
@@ -248,6 +249,7 @@ impl Sources {
             requests: self.client.concurrency(),
             prefetch: self.core.tree_progress(),
             api: metrics.endpoints,
+            errors: self.errors.counts(),
         }
     }
 }
@@ -415,6 +417,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         client: remote,
         content,
         traffic: handle.traffic(),
+        errors: handle.errors(),
     };
     let syncing = Arc::clone(&core);
     let handlers = Handlers {

@@ -92,7 +92,7 @@ impl Outcome {
     pub(super) fn result(&self) -> Result<(), FsError> {
         match self {
             Outcome::Done | Outcome::Uploaded | Outcome::Deferred => Ok(()),
-            Outcome::Failed(e) => Err(e.clone()),
+            Outcome::Failed(e) => Err(FsError::Upload(Arc::new(e.clone()))),
         }
     }
 }
@@ -269,7 +269,7 @@ impl WriteBack {
             Outcome::Failed(e) => {
                 job.failures += 1;
                 job.last_error = Some(e.to_string());
-                let retry = if matches!(e, FsError::TooLarge) {
+                let retry = if matches!(e, FsError::TooLarge { .. }) {
                     // Only a change can make it fit: the next close asks again.
                     None
                 } else {
@@ -364,7 +364,13 @@ impl<R: Remote> Core<R> {
             Err(_) => Attempt::new(0, Outcome::Failed(FsError::Invalid("the mount is ending"))),
         };
         if let Outcome::Failed(e) = &attempt.outcome {
-            log::warn!("upload of staged file {key} failed, retried later: {e}");
+            // The one line the failure gets: whoever waited for the run hears it as an
+            // `FsError::Upload`, which the adapter logs at debug only.
+            let name = match self.staging.journal().get(key) {
+                Ok(Some(row)) => row.name,
+                _ => format!("staged file {key}"),
+            };
+            log::warn!("upload of {name} failed: {e}");
         }
         self.writeback.record(key, attempt.clone());
         attempt
@@ -525,7 +531,10 @@ mod tests {
             wb.schedule(key, Some(Instant::now()));
         }
         wb.claim_due();
-        wb.record(1, Attempt::new(1, Outcome::Failed(FsError::TooLarge)));
+        wb.record(
+            1,
+            Attempt::new(1, Outcome::Failed(FsError::TooLarge { size: 2, max: 1 })),
+        );
         wb.record(2, Attempt::new(1, Outcome::Deferred));
         let states = wb.states();
         assert_eq!(states[&1].starts_in, None);
