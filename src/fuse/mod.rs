@@ -16,9 +16,10 @@ use std::time::Duration;
 use fuser::{
     AccessFlags, BackgroundSession, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr,
     FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags,
-    KernelConfig, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow, WriteFlags,
+    KernelConfig, LockOwner, MountOption, OpenFlags, PollEvents, PollFlags, PollNotifier,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, SessionACL, TimeOrNow, WriteFlags,
 };
 use std::time::SystemTime;
 use tokio::runtime::Handle;
@@ -1090,6 +1091,9 @@ impl<R: Remote> Filesystem for Adapter<R> {
         reply.ok();
     }
 
+    // `ENOSYS` to these is no failure: the kernel stops asking and does the work itself, for
+    // every file of the mount. They are neither counted nor logged.
+
     fn lseek(
         &self,
         _req: &Request,
@@ -1100,6 +1104,20 @@ impl<R: Remote> Filesystem for Adapter<R> {
         reply: ReplyLseek,
     ) {
         // The kernel then seeks by itself (files have no holes it would need to know of).
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _ph: PollNotifier,
+        _events: PollEvents,
+        _flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        // The kernel then reports every file always ready, as for any regular file.
         reply.error(Errno::ENOSYS);
     }
 }
