@@ -1,11 +1,13 @@
-//! POSIX details `stat` shows on a real mount: a status change moves ctime and not mtime, a
-//! directory's times follow changes of its entries, names past 255 bytes are too long, a file
-//! removed while open has no links, and `touch -a` sets the atime of a new empty file. The
-//! mount trusts attributes for 0 s, so that every `stat` shows what the daemon answers rather
-//! than what the kernel kept.
+//! POSIX details on a real mount: a status change moves ctime and not mtime, a directory's
+//! times follow changes of its entries, names past 255 bytes are too long, a file removed while
+//! open has no links, `touch -a` sets the atime of a new empty file, and the requests a file of
+//! this filesystem has nothing for (`isatty`'s ioctl, `poll`) are answered without a warning.
+//! The mount trusts attributes for 0 s, so that every `stat` shows what the daemon answers
+//! rather than what the kernel kept.
 mod common;
 
 use std::fs::{self, File};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +19,13 @@ use yetifs::emulator::{Profile, RangeMode};
 const LONG_AGO: i64 = 1_000_000_000;
 
 fn mount(server: &Server) -> Mount {
-    Mount::start(server, &["--dir-ttl", "0"])
+    mount_with(server, &[])
+}
+
+fn mount_with(server: &Server, extra: &[&str]) -> Mount {
+    let mut args = vec!["--dir-ttl", "0"];
+    args.extend_from_slice(extra);
+    Mount::start(server, &args)
 }
 
 /// Seconds since the epoch, now.
@@ -157,4 +165,37 @@ fn touch_a_sets_the_atime_of_a_new_empty_file_as_touch_m_sets_its_mtime() {
     let shown = sh(root, "stat -c '%X %Y %s' empty");
     assert_eq!(shown.trim(), format!("{LONG_AGO} 1100000000 0"));
     assert!(m.unmount().success());
+}
+
+#[test]
+fn isatty_and_poll_on_a_file_are_answered_without_a_warning_in_the_log() {
+    let server = Server::start(Profile::V4, RangeMode::Naive);
+    let m = mount_with(&server, &["-v"]);
+    fs::write(m.path().join("script.py"), "print()\n").unwrap();
+    let file = File::open(m.path().join("script.py")).unwrap();
+    // What `isatty()` asks, and Python's `open()` with it.
+    let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: TCGETS writes at most one `termios` into the buffer given.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TCGETS, termios.as_mut_ptr()) };
+    assert_eq!(rc, -1);
+    let err = std::io::Error::last_os_error();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTTY), "{err}");
+    let mut poll = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the length given.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    assert_eq!((ready, poll.revents & libc::POLLIN), (1, libc::POLLIN));
+    drop(file);
+    let log = m.stderr();
+    assert!(m.unmount().success());
+    let ioctl: Vec<&str> = log.lines().filter(|l| l.contains("ioctl")).collect();
+    assert!(
+        !ioctl.is_empty() && ioctl.iter().all(|l| l.contains("DEBUG")),
+        "{log}"
+    );
+    assert!(!log.contains("Not Implemented"), "{log}");
+    assert!(!log.contains("WARN"), "{log}");
 }

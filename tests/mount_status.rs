@@ -5,6 +5,8 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
+use std::os::fd::IntoRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -153,6 +155,119 @@ fn status_shows_an_upload_in_progress_then_none_with_request_counts_matching_the
     assert_eq!((uploads.requests, uploads.errors), (1, 0));
     assert_counts_match_the_access_log(&after, &server, since);
     assert!(mount.unmount().success());
+}
+
+#[test]
+fn status_counts_failed_requests_by_operation_and_errno_and_the_log_has_them_at_debug() {
+    let server = Server::start(Profile::V4, yetifs::emulator::RangeMode::Naive);
+    let runtime = tempfile::tempdir().unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let mut command = mount_command(&server, &dirs.path().join("cache"), &["-v"]);
+    command.env("XDG_RUNTIME_DIR", runtime.path());
+    let mount = Mount::spawn(command, dirs);
+    let root = mount.path();
+    fs::create_dir(root.join("full")).unwrap();
+    fs::write(root.join("full/inside.txt"), "x").unwrap();
+    // The kernel looked each new name up before creating it.
+    let count = |report: &StatusReport, op: &str, errno: &str| {
+        report
+            .errors
+            .get(op)
+            .and_then(|by_errno| by_errno.get(errno))
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = status(root, runtime.path());
+    assert_eq!(count(&before, "rmdir", "ENOTEMPTY"), 0);
+    for name in ["missing-1", "missing-2", "missing-3"] {
+        let err = fs::metadata(root.join(name)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    }
+    let err = fs::remove_dir(root.join("full")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOTEMPTY));
+
+    let report = status(root, runtime.path());
+    assert_eq!(
+        count(&report, "lookup", "ENOENT"),
+        count(&before, "lookup", "ENOENT") + 3,
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(
+        count(&report, "rmdir", "ENOTEMPTY"),
+        1,
+        "{:?}",
+        report.errors
+    );
+    let json = status_command(root, runtime.path(), true);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["errors"]["rmdir"]["ENOTEMPTY"], 1, "{json}");
+    let text = status_command(root, runtime.path(), false);
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("errors:"))
+        .unwrap_or("");
+    assert!(line.contains("rmdir 1 (ENOTEMPTY 1)"), "{text}");
+
+    let log = mount.stderr();
+    assert!(mount.unmount().success());
+    let about = |what: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains(what))
+            .map(str::to_owned)
+            .collect()
+    };
+    let missing = about("lookup /missing-2: no such file or directory (ENOENT)");
+    assert!(missing.len() == 1 && missing[0].contains("DEBUG"), "{log}");
+    let not_empty = about("rmdir /full: directory not empty (ENOTEMPTY)");
+    assert!(
+        not_empty.len() == 1 && not_empty[0].contains("DEBUG"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_failed_upload_is_logged_once_at_warn_by_the_upload_and_the_close_at_debug() {
+    let server = Server::with(ServeArgs {
+        profile: Profile::V4,
+        max_storage: 100,
+        ..ServeArgs::default()
+    });
+    let runtime = tempfile::tempdir().unwrap();
+    let dirs = tempfile::tempdir().unwrap();
+    let mut command = mount_command(&server, &dirs.path().join("cache"), &["-v"]);
+    command.env("XDG_RUNTIME_DIR", runtime.path());
+    let mount = Mount::spawn(command, dirs);
+    let mut file = fs::File::create(mount.path().join("big.bin")).unwrap();
+    file.write_all(&bytes(3, 1000)).unwrap();
+    // SAFETY: the descriptor is the file's own, given up by `into_raw_fd`.
+    let rc = unsafe { libc::close(file.into_raw_fd()) };
+    let err = std::io::Error::last_os_error();
+    assert_eq!((rc, err.raw_os_error()), (-1, Some(libc::ENOSPC)), "{err}");
+    let report = status(mount.path(), runtime.path());
+    let flush = report.errors.get("flush").cloned().unwrap_or_default();
+    assert_eq!(flush.get("ENOSPC"), Some(&1), "{:?}", report.errors);
+
+    let log = mount.stderr();
+    drop(mount);
+    let warned = log
+        .lines()
+        .any(|l| l.contains("WARN") && l.contains("upload of big.bin failed"));
+    assert!(warned, "{log}");
+    let closed = log
+        .lines()
+        .find(|l| l.contains("flush /big.bin: upload failed"))
+        .unwrap_or_default();
+    assert!(
+        closed.contains("DEBUG") && closed.contains("(ENOSPC)"),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("WARN") && l.contains("yetifs::fuse")),
+        "the adapter warned again: {log}"
+    );
 }
 
 #[test]

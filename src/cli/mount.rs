@@ -21,7 +21,7 @@ use crate::control::hosted;
 use crate::control::socket::{ControlServer, Handlers, SyncProgress};
 use crate::control::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
 use crate::fs::{Core, FsOptions, Owner};
-use crate::fuse::{self, MountHandle, Traffic};
+use crate::fuse::{self, Errors, MountHandle, Traffic};
 use crate::host::MountedAccount;
 use crate::remote::RemoteError;
 use crate::staging::{self, Staging};
@@ -213,6 +213,7 @@ struct Sources {
     client: Arc<Client>,
     content: Arc<Content<Client>>,
     traffic: Arc<Traffic>,
+    errors: Arc<Errors>,
 }
 
 impl Sources {
@@ -250,6 +251,7 @@ impl Sources {
             requests: self.client.concurrency(),
             prefetch: self.core.tree_progress(),
             api: metrics.endpoints,
+            errors: self.errors.counts(),
         }
     }
 }
@@ -417,6 +419,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
         client: remote,
         content,
         traffic: handle.traffic(),
+        errors: handle.errors(),
     };
     let account = MountedAccount::new(Arc::clone(&core), Arc::clone(&sources.client), &account_dir);
     let (fetch, share) = hosted::handlers_for(account);

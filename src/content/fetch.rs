@@ -116,7 +116,9 @@ impl<R: Remote> Content<R> {
     pub(crate) fn retry_delay(&self, e: &RemoteError, failures: &mut u32) -> Option<Duration> {
         *failures += 1;
         if !e.is_transient() || *failures > self.cfg.retries {
-            log::warn!("read failed: {e}");
+            // The read that gets the error is logged at warn where it is answered (the FUSE
+            // adapter); one nobody waits for (read-ahead) is counted in the failures only.
+            log::debug!("read failed: {e}");
             self.counters.failures.fetch_add(1, Ordering::Relaxed);
             return None;
         }

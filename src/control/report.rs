@@ -1,6 +1,7 @@
 //! What `yetifs status` reports about a live mount: the shape sent over the control socket
 //! (JSON, the same as `--json` prints) and its rendering for people. The mount process fills
 //! it (see `cli::mount`); the command only reads and shows it.
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -48,6 +49,37 @@ pub struct StatusReport {
     pub prefetch: TreeProgress,
     /// Requests and failures by endpoint.
     pub api: Vec<EndpointStats>,
+    /// Failed requests of programs using the mount (see `ErrorCounts`).
+    #[serde(default)]
+    pub errors: ErrorCounts,
+}
+
+/// Failed requests of programs using the mount, by operation and then by errno name
+/// (`{"lookup": {"ENOENT": 12}, "write": {"EIO": 1}}`), since it was mounted: what a `ls` of a
+/// missing name or a failed upload at `close` came to.
+pub type ErrorCounts = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// `lookup 12 (ENOENT 12), write 1 (EIO 1)`: the operations that failed most first, each with
+/// its errnos; `none` when nothing failed.
+fn errors_line(errors: &ErrorCounts) -> String {
+    let mut ops: Vec<(&String, u64, &BTreeMap<String, u64>)> = errors
+        .iter()
+        .map(|(op, by_errno)| (op, by_errno.values().sum(), by_errno))
+        .collect();
+    if ops.is_empty() {
+        return "none".to_owned();
+    }
+    ops.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<String> = ops
+        .into_iter()
+        .map(|(op, total, by_errno)| {
+            let mut errnos: Vec<(&String, &u64)> = by_errno.iter().collect();
+            errnos.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let errnos: Vec<String> = errnos.iter().map(|(e, n)| format!("{e} {n}")).collect();
+            format!("{op} {total} ({})", errnos.join(", "))
+        })
+        .collect();
+    shown.join(", ")
 }
 
 /// Whether the server is reachable, as the last requests saw it.
@@ -369,6 +401,7 @@ impl StatusReport {
             HumanBytes(t.bytes_written),
             HumanBytes(t.bytes_fetched)
         );
+        let _ = writeln!(out, "errors:   {}", errors_line(&self.errors));
         let _ = writeln!(out, "API requests (errors):");
         for e in &self.api {
             let _ = writeln!(out, "  {:<24} {:>7} ({})", e.endpoint, e.requests, e.errors);
@@ -511,6 +544,13 @@ mod tests {
                 requests: 12,
                 errors: 1,
             }],
+            errors: ErrorCounts::from([
+                ("write".into(), BTreeMap::from([("EIO".into(), 1)])),
+                (
+                    "lookup".into(),
+                    BTreeMap::from([("ENOENT".into(), 12), ("ENAMETOOLONG".into(), 1)]),
+                ),
+            ]),
         };
         let text = report.render();
         for expected in [
@@ -525,6 +565,7 @@ mod tests {
             "1.00 MiB",
             "1.00 GiB",
             "folder/listing",
+            "errors:   lookup 13 (ENOENT 12, ENAMETOOLONG 1), write 1 (EIO 1)",
             "transport: refused",
             "another client of this account took the access token 14 times in the last minute; \
              requests wait for a fresh token (3 waiting now)",
@@ -534,6 +575,11 @@ mod tests {
                 "{expected:?} missing from:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn the_errors_line_says_none_when_nothing_failed() {
+        assert_eq!(errors_line(&ErrorCounts::new()), "none");
     }
 
     #[test]

@@ -392,6 +392,7 @@ mod tests {
             requests: Default::default(),
             prefetch: Default::default(),
             api: vec![],
+            errors: Default::default(),
         }
     }
 

@@ -33,8 +33,13 @@ pub enum FsError {
     #[error("name has characters the server cannot store")]
     BadName,
     /// The file is larger than the account's package accepts.
-    #[error("file too large")]
-    TooLarge,
+    #[error("{size} bytes is over the package's upload limit of {max} bytes")]
+    TooLarge {
+        /// The size the file would have.
+        size: u64,
+        /// The package's `max_upload_size`.
+        max: u64,
+    },
     /// The operation is not available on this filesystem in this form.
     #[error("operation not supported")]
     Unsupported,
@@ -65,6 +70,10 @@ pub enum FsError {
     /// The server call failed; shared by every request that waited on the same call.
     #[error(transparent)]
     Remote(Arc<RemoteError>),
+    /// The upload a `close` or `fsync` waited for failed. Uploads also run with nobody waiting
+    /// (write-back, retries), so the upload logs its failure itself: this says it did.
+    #[error("upload failed: {0}")]
+    Upload(Arc<FsError>),
 }
 
 impl From<RemoteError> for FsError {
@@ -97,7 +106,43 @@ impl FsError {
         match self {
             FsError::Unreachable | FsError::Offline => true,
             FsError::Remote(e) => super::connectivity::is_unreachable(e),
+            FsError::Upload(e) => e.is_unreachable(),
             _ => false,
+        }
+    }
+
+    /// The level the adapter logs the failure at: `Warn` for trouble with the server, the
+    /// network or the local disk, or a file too large for the package; `Debug` for an answer
+    /// to what the caller asked (no such name, not empty, refused by design, read-only while
+    /// offline, which the mount said once when it went offline), and for an upload's failure,
+    /// which the upload logged itself.
+    pub fn log_level(&self) -> log::Level {
+        let trouble = match self {
+            FsError::TooLarge { .. }
+            | FsError::Meta(_)
+            | FsError::Staging(_)
+            | FsError::Unreachable => true,
+            FsError::Remote(e) => !matches!(e.as_ref(), RemoteError::NotFound(_)),
+            FsError::NotFound
+            | FsError::NotDir
+            | FsError::IsDir
+            | FsError::Exists
+            | FsError::NotEmpty
+            | FsError::Invalid(_)
+            | FsError::NameTooLong
+            | FsError::BadName
+            | FsError::Unsupported
+            | FsError::NotPermitted
+            | FsError::BadHandle
+            | FsError::NoAttr
+            | FsError::Denied
+            | FsError::Offline
+            | FsError::Upload(_) => false,
+        };
+        if trouble {
+            log::Level::Warn
+        } else {
+            log::Level::Debug
         }
     }
 
@@ -112,7 +157,7 @@ impl FsError {
             FsError::Invalid(_) => libc::EINVAL,
             FsError::NameTooLong => libc::ENAMETOOLONG,
             FsError::BadName => libc::EILSEQ,
-            FsError::TooLarge => libc::EFBIG,
+            FsError::TooLarge { .. } => libc::EFBIG,
             FsError::Unsupported => libc::EOPNOTSUPP,
             FsError::NotPermitted => libc::EPERM,
             FsError::Meta(_) => libc::EIO,
@@ -126,6 +171,7 @@ impl FsError {
             FsError::Unreachable => libc::EIO,
             FsError::Offline => libc::EROFS,
             FsError::Remote(e) => e.errno(),
+            FsError::Upload(e) => e.errno(),
         }
     }
 }
@@ -144,7 +190,7 @@ mod tests {
         assert_eq!(FsError::Invalid("x").errno(), libc::EINVAL);
         assert_eq!(FsError::NameTooLong.errno(), libc::ENAMETOOLONG);
         assert_eq!(FsError::BadName.errno(), libc::EILSEQ);
-        assert_eq!(FsError::TooLarge.errno(), libc::EFBIG);
+        assert_eq!(FsError::TooLarge { size: 2, max: 1 }.errno(), libc::EFBIG);
         assert_eq!(FsError::Unsupported.errno(), libc::EOPNOTSUPP);
         assert_eq!(FsError::NotPermitted.errno(), libc::EPERM);
         assert_eq!(FsError::BadHandle.errno(), libc::EBADF);
@@ -152,6 +198,32 @@ mod tests {
         assert_eq!(FsError::Denied.errno(), libc::EACCES);
         assert_eq!(FsError::Unreachable.errno(), libc::EIO);
         assert_eq!(FsError::Offline.errno(), libc::EROFS);
+    }
+
+    #[test]
+    fn server_network_and_disk_failures_are_warnings_answers_to_the_caller_are_not() {
+        let trouble = [
+            FsError::Unreachable,
+            FsError::TooLarge { size: 2, max: 1 },
+            FsError::from(RemoteError::Transport("reset".into())),
+            FsError::from(RemoteError::NoSpace("full".into())),
+        ];
+        for e in trouble {
+            assert_eq!(e.log_level(), log::Level::Warn, "{e}");
+        }
+        let answers = [
+            FsError::NotFound,
+            FsError::NotEmpty,
+            FsError::NameTooLong,
+            FsError::Offline,
+            FsError::from(RemoteError::NotFound("gone".into())),
+            FsError::Upload(Arc::new(FsError::Unreachable)),
+        ];
+        for e in answers {
+            assert_eq!(e.log_level(), log::Level::Debug, "{e}");
+        }
+        let upload = FsError::Upload(Arc::new(FsError::from(RemoteError::NoSpace("x".into()))));
+        assert_eq!(upload.errno(), libc::ENOSPC);
     }
 
     #[test]

@@ -4,20 +4,22 @@
 //! not hold up fast ones. Requests the core answers from memory (extended attributes, `access`,
 //! `opendir`) are answered on the FUSE thread: a hop to the runtime would cost more than the
 //! answer, and `ls -l` asks for two extended attributes of every file.
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fuser::{
     AccessFlags, BackgroundSession, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr,
     FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags,
-    KernelConfig, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek,
-    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow, WriteFlags,
+    KernelConfig, LockOwner, MountOption, OpenFlags, PollEvents, PollFlags, PollNotifier,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, SessionACL, TimeOrNow, WriteFlags,
 };
 use std::time::SystemTime;
 use tokio::runtime::Handle;
@@ -79,6 +81,7 @@ pub struct MountHandle {
     session: Option<BackgroundSession>,
     mountpoint: PathBuf,
     traffic: Arc<Traffic>,
+    errors: Arc<Errors>,
 }
 
 /// Bytes read and written through the mount (what the kernel asked and got), for
@@ -120,6 +123,11 @@ impl MountHandle {
     /// The mount's read and write counters.
     pub fn traffic(&self) -> Arc<Traffic> {
         Arc::clone(&self.traffic)
+    }
+
+    /// The mount's count of failed requests.
+    pub fn errors(&self) -> Arc<Errors> {
+        Arc::clone(&self.errors)
     }
 
     /// Whether the session has ended: the filesystem was unmounted from outside (`umount`).
@@ -187,8 +195,12 @@ pub fn mount<R: Remote>(
     let runtime = Handle::try_current().map_err(|_| MountError::NoRuntime)?;
     let ttl = core.options().dir_ttl;
     let traffic = Arc::new(Traffic::default());
+    let errors = Arc::new(Errors::default());
     let adapter = Adapter {
-        core,
+        shared: Arc::new(Shared {
+            core,
+            errors: Arc::clone(&errors),
+        }),
         runtime,
         ttl,
         traffic: Arc::clone(&traffic),
@@ -222,26 +234,172 @@ pub fn mount<R: Remote>(
             .canonicalize()
             .unwrap_or_else(|_| mountpoint.to_path_buf()),
         traffic,
+        errors,
     })
 }
 
-struct Adapter<R: Remote> {
+/// Requests that failed, by operation and errno, for `yetifs status`. A small map behind a
+/// mutex, touched only when a request fails.
+#[derive(Debug, Default)]
+pub struct Errors {
+    counts: Mutex<HashMap<(&'static str, i32), u64>>,
+}
+
+impl Errors {
+    fn count(&self, op: &'static str, errno: i32) {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts.entry((op, errno)).or_default() += 1;
+    }
+
+    /// The failures so far, by operation, then by errno name (`lookup` → `ENOENT` → 12).
+    pub fn counts(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (&(op, errno), &n) in counts.iter() {
+            out.entry(op.to_owned())
+                .or_default()
+                .insert(errno_name(errno), n);
+        }
+        out
+    }
+}
+
+/// The symbolic name of `errno` (`ENOENT`), for logs and `yetifs status`.
+fn errno_name(errno: i32) -> String {
+    let name = match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::ENOTTY => "ENOTTY",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::ERANGE => "ERANGE",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ENODATA => "ENODATA",
+        libc::EILSEQ => "EILSEQ",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EDQUOT => "EDQUOT",
+        _ => return format!("errno {errno}"),
+    };
+    name.to_owned()
+}
+
+/// What a failed request was about, for its log line.
+#[derive(Clone, Copy, Debug)]
+enum At<'a> {
+    /// An inode: the request's own, or the one its handle is open on.
+    Ino(u64),
+    /// Entry `name` of directory `parent`.
+    Entry(u64, &'a str),
+    /// A rename: entry `name` of `parent` to entry `newname` of `newparent`.
+    Rename(u64, &'a str, u64, &'a str),
+}
+
+/// What the task of every request shares: the core, and the count of failures.
+struct Shared<R: Remote> {
     core: Arc<Core<R>>,
+    errors: Arc<Errors>,
+}
+
+impl<R: Remote> Shared<R> {
+    /// Counts and logs failed request `op` about `at`, at the level `error` calls for
+    /// (`FsError::log_level`: warn for trouble with the server, the network or the disk, debug
+    /// for an answer to what was asked); the errno to answer with. Every failed request goes
+    /// through here (or `refused`), so each is logged once.
+    fn failed(&self, op: &'static str, at: At<'_>, error: &FsError) -> Errno {
+        self.record(op, at, error.errno(), error.log_level(), error)
+    }
+
+    /// Like `failed`, for what the adapter refuses itself: names it cannot take, requests a
+    /// filesystem of remote files has nothing for. An answer, logged at debug.
+    fn refused(&self, op: &'static str, at: At<'_>, errno: Errno, why: &str) -> Errno {
+        self.record(op, at, errno.code(), log::Level::Debug, &why)
+    }
+
+    /// Where `failed` and `refused` meet: the one place a failure is counted and logged.
+    fn record(
+        &self,
+        op: &'static str,
+        at: At<'_>,
+        errno: i32,
+        level: log::Level,
+        why: &dyn std::fmt::Display,
+    ) -> Errno {
+        self.errors.count(op, errno);
+        if log::log_enabled!(level) {
+            let at = self.describe(at);
+            log::log!(level, "{op} {at}: {why} ({})", errno_name(errno));
+        }
+        Errno::from_i32(errno)
+    }
+
+    /// `at` as a path in the mount where the inodes are known, else by inode number.
+    fn describe(&self, at: At<'_>) -> String {
+        let path = |ino: u64| match self.core.path_of(ino) {
+            Some(path) => format!("/{path}"),
+            None => format!("inode {ino}"),
+        };
+        let entry = |parent: u64, name: &str| match self.core.path_of(parent) {
+            Some(dir) if dir.is_empty() => format!("/{name}"),
+            Some(dir) => format!("/{dir}/{name}"),
+            None => format!("{name} in inode {parent}"),
+        };
+        match at {
+            At::Ino(ino) => path(ino),
+            At::Entry(parent, name) => entry(parent, name),
+            At::Rename(parent, name, newparent, newname) => {
+                format!("{} to {}", entry(parent, name), entry(newparent, newname))
+            }
+        }
+    }
+
+    /// Answers an operation that returns nothing but its outcome.
+    fn reply_empty(
+        &self,
+        reply: ReplyEmpty,
+        op: &'static str,
+        at: At<'_>,
+        result: Result<(), FsError>,
+    ) {
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.failed(op, at, &e)),
+        }
+    }
+
+    /// Answers an xattr request: the size when asked with size 0, `ERANGE` when the buffer is
+    /// too small (the caller asks again with a larger one), else the bytes.
+    fn reply_xattr(&self, reply: ReplyXattr, op: &'static str, ino: u64, size: u32, data: &[u8]) {
+        match u32::try_from(data.len()) {
+            Ok(len) if size == 0 => reply.size(len),
+            Ok(len) if len <= size => reply.data(data),
+            _ => reply.error(self.refused(op, At::Ino(ino), Errno::ERANGE, "buffer too small")),
+        }
+    }
+}
+
+struct Adapter<R: Remote> {
+    shared: Arc<Shared<R>>,
     runtime: Handle,
     ttl: Duration,
     traffic: Arc<Traffic>,
-}
-
-fn errno(e: &FsError) -> Errno {
-    Errno::from_i32(e.errno())
-}
-
-/// Answers an operation that returns nothing but its outcome.
-fn reply_empty(reply: ReplyEmpty, result: Result<(), FsError>) {
-    match result {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(errno(&e)),
-    }
 }
 
 fn file_type(kind: Kind) -> FileType {
@@ -302,31 +460,39 @@ fn time_of(time: Option<TimeOrNow>) -> Option<SystemTime> {
 /// A file name from the kernel, which passes names of up to 1,024 bytes: `ENAMETOOLONG` past
 /// `NAME_MAX`, else the name as UTF-8, or `not_utf8` for a name that is not (no entry has one,
 /// and none can be stored on the server).
-fn name_arg(name: &OsStr, not_utf8: Errno) -> Result<String, Errno> {
+fn name_arg(name: &OsStr, not_utf8: Errno) -> Result<String, (Errno, &'static str)> {
     if name.len() > names::NAME_MAX {
-        return Err(Errno::ENAMETOOLONG);
+        return Err((Errno::ENAMETOOLONG, "name longer than 255 bytes"));
     }
-    name.to_str().map(str::to_owned).ok_or(not_utf8)
-}
-
-/// Answers an xattr request: the size when asked with size 0, `ERANGE` when the buffer is too
-/// small, else the bytes.
-fn reply_xattr(reply: ReplyXattr, size: u32, data: &[u8]) {
-    match u32::try_from(data.len()) {
-        Ok(len) if size == 0 => reply.size(len),
-        Ok(len) if len <= size => reply.data(data),
-        _ => reply.error(Errno::ERANGE),
-    }
+    name.to_str()
+        .map(str::to_owned)
+        .ok_or((not_utf8, "name not in UTF-8"))
 }
 
 impl<R: Remote> Adapter<R> {
-    /// Runs `work` on the runtime with a handle on the core.
+    /// Runs `work` on the runtime with a handle on what requests share.
     fn spawn<F, Fut>(&self, work: F)
     where
-        F: FnOnce(Arc<Core<R>>) -> Fut,
+        F: FnOnce(Arc<Shared<R>>) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.runtime.spawn(work(Arc::clone(&self.core)));
+        self.runtime.spawn(work(Arc::clone(&self.shared)));
+    }
+
+    /// File name `name` of a request `op` in directory `parent` (see `name_arg`); a name it
+    /// refuses is counted and logged as the request's failure.
+    fn name(
+        &self,
+        op: &'static str,
+        parent: INodeNo,
+        name: &OsStr,
+        not_utf8: Errno,
+    ) -> Result<String, Errno> {
+        name_arg(name, not_utf8).map_err(|(errno, why)| {
+            let shown = name.to_string_lossy();
+            self.shared
+                .refused(op, At::Entry(parent.0, &shown), errno, why)
+        })
     }
 }
 
@@ -354,43 +520,43 @@ impl<R: Remote> Filesystem for Adapter<R> {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let name = match name_arg(name, Errno::ENOENT) {
+        let name = match self.name("lookup", parent, name, Errno::ENOENT) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.lookup(parent.0, &name).await {
+        self.spawn(move |s| async move {
+            match s.core.lookup(parent.0, &name).await {
                 Ok(attr) => reply.entry_with_ttls(
                     &attr_ttl(&attr, ttl),
                     &ttl,
                     &file_attr(&attr),
                     GENERATION,
                 ),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("lookup", At::Entry(parent.0, &name), &e)),
             }
         });
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.core.forget(ino.0, nlookup);
+        self.shared.core.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.getattr(ino.0).await {
+        self.spawn(move |s| async move {
+            match s.core.getattr(ino.0).await {
                 Ok(attr) => reply.attr(&ttl, &file_attr(&attr)),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("getattr", At::Ino(ino.0), &e)),
             }
         });
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        self.spawn(move |core| async move {
-            match core.open(ino.0, flags.0).await {
+        self.spawn(move |s| async move {
+            match s.core.open(ino.0, flags.0).await {
                 Ok(opened) => reply.opened(FileHandle(opened.fh), fopen_flags(&opened)),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("open", At::Ino(ino.0), &e)),
             }
         });
     }
@@ -398,7 +564,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -407,13 +573,13 @@ impl<R: Remote> Filesystem for Adapter<R> {
         reply: ReplyData,
     ) {
         let traffic = Arc::clone(&self.traffic);
-        self.spawn(move |core| async move {
-            match core.read(fh.0, offset, size).await {
+        self.spawn(move |s| async move {
+            match s.core.read(fh.0, offset, size).await {
                 Ok(data) => {
                     traffic.read.fetch_add(data.len() as u64, Ordering::Relaxed);
                     reply.data(&data);
                 }
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("read", At::Ino(ino.0), &e)),
             }
         });
     }
@@ -421,20 +587,23 @@ impl<R: Remote> Filesystem for Adapter<R> {
     fn release(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move { reply_empty(reply, core.release(fh.0).await) });
+        self.spawn(move |s| async move {
+            let released = s.core.release(fh.0).await;
+            s.reply_empty(reply, "release", At::Ino(ino.0), released);
+        });
     }
 
     fn write(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         data: &[u8],
@@ -445,15 +614,15 @@ impl<R: Remote> Filesystem for Adapter<R> {
     ) {
         let data = data.to_vec();
         let traffic = Arc::clone(&self.traffic);
-        self.spawn(move |core| async move {
-            match core.write(fh.0, offset, &data).await {
+        self.spawn(move |s| async move {
+            match s.core.write(fh.0, offset, &data).await {
                 Ok(written) => {
                     traffic
                         .written
                         .fetch_add(u64::from(written), Ordering::Relaxed);
                     reply.written(written);
                 }
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("write", At::Ino(ino.0), &e)),
             }
         });
     }
@@ -461,23 +630,29 @@ impl<R: Remote> Filesystem for Adapter<R> {
     fn flush(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move { reply_empty(reply, core.flush(fh.0).await) });
+        self.spawn(move |s| async move {
+            let flushed = s.core.flush(fh.0).await;
+            s.reply_empty(reply, "flush", At::Ino(ino.0), flushed);
+        });
     }
 
     fn fsync(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move { reply_empty(reply, core.fsync(fh.0).await) });
+        self.spawn(move |s| async move {
+            let synced = s.core.fsync(fh.0).await;
+            s.reply_empty(reply, "fsync", At::Ino(ino.0), synced);
+        });
     }
 
     fn setattr(
@@ -508,10 +683,10 @@ impl<R: Remote> Filesystem for Adapter<R> {
             fh: fh.map(|fh| fh.0),
         };
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.setattr(ino.0, changes).await {
+        self.spawn(move |s| async move {
+            match s.core.setattr(ino.0, changes).await {
                 Ok(attr) => reply.attr(&ttl, &file_attr(&attr)),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("setattr", At::Ino(ino.0), &e)),
             }
         });
     }
@@ -526,13 +701,13 @@ impl<R: Remote> Filesystem for Adapter<R> {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let name = match name_arg(name, Errno::EILSEQ) {
+        let name = match self.name("create", parent, name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.create(parent.0, &name, mode, flags).await {
+        self.spawn(move |s| async move {
+            match s.core.create(parent.0, &name, mode, flags).await {
                 Ok((attr, opened)) => reply.created(
                     &ttl,
                     &file_attr(&attr),
@@ -540,7 +715,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
                     FileHandle(opened.fh),
                     fopen_flags(&opened),
                 ),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("create", At::Entry(parent.0, &name), &e)),
             }
         });
     }
@@ -555,15 +730,15 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        let name = match name_arg(name, Errno::EILSEQ) {
+        let name = match self.name("mknod", parent, name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.mknod(parent.0, &name, mode).await {
+        self.spawn(move |s| async move {
+            match s.core.mknod(parent.0, &name, mode).await {
                 Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("mknod", At::Entry(parent.0, &name), &e)),
             }
         });
     }
@@ -576,25 +751,25 @@ impl<R: Remote> Filesystem for Adapter<R> {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let name = match name_arg(link_name, Errno::EILSEQ) {
+        let name = match self.name("symlink", parent, link_name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
         let target = target.as_os_str().as_bytes().to_vec();
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.symlink(parent.0, &name, &target).await {
+        self.spawn(move |s| async move {
+            match s.core.symlink(parent.0, &name, &target).await {
                 Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("symlink", At::Entry(parent.0, &name), &e)),
             }
         });
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        self.spawn(move |core| async move {
-            match core.readlink(ino.0).await {
+        self.spawn(move |s| async move {
+            match s.core.readlink(ino.0).await {
                 Ok(target) => reply.data(&target),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("readlink", At::Ino(ino.0), &e)),
             }
         });
     }
@@ -603,11 +778,13 @@ impl<R: Remote> Filesystem for Adapter<R> {
         &self,
         _req: &Request,
         _ino: INodeNo,
-        _newparent: INodeNo,
-        _newname: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        reply.error(Errno::EPERM);
+        let name = newname.to_string_lossy();
+        let at = At::Entry(newparent.0, &name);
+        reply.error(self.shared.failed("link", at, &FsError::NotPermitted));
     }
 
     fn mkdir(
@@ -619,37 +796,39 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let name = match name_arg(name, Errno::EILSEQ) {
+        let name = match self.name("mkdir", parent, name, Errno::EILSEQ) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.mkdir(parent.0, &name, mode).await {
+        self.spawn(move |s| async move {
+            match s.core.mkdir(parent.0, &name, mode).await {
                 Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("mkdir", At::Entry(parent.0, &name), &e)),
             }
         });
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = match name_arg(name, Errno::ENOENT) {
+        let name = match self.name("unlink", parent, name, Errno::ENOENT) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
-        self.spawn(
-            move |core| async move { reply_empty(reply, core.unlink(parent.0, &name).await) },
-        );
+        self.spawn(move |s| async move {
+            let removed = s.core.unlink(parent.0, &name).await;
+            s.reply_empty(reply, "unlink", At::Entry(parent.0, &name), removed);
+        });
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let name = match name_arg(name, Errno::ENOENT) {
+        let name = match self.name("rmdir", parent, name, Errno::ENOENT) {
             Ok(name) => name,
             Err(e) => return reply.error(e),
         };
-        self.spawn(
-            move |core| async move { reply_empty(reply, core.rmdir(parent.0, &name).await) },
-        );
+        self.spawn(move |s| async move {
+            let removed = s.core.rmdir(parent.0, &name).await;
+            s.reply_empty(reply, "rmdir", At::Entry(parent.0, &name), removed);
+        });
     }
 
     fn rename(
@@ -662,35 +841,41 @@ impl<R: Remote> Filesystem for Adapter<R> {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let names = name_arg(name, Errno::ENOENT)
-            .and_then(|name| Ok((name, name_arg(newname, Errno::EILSEQ)?)));
+        let names = self
+            .name("rename", parent, name, Errno::ENOENT)
+            .and_then(|name| {
+                Ok((
+                    name,
+                    self.name("rename", newparent, newname, Errno::EILSEQ)?,
+                ))
+            });
         let (name, newname) = match names {
             Ok(names) => names,
             Err(e) => return reply.error(e),
         };
-        self.spawn(move |core| async move {
-            match core
+        self.spawn(move |s| async move {
+            let renamed = s
+                .core
                 .rename(parent.0, &name, newparent.0, &newname, flags.bits())
-                .await
-            {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(errno(&e)),
-            }
+                .await;
+            let at = At::Rename(parent.0, &name, newparent.0, &newname);
+            s.reply_empty(reply, "rename", at, renamed);
         });
     }
 
     fn fallocate(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         length: u64,
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        self.spawn(move |core| async move {
-            reply_empty(reply, core.fallocate(fh.0, offset, length, mode).await)
+        self.spawn(move |s| async move {
+            let allocated = s.core.fallocate(fh.0, offset, length, mode).await;
+            s.reply_empty(reply, "fallocate", At::Ino(ino.0), allocated);
         });
     }
 
@@ -700,28 +885,29 @@ impl<R: Remote> Filesystem for Adapter<R> {
         _ino_in: INodeNo,
         fh_in: FileHandle,
         offset_in: u64,
-        _ino_out: INodeNo,
+        ino_out: INodeNo,
         fh_out: FileHandle,
         offset_out: u64,
         len: u64,
         _flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        self.spawn(move |core| async move {
-            let copied = core
+        self.spawn(move |s| async move {
+            let copied = s
+                .core
                 .copy_file_range(fh_in.0, offset_in, fh_out.0, offset_out, len)
                 .await;
             match copied.and_then(|n| u32::try_from(n).map_err(|_| FsError::Unsupported)) {
                 Ok(n) => reply.written(n),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("copy_file_range", At::Ino(ino_out.0), &e)),
             }
         });
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.core.opendir(ino.0) {
+        match self.shared.core.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(self.shared.failed("opendir", At::Ino(ino.0), &e)),
         }
     }
 
@@ -733,8 +919,8 @@ impl<R: Remote> Filesystem for Adapter<R> {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        self.spawn(move |core| async move {
-            match core.readdir(ino.0, fh.0, offset).await {
+        self.spawn(move |s| async move {
+            match s.core.readdir(ino.0, fh.0, offset).await {
                 Ok(entries) => {
                     for e in entries {
                         if reply.add(INodeNo(e.ino), e.next_offset, file_type(e.kind), &e.name) {
@@ -743,7 +929,7 @@ impl<R: Remote> Filesystem for Adapter<R> {
                     }
                     reply.ok();
                 }
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("readdir", At::Ino(ino.0), &e)),
             }
         });
     }
@@ -757,8 +943,8 @@ impl<R: Remote> Filesystem for Adapter<R> {
         mut reply: ReplyDirectoryPlus,
     ) {
         let ttl = self.ttl;
-        self.spawn(move |core| async move {
-            match core.readdirplus(ino.0, fh.0, offset).await {
+        self.spawn(move |s| async move {
+            match s.core.readdirplus(ino.0, fh.0, offset).await {
                 Ok(entries) => {
                     let mut sent = Vec::with_capacity(entries.len());
                     for e in entries {
@@ -780,10 +966,10 @@ impl<R: Remote> Filesystem for Adapter<R> {
                             sent.push(e.entry.ino);
                         }
                     }
-                    core.add_lookups(&sent);
+                    s.core.add_lookups(&sent);
                     reply.ok();
                 }
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("readdirplus", At::Ino(ino.0), &e)),
             }
         });
     }
@@ -791,90 +977,107 @@ impl<R: Remote> Filesystem for Adapter<R> {
     fn releasedir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        reply_empty(reply, self.core.releasedir(fh.0))
+        let released = self.shared.core.releasedir(fh.0);
+        self.shared
+            .reply_empty(reply, "releasedir", At::Ino(ino.0), released);
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        self.spawn(move |core| async move {
-            match core.statfs().await {
-                Ok(s) => reply.statfs(
-                    s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.bsize,
+    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        self.spawn(move |s| async move {
+            match s.core.statfs().await {
+                Ok(f) => reply.statfs(
+                    f.blocks, f.bfree, f.bavail, f.files, f.ffree, f.bsize, f.namelen, f.bsize,
                 ),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => reply.error(s.failed("statfs", At::Ino(ino.0), &e)),
             }
         });
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        let Some(name) = name.to_str().map(str::to_owned) else {
-            reply.error(Errno::ENODATA);
-            return;
+        let shared = &self.shared;
+        let Some(name) = name.to_str() else {
+            let why = "attribute name not in UTF-8";
+            return reply.error(shared.refused("getxattr", At::Ino(ino.0), Errno::ENODATA, why));
         };
-        match self.core.getxattr(ino.0, &name) {
-            Ok(value) => reply_xattr(reply, size, &value),
-            Err(e) => reply.error(errno(&e)),
+        match shared.core.getxattr(ino.0, name) {
+            Ok(value) => shared.reply_xattr(reply, "getxattr", ino.0, size, &value),
+            Err(e) => reply.error(shared.failed("getxattr", At::Ino(ino.0), &e)),
         }
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        match self.core.listxattr(ino.0) {
+        match self.shared.core.listxattr(ino.0) {
             Ok(names) => {
                 let mut data = Vec::new();
                 for name in names {
                     data.extend_from_slice(name.as_bytes());
                     data.push(0);
                 }
-                reply_xattr(reply, size, &data);
+                self.shared
+                    .reply_xattr(reply, "listxattr", ino.0, size, &data);
             }
-            Err(e) => reply.error(errno(&e)),
+            Err(e) => reply.error(self.shared.failed("listxattr", At::Ino(ino.0), &e)),
         }
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        reply_empty(
-            reply,
-            self.core.access(ino.0, req.uid(), req.gid(), mask.bits()),
-        );
+        let allowed = self
+            .shared
+            .core
+            .access(ino.0, req.uid(), req.gid(), mask.bits());
+        self.shared
+            .reply_empty(reply, "access", At::Ino(ino.0), allowed);
     }
 
-    // What follows answers, without a word in the log, the requests a filesystem of remote
-    // files has nothing for: tools send them in passing (`sed -i` copies ACLs, Python's
-    // `open()` asks whether a file is a terminal), and fuser would log each one as a warning.
+    // What follows answers the requests a filesystem of remote files has nothing for: tools
+    // send them in passing (`sed -i` copies ACLs, Python's `open()` asks whether a file is a
+    // terminal), and fuser would log each one as a warning. Refusals are counted and logged at
+    // debug like any failure.
 
     fn setxattr(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _name: &OsStr,
         _value: &[u8],
         _flags: i32,
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::EOPNOTSUPP);
+        reply.error(
+            self.shared
+                .failed("setxattr", At::Ino(ino.0), &FsError::Unsupported),
+        );
     }
 
-    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EOPNOTSUPP);
+    fn removexattr(&self, _req: &Request, ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(
+            self.shared
+                .failed("removexattr", At::Ino(ino.0), &FsError::Unsupported),
+        );
     }
 
     fn ioctl(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _flags: IoctlFlags,
-        _cmd: u32,
+        cmd: u32,
         _in_data: &[u8],
         _out_size: u32,
         reply: ReplyIoctl,
     ) {
-        reply.error(Errno::ENOTTY);
+        let why = format!("no ioctl here (command {cmd:#x})");
+        reply.error(
+            self.shared
+                .refused("ioctl", At::Ino(ino.0), Errno::ENOTTY, &why),
+        );
     }
 
     fn fsyncdir(
@@ -889,6 +1092,9 @@ impl<R: Remote> Filesystem for Adapter<R> {
         reply.ok();
     }
 
+    // `ENOSYS` to these is no failure: the kernel stops asking and does the work itself, for
+    // every file of the mount. They are neither counted nor logged.
+
     fn lseek(
         &self,
         _req: &Request,
@@ -899,6 +1105,20 @@ impl<R: Remote> Filesystem for Adapter<R> {
         reply: ReplyLseek,
     ) {
         // The kernel then seeks by itself (files have no holes it would need to know of).
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn poll(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _ph: PollNotifier,
+        _events: PollEvents,
+        _flags: PollFlags,
+        reply: ReplyPoll,
+    ) {
+        // The kernel then reports every file always ready, as for any regular file.
         reply.error(Errno::ENOSYS);
     }
 }

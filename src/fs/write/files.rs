@@ -182,10 +182,7 @@ impl<R: Remote> Core<R> {
     async fn check_size(&self, size: u64) -> Result<(), FsError> {
         match self.limits().await {
             Ok(limits) => match limits.max_upload_size {
-                Some(max) if size > max => {
-                    log::error!("a file of {size} bytes is over the package's limit of {max}");
-                    Err(FsError::TooLarge)
-                }
+                Some(max) if size > max => Err(FsError::TooLarge { size, max }),
                 _ => Ok(()),
             },
             Err(e) => {
@@ -589,7 +586,8 @@ impl<R: Remote> Core<R> {
             });
         if dirty {
             if let Err(e) = self.closed(ino).await {
-                log::warn!("file {ino} closed with its upload pending: {e}");
+                // The upload said why at warn; the file stays staged for a retry.
+                log::debug!("file {ino} closed with its upload pending: {e}");
             }
         }
         self.release_handle(fh)?;

@@ -221,12 +221,8 @@ impl<R: Remote> Core<R> {
         };
         let limit = self.limits().await?.max_upload_size;
         if let Some(max) = limit.filter(|&max| snapshot.size > max) {
-            log::error!(
-                "cannot upload {}: {} bytes is over the package's limit of {max} bytes",
-                entry.name,
-                snapshot.size
-            );
-            return Err(FsError::TooLarge);
+            let size = snapshot.size;
+            return Err(FsError::TooLarge { size, max });
         }
         // The bytes reach the disk and the journal while the upload runs: the row only ever
         // points at synced bytes, and the run waits for both.
@@ -266,14 +262,7 @@ impl<R: Remote> Core<R> {
                 );
                 return Err(FsError::Unreachable);
             }
-            Err(e) => {
-                log::error!(
-                    "upload of {} ({} bytes) failed, kept staged for a retry: {e}",
-                    entry.name,
-                    entry.size
-                );
-                return Err(e.into());
-            }
+            Err(e) => return Err(e.into()),
         };
         // The server has the bytes: whatever fails from here on is completed from the
         // journal, never by uploading again.
@@ -450,7 +439,9 @@ impl<R: Remote> Core<R> {
             .edit_file(stored.id, change)
             .await
             .map_err(|e| {
-                log::error!(
+                // Said at warn by whoever gets the error (the upload run, or the adapter for a
+                // server-side copy).
+                log::debug!(
                     "cannot give uploaded file {} its name {} and metadata: {e}",
                     stored.id,
                     entry.name
@@ -649,8 +640,9 @@ impl<R: Remote> Core<R> {
             .collect()
     }
 
-    /// The path of `ino` in the mount (`""` for the root), if its every parent is known.
-    pub(in crate::fs) fn path_of(&self, ino: Ino) -> Option<String> {
+    /// The path of `ino` in the mount (`""` for the root), if its every parent is known: what
+    /// logs and `yetifs status` name a file by.
+    pub fn path_of(&self, ino: Ino) -> Option<String> {
         let state = self.ns.lock_tree();
         let mut parts = Vec::new();
         let mut at = ino;

@@ -93,7 +93,7 @@ impl Outcome {
     pub(in crate::fs) fn result(&self) -> Result<(), FsError> {
         match self {
             Outcome::Done | Outcome::Uploaded | Outcome::Deferred => Ok(()),
-            Outcome::Failed(e) => Err(e.clone()),
+            Outcome::Failed(e) => Err(FsError::Upload(Arc::new(e.clone()))),
         }
     }
 }
@@ -271,7 +271,7 @@ impl WriteBack {
             Outcome::Failed(e) => {
                 job.failures += 1;
                 job.last_error = Some(e.to_string());
-                let retry = if matches!(e, FsError::TooLarge) {
+                let retry = if matches!(e, FsError::TooLarge { .. }) {
                     // Only a change can make it fit: the next close asks again.
                     None
                 } else {
@@ -371,7 +371,13 @@ impl<R: Remote> Core<R> {
             Err(_) => Attempt::new(0, Outcome::Failed(FsError::Invalid("the mount is ending"))),
         };
         if let Outcome::Failed(e) = &attempt.outcome {
-            log::warn!("upload of staged file {key} failed, retried later: {e}");
+            // The one line the failure gets: whoever waited for the run hears it as an
+            // `FsError::Upload`, which the adapter logs at debug only.
+            let name = match self.writes.staging.journal().get(key) {
+                Ok(Some(row)) => row.name,
+                _ => format!("staged file {key}"),
+            };
+            log::warn!("upload of {name} failed: {e}");
         }
         self.writes.writeback.record(key, attempt.clone());
         attempt
@@ -532,7 +538,10 @@ mod tests {
             wb.schedule(key, Some(Instant::now()));
         }
         wb.claim_due();
-        wb.record(1, Attempt::new(1, Outcome::Failed(FsError::TooLarge)));
+        wb.record(
+            1,
+            Attempt::new(1, Outcome::Failed(FsError::TooLarge { size: 2, max: 1 })),
+        );
         wb.record(2, Attempt::new(1, Outcome::Deferred));
         let states = wb.states();
         assert_eq!(states[&1].starts_in, None);
