@@ -17,7 +17,7 @@ use crate::cache::{BlockCache, BlockCacheConfig, MemoryBudget, MetaStore};
 use crate::cli::progress::Progress;
 use crate::cli::settings::{default_config_path, ConfigFile, MountFlags, MountSettings};
 use crate::content::{Content, ContentConfig};
-use crate::control::hosted;
+use crate::control::hosted::{self, Fetcher, Sharer};
 use crate::control::socket::{ControlServer, Handlers, SyncProgress};
 use crate::control::{merge_uploads, CacheUse, ServerState, StatusReport, TrafficStats};
 use crate::fs::{Core, FsOptions, Owner};
@@ -256,10 +256,8 @@ impl Sources {
     }
 }
 
-/// Checks the mountpoint and the server, builds the stack and mounts it.
-pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Result<Mounted> {
-    let canonical = check_mountpoint(mountpoint, settings.options.nonempty)?;
-    private::private_umask();
+/// The API client the mount talks through, configured from the settings.
+fn api_client(settings: &MountSettings) -> anyhow::Result<Client> {
     let credentials = Credentials::Keys {
         key1: Secret::new(settings.key1.clone()),
         key2: Secret::new(settings.key2.clone()),
@@ -269,11 +267,19 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     config.concurrency.max = settings.max_requests;
     config.concurrency.initial = config.concurrency.initial.min(settings.max_requests);
     config.pool_max_idle_per_host = settings.max_requests;
-    let client = Client::new(config).map_err(|e| match e {
+    Client::new(config).map_err(|e| match e {
         RemoteError::InvalidInput(message) => anyhow::anyhow!(message),
         other => anyhow::anyhow!("cannot use the API URL: {other}"),
-    })?;
-    let (account, offline) = match preflight(&client, &settings.api_url).await? {
+    })
+}
+
+/// The account the keys log into, and why the server cannot be reached if it cannot (then the
+/// account is the one remembered from an earlier mount, and the mount starts offline).
+async fn reach_account(
+    client: &Client,
+    settings: &MountSettings,
+) -> anyhow::Result<(u64, Option<String>)> {
+    Ok(match preflight(client, &settings.api_url).await? {
         Reach::Account(account) => {
             let (url, k1, k2) = (&settings.api_url, &settings.key1, &settings.key2);
             if let Err(e) = accounts::remember(&settings.cache_dir, url, k1, k2, account) {
@@ -288,8 +294,12 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
                 None => bail!("{why}"),
             }
         }
-    };
-    let (memory_bytes, window_budget) = match settings.memory_limit {
+    })
+}
+
+/// The memory cache's bound and the read-ahead windows' share of `--memory-limit`, if set.
+fn memory_split(settings: &MountSettings) -> anyhow::Result<(u64, Option<u64>)> {
+    Ok(match settings.memory_limit {
         Some(limit) => {
             let budget = MemoryBudget::split(limit, BLOCK_SIZE, settings.cache_size > 0)?;
             (
@@ -298,10 +308,12 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
             )
         }
         None => (settings.memory_cache, None),
-    };
+    })
+}
 
-    let account_key = cache_key(&settings.api_url, account);
-    let account_dir = settings.cache_dir.join(&account_key);
+/// Makes the cache directory private to its owner (see `cache::private`), saying what had to
+/// be tightened.
+async fn make_cache_private(settings: &MountSettings, account_key: String) -> anyhow::Result<()> {
     let cache_dir = settings.cache_dir.clone();
     let tightened = tokio::task::spawn_blocking(move || {
         let accounts = [account_key.as_str(), accounts::DIR_NAME];
@@ -320,6 +332,70 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
             settings.cache_dir.display()
         ),
     }
+    Ok(())
+}
+
+/// Who owns every item: `-o uid=,gid=`, else the mounting user.
+fn owner(settings: &MountSettings) -> Owner {
+    Owner {
+        // SAFETY: getuid/getgid cannot fail and touch no memory.
+        uid: settings
+            .options
+            .uid
+            .unwrap_or_else(|| unsafe { libc::getuid() }),
+        gid: settings
+            .options
+            .gid
+            .unwrap_or_else(|| unsafe { libc::getgid() }),
+    }
+}
+
+/// Starts the control socket `yetifs status`, `sync`, `fetch` and `share` reach the mount
+/// through; a mount without one still serves files.
+fn start_control(
+    canonical: &Path,
+    sources: Sources,
+    fetch: Fetcher,
+    share: Sharer,
+) -> Option<ControlServer> {
+    let syncing = Arc::clone(&sources.core);
+    let handlers = Handlers {
+        report: Arc::new(move || sources.report()),
+        sync: Arc::new(move |path: Option<String>, progress| {
+            let core = Arc::clone(&syncing);
+            Box::pin(async move {
+                core.sync(path.as_deref(), |done, total| {
+                    progress.send_replace(SyncProgress { done, total });
+                })
+                .await
+            })
+        }),
+        fetch,
+        share,
+    };
+    match ControlServer::start(canonical, handlers) {
+        Ok(control) => {
+            log::debug!("control socket: {}", control.path().display());
+            Some(control)
+        }
+        Err(e) => {
+            log::warn!("no control socket, `yetifs status` will not answer: {e}");
+            None
+        }
+    }
+}
+
+/// Checks the mountpoint and the server, builds the stack and mounts it.
+pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Result<Mounted> {
+    let canonical = check_mountpoint(mountpoint, settings.options.nonempty)?;
+    private::private_umask();
+    let client = api_client(settings)?;
+    let (account, offline) = reach_account(&client, settings).await?;
+    let (memory_bytes, window_budget) = memory_split(settings)?;
+
+    let account_key = cache_key(&settings.api_url, account);
+    let account_dir = settings.cache_dir.join(&account_key);
+    make_cache_private(settings, account_key.clone()).await?;
     let cache = Arc::new(
         BlockCache::open(BlockCacheConfig {
             block_size: BLOCK_SIZE,
@@ -350,17 +426,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
             ..ContentConfig::default()
         },
     ));
-    let owner = Owner {
-        // SAFETY: getuid/getgid cannot fail and touch no memory.
-        uid: settings
-            .options
-            .uid
-            .unwrap_or_else(|| unsafe { libc::getuid() }),
-        gid: settings
-            .options
-            .gid
-            .unwrap_or_else(|| unsafe { libc::getgid() }),
-    };
+    let owner = owner(settings);
     let mut fs_options = FsOptions::new(owner);
     fs_options.dir_ttl = settings.dir_ttl;
     fs_options.write_back = settings.write_back;
@@ -423,31 +489,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
     };
     let account = MountedAccount::new(Arc::clone(&core), Arc::clone(&sources.client), &account_dir);
     let (fetch, share) = hosted::handlers_for(account);
-    let syncing = Arc::clone(&core);
-    let handlers = Handlers {
-        report: Arc::new(move || sources.report()),
-        sync: Arc::new(move |path: Option<String>, progress| {
-            let core = Arc::clone(&syncing);
-            Box::pin(async move {
-                core.sync(path.as_deref(), |done, total| {
-                    progress.send_replace(SyncProgress { done, total });
-                })
-                .await
-            })
-        }),
-        fetch,
-        share,
-    };
-    let control = match ControlServer::start(&canonical, handlers) {
-        Ok(control) => {
-            log::debug!("control socket: {}", control.path().display());
-            Some(control)
-        }
-        Err(e) => {
-            log::warn!("no control socket, `yetifs status` will not answer: {e}");
-            None
-        }
-    };
+    let control = start_control(&canonical, sources, fetch, share);
     Ok(Mounted {
         handle,
         mountpoint: mountpoint.to_path_buf(),

@@ -4,469 +4,50 @@
 //! not hold up fast ones. Requests the core answers from memory (extended attributes, `access`,
 //! `opendir`) are answered on the FUSE thread: a hop to the runtime would cost more than the
 //! answer, and `ls -l` asks for two extended attributes of every file.
-use std::collections::{BTreeMap, HashMap};
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{
-    AccessFlags, BackgroundSession, BsdFileFlags, Config, CopyFileRangeFlags, Errno, FileAttr,
-    FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags,
-    KernelConfig, LockOwner, MountOption, OpenFlags, PollEvents, PollFlags, PollNotifier,
-    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, SessionACL, TimeOrNow, WriteFlags,
+    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, Filesystem, FopenFlags,
+    Generation, INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, PollEvents,
+    PollFlags, PollNotifier, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyPoll,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::time::SystemTime;
 use tokio::runtime::Handle;
 
-use crate::fs::namespace::names;
-use crate::fs::{Attr, Core, FsError, Kind, Opened, SetAttr};
+use crate::fs::{FsError, SetAttr};
 use crate::remote::Remote;
-use crate::system::read_ahead;
 
 /// Largest read and write the kernel is asked to send at once.
 const MAX_IO: u32 = 1024 * 1024;
 /// Requests the kernel may have outstanding in the background (read-ahead, async reads).
 const MAX_BACKGROUND: u16 = 64;
-/// Threads reading requests from the kernel. They only decode and spawn tasks, so a few keep
-/// the queue drained while replies come from the tokio runtime.
-const FUSE_THREADS: usize = 2;
 /// Inode numbers are never reused while mounted, so every inode has generation 0.
 const GENERATION: Generation = Generation(0);
 
-/// How the filesystem is presented to the kernel (the owner and the directory TTL are the
-/// core's options).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MountOptions {
-    /// Mount read-only.
-    pub read_only: bool,
-    /// Let users other than the mounting one use the mount.
-    pub allow_other: bool,
-    /// Let the kernel check permission bits.
-    pub default_permissions: bool,
-    /// The source name `mount` and `df` show.
-    pub fsname: String,
-}
+mod convert;
+mod errors;
+mod session;
+mod shared;
 
-impl Default for MountOptions {
-    fn default() -> Self {
-        Self {
-            read_only: false,
-            allow_other: false,
-            default_permissions: true,
-            fsname: "yetifs".to_owned(),
-        }
-    }
-}
+use self::convert::{attr_ttl, file_attr, file_type, fopen_flags, name_arg, time_of};
+pub use self::errors::Errors;
+pub use self::session::{mount, MountError, MountHandle, MountOptions, Traffic};
+use self::shared::{At, Shared};
 
-/// Why mounting failed.
-#[derive(Debug, thiserror::Error)]
-pub enum MountError {
-    /// `mount` was called outside a tokio runtime, which the requests need to run on.
-    #[error("mount must be called from within a tokio runtime")]
-    NoRuntime,
-    /// The kernel refused the mount, or the session could not start.
-    #[error("mount failed: {0}")]
-    Io(#[from] io::Error),
-}
-
-/// A mounted filesystem served in the background; unmounted on `unmount()` or on drop.
-#[derive(Debug)]
-pub struct MountHandle {
-    session: Option<BackgroundSession>,
-    mountpoint: PathBuf,
-    traffic: Arc<Traffic>,
-    errors: Arc<Errors>,
-}
-
-/// Bytes read and written through the mount (what the kernel asked and got), for
-/// `yetifs status`.
-#[derive(Debug, Default)]
-pub struct Traffic {
-    read: AtomicU64,
-    written: AtomicU64,
-}
-
-impl Traffic {
-    /// Bytes returned to `read` requests.
-    pub fn bytes_read(&self) -> u64 {
-        self.read.load(Ordering::Relaxed)
-    }
-
-    /// Bytes accepted by `write` requests.
-    pub fn bytes_written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
-    }
-}
-
-/// How long `unmount` waits for releases the kernel has yet to deliver.
-const UNMOUNT_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// `umount2(2)` on `path`.
-fn umount2(path: &Path, flags: i32) -> io::Result<()> {
-    let path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
-    if unsafe { libc::umount2(path.as_ptr(), flags) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-impl MountHandle {
-    /// The mount's read and write counters.
-    pub fn traffic(&self) -> Arc<Traffic> {
-        Arc::clone(&self.traffic)
-    }
-
-    /// The mount's count of failed requests.
-    pub fn errors(&self) -> Arc<Errors> {
-        Arc::clone(&self.errors)
-    }
-
-    /// Whether the session has ended: the filesystem was unmounted from outside (`umount`).
-    pub fn is_finished(&self) -> bool {
-        self.session
-            .as_ref()
-            .is_none_or(|session| session.guard.is_finished())
-    }
-
-    /// Unmounts and waits for the session to end. Fails with `EBUSY` while files on the mount
-    /// are open; the mount then stays up, and may be unmounted again later. The kernel sends a
-    /// file's RELEASE after `close(2)` has returned, so a mount whose files were just closed is
-    /// busy for a moment: that is waited out, up to `UNMOUNT_GRACE`.
-    pub fn unmount(&mut self) -> Result<(), MountError> {
-        let Some(session) = self.session.take() else {
-            return Ok(());
-        };
-        if session.guard.is_finished() {
-            // Unmounted from outside (`umount`): nothing is left to unmount.
-            return Ok(session.join()?);
-        }
-        let deadline = std::time::Instant::now() + UNMOUNT_GRACE;
-        let mut result = umount2(&self.mountpoint, 0);
-        while matches!(&result, Err(e) if e.raw_os_error() == Some(libc::EBUSY))
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            result = umount2(&self.mountpoint, 0);
-        }
-        match result {
-            Ok(()) => Ok(session.join()?),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                self.session = Some(session);
-                Err(e.into())
-            }
-            // Not permitted for an ordinary user, or already unmounted with `umount`: the
-            // session's own unmount knows both cases.
-            Err(_) => Ok(session.umount_and_join()?),
-        }
-    }
-}
-
-impl Drop for MountHandle {
-    /// Unmounts; a busy mount is detached instead (it goes once its last file is closed) and
-    /// the session thread is left to end by itself then.
-    fn drop(&mut self) {
-        match self.unmount() {
-            Ok(()) => {}
-            Err(MountError::Io(e)) if e.raw_os_error() == Some(libc::EBUSY) => {
-                if let Err(e) = umount2(&self.mountpoint, libc::MNT_DETACH) {
-                    log::warn!("detaching {} failed: {e}", self.mountpoint.display());
-                }
-            }
-            Err(e) => log::warn!("unmounting {} failed: {e}", self.mountpoint.display()),
-        }
-    }
-}
-
-/// Mounts `core` at `mountpoint`. Must be called within a tokio runtime: requests run on it.
-pub fn mount<R: Remote>(
-    core: Arc<Core<R>>,
-    mountpoint: &Path,
-    options: &MountOptions,
-) -> Result<MountHandle, MountError> {
-    let runtime = Handle::try_current().map_err(|_| MountError::NoRuntime)?;
-    let ttl = core.options().dir_ttl;
-    let traffic = Arc::new(Traffic::default());
-    let errors = Arc::new(Errors::default());
-    let adapter = Adapter {
-        shared: Arc::new(Shared {
-            core,
-            errors: Arc::clone(&errors),
-        }),
-        runtime,
-        ttl,
-        traffic: Arc::clone(&traffic),
-    };
-    let mut config = Config::default();
-    config.n_threads = Some(FUSE_THREADS);
-    config.clone_fd = true;
-    config.mount_options = vec![
-        MountOption::FSName(options.fsname.clone()),
-        MountOption::Subtype("yetifs".to_owned()),
-        MountOption::NoAtime,
-        MountOption::NoDev,
-        MountOption::NoSuid,
-    ];
-    if options.read_only {
-        config.mount_options.push(MountOption::RO);
-    }
-    if options.default_permissions {
-        config.mount_options.push(MountOption::DefaultPermissions);
-    }
-    if options.allow_other {
-        config.acl = SessionACL::All;
-    }
-    let session = fuser::spawn_mount(adapter, mountpoint, &config)?;
-    if let Err(e) = read_ahead::raise(mountpoint, read_ahead::READ_AHEAD_KIB) {
-        log::debug!("kernel read-ahead left at its default: {e}");
-    }
-    Ok(MountHandle {
-        session: Some(session),
-        mountpoint: mountpoint
-            .canonicalize()
-            .unwrap_or_else(|_| mountpoint.to_path_buf()),
-        traffic,
-        errors,
-    })
-}
-
-/// Requests that failed, by operation and errno, for `yetifs status`. A small map behind a
-/// mutex, touched only when a request fails.
-#[derive(Debug, Default)]
-pub struct Errors {
-    counts: Mutex<HashMap<(&'static str, i32), u64>>,
-}
-
-impl Errors {
-    fn count(&self, op: &'static str, errno: i32) {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        *counts.entry((op, errno)).or_default() += 1;
-    }
-
-    /// The failures so far, by operation, then by errno name (`lookup` → `ENOENT` → 12).
-    pub fn counts(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
-        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for (&(op, errno), &n) in counts.iter() {
-            out.entry(op.to_owned())
-                .or_default()
-                .insert(errno_name(errno), n);
-        }
-        out
-    }
-}
-
-/// The symbolic name of `errno` (`ENOENT`), for logs and `yetifs status`.
-fn errno_name(errno: i32) -> String {
-    let name = match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::EMFILE => "EMFILE",
-        libc::ENOTTY => "ENOTTY",
-        libc::EFBIG => "EFBIG",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::ERANGE => "ERANGE",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOSYS => "ENOSYS",
-        libc::ENOTEMPTY => "ENOTEMPTY",
-        libc::ENODATA => "ENODATA",
-        libc::EILSEQ => "EILSEQ",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::EDQUOT => "EDQUOT",
-        _ => return format!("errno {errno}"),
-    };
-    name.to_owned()
-}
-
-/// What a failed request was about, for its log line.
-#[derive(Clone, Copy, Debug)]
-enum At<'a> {
-    /// An inode: the request's own, or the one its handle is open on.
-    Ino(u64),
-    /// Entry `name` of directory `parent`.
-    Entry(u64, &'a str),
-    /// A rename: entry `name` of `parent` to entry `newname` of `newparent`.
-    Rename(u64, &'a str, u64, &'a str),
-}
-
-/// What the task of every request shares: the core, and the count of failures.
-struct Shared<R: Remote> {
-    core: Arc<Core<R>>,
-    errors: Arc<Errors>,
-}
-
-impl<R: Remote> Shared<R> {
-    /// Counts and logs failed request `op` about `at`, at the level `error` calls for
-    /// (`FsError::log_level`: warn for trouble with the server, the network or the disk, debug
-    /// for an answer to what was asked); the errno to answer with. Every failed request goes
-    /// through here (or `refused`), so each is logged once.
-    fn failed(&self, op: &'static str, at: At<'_>, error: &FsError) -> Errno {
-        self.record(op, at, error.errno(), error.log_level(), error)
-    }
-
-    /// Like `failed`, for what the adapter refuses itself: names it cannot take, requests a
-    /// filesystem of remote files has nothing for. An answer, logged at debug.
-    fn refused(&self, op: &'static str, at: At<'_>, errno: Errno, why: &str) -> Errno {
-        self.record(op, at, errno.code(), log::Level::Debug, &why)
-    }
-
-    /// Where `failed` and `refused` meet: the one place a failure is counted and logged.
-    fn record(
-        &self,
-        op: &'static str,
-        at: At<'_>,
-        errno: i32,
-        level: log::Level,
-        why: &dyn std::fmt::Display,
-    ) -> Errno {
-        self.errors.count(op, errno);
-        if log::log_enabled!(level) {
-            let at = self.describe(at);
-            log::log!(level, "{op} {at}: {why} ({})", errno_name(errno));
-        }
-        Errno::from_i32(errno)
-    }
-
-    /// `at` as a path in the mount where the inodes are known, else by inode number.
-    fn describe(&self, at: At<'_>) -> String {
-        let path = |ino: u64| match self.core.path_of(ino) {
-            Some(path) => format!("/{path}"),
-            None => format!("inode {ino}"),
-        };
-        let entry = |parent: u64, name: &str| match self.core.path_of(parent) {
-            Some(dir) if dir.is_empty() => format!("/{name}"),
-            Some(dir) => format!("/{dir}/{name}"),
-            None => format!("{name} in inode {parent}"),
-        };
-        match at {
-            At::Ino(ino) => path(ino),
-            At::Entry(parent, name) => entry(parent, name),
-            At::Rename(parent, name, newparent, newname) => {
-                format!("{} to {}", entry(parent, name), entry(newparent, newname))
-            }
-        }
-    }
-
-    /// Answers an operation that returns nothing but its outcome.
-    fn reply_empty(
-        &self,
-        reply: ReplyEmpty,
-        op: &'static str,
-        at: At<'_>,
-        result: Result<(), FsError>,
-    ) {
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(self.failed(op, at, &e)),
-        }
-    }
-
-    /// Answers an xattr request: the size when asked with size 0, `ERANGE` when the buffer is
-    /// too small (the caller asks again with a larger one), else the bytes.
-    fn reply_xattr(&self, reply: ReplyXattr, op: &'static str, ino: u64, size: u32, data: &[u8]) {
-        match u32::try_from(data.len()) {
-            Ok(len) if size == 0 => reply.size(len),
-            Ok(len) if len <= size => reply.data(data),
-            _ => reply.error(self.refused(op, At::Ino(ino), Errno::ERANGE, "buffer too small")),
-        }
-    }
-}
-
+/// The `fuser::Filesystem` over a core: what the FUSE threads hold.
 struct Adapter<R: Remote> {
     shared: Arc<Shared<R>>,
     runtime: Handle,
     ttl: Duration,
     traffic: Arc<Traffic>,
-}
-
-fn file_type(kind: Kind) -> FileType {
-    match kind {
-        Kind::Dir => FileType::Directory,
-        Kind::File => FileType::RegularFile,
-        Kind::Symlink => FileType::Symlink,
-    }
-}
-
-fn file_attr(attr: &Attr) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(attr.ino),
-        size: attr.size,
-        blocks: attr.blocks,
-        atime: attr.atime,
-        mtime: attr.mtime,
-        ctime: attr.ctime,
-        crtime: attr.mtime,
-        kind: file_type(attr.kind),
-        perm: attr.perm,
-        nlink: attr.nlink,
-        uid: attr.uid,
-        gid: attr.gid,
-        rdev: 0,
-        blksize: attr.blksize,
-        flags: 0,
-    }
-}
-
-/// How long the kernel may keep `attr`: not at all when provisional (its times stand in for an
-/// upload date not known yet), so that the next `stat` asks for it.
-fn attr_ttl(attr: &Attr, ttl: Duration) -> Duration {
-    if attr.provisional {
-        Duration::ZERO
-    } else {
-        ttl
-    }
-}
-
-/// The open flags the kernel gets for a handle.
-fn fopen_flags(opened: &Opened) -> FopenFlags {
-    if opened.keep_cache {
-        FopenFlags::FOPEN_KEEP_CACHE
-    } else {
-        FopenFlags::empty()
-    }
-}
-
-/// A time `setattr` asks for, `now` resolved.
-fn time_of(time: Option<TimeOrNow>) -> Option<SystemTime> {
-    time.map(|t| match t {
-        TimeOrNow::SpecificTime(t) => t,
-        TimeOrNow::Now => SystemTime::now(),
-    })
-}
-
-/// A file name from the kernel, which passes names of up to 1,024 bytes: `ENAMETOOLONG` past
-/// `NAME_MAX`, else the name as UTF-8, or `not_utf8` for a name that is not (no entry has one,
-/// and none can be stored on the server).
-fn name_arg(name: &OsStr, not_utf8: Errno) -> Result<String, (Errno, &'static str)> {
-    if name.len() > names::NAME_MAX {
-        return Err((Errno::ENAMETOOLONG, "name longer than 255 bytes"));
-    }
-    name.to_str()
-        .map(str::to_owned)
-        .ok_or((not_utf8, "name not in UTF-8"))
 }
 
 impl<R: Remote> Adapter<R> {
