@@ -1,22 +1,18 @@
 //! Work the core does ahead of the user, driven through the core over an in-memory remote
 //! with its watcher running: subfolder listings one level ahead of a directory read, a folder's
 //! dates once one is waited for, a walk's neighbours, and the stop at unmount.
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use yetifs::fs::{Core, FsOptions, Ino, Owner, ROOT_INO};
+use common::core::{memory_core, options};
+use yetifs::fs::{Core, Ino, ROOT_INO};
 use yetifs::remote::memory::{MemoryRemote, Op};
-
-const OWNER: Owner = Owner {
-    uid: 1000,
-    gid: 1000,
-};
 
 /// A watched core over `remote`, listings trusted for an hour.
 fn watched(remote: &Arc<MemoryRemote>) -> Arc<Core<MemoryRemote>> {
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = Duration::from_secs(3600);
-    let core = Arc::new(Core::new(Arc::clone(remote), options).unwrap());
+    let core = Arc::new(memory_core(remote, options(Duration::from_secs(3600))));
     tokio::spawn(Arc::clone(&core).watch());
     core
 }

@@ -1,49 +1,23 @@
 //! The filesystem core over an in-memory account: what each operation shows and how many
 //! server calls it costs.
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use yetifs::fs::{Core, FsError, FsOptions, Ino, Kind, Owner, ROOT_INO};
+use common::core::{errno, memory_core, names, options, read_all, OWNER};
+use yetifs::fs::{Core, Kind, ROOT_INO};
 use yetifs::remote::memory::{MemoryRemote, Op};
 use yetifs::remote::{Limits, Remote, RemoteError};
 
-const OWNER: Owner = Owner {
-    uid: 1000,
-    gid: 1000,
-};
 const SHORT_TTL: Duration = Duration::from_millis(200);
 
 fn core_with(remote: &Arc<MemoryRemote>, ttl: Duration) -> Core<MemoryRemote> {
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = ttl;
-    Core::new(Arc::clone(remote), options).unwrap()
+    memory_core(remote, options(ttl))
 }
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 256) as u8).collect()
-}
-
-/// The names `readdir` shows in `dir`, without `.` and `..`.
-async fn names(core: &Core<MemoryRemote>, dir: Ino) -> Vec<String> {
-    let fh = core.opendir(dir).unwrap();
-    let entries = core.readdir(dir, fh, 0).await.unwrap();
-    core.releasedir(fh).unwrap();
-    entries
-        .into_iter()
-        .map(|e| e.name)
-        .filter(|n| n != "." && n != "..")
-        .collect()
-}
-
-fn errno<T: std::fmt::Debug>(result: Result<T, FsError>) -> i32 {
-    result.unwrap_err().errno()
-}
-
-async fn read_all(core: &Core<MemoryRemote>, ino: Ino) -> Vec<u8> {
-    let opened = core.open(ino, libc::O_RDONLY).await.unwrap();
-    let data = core.read(opened.fh, 0, u32::MAX).await.unwrap();
-    core.release(opened.fh).await.unwrap();
-    data.to_vec()
 }
 
 #[tokio::test]

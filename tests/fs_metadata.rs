@@ -1,51 +1,24 @@
 //! Metadata that crosses machines, over an in-memory account: what a file carries in its
 //! `fileType`, what each change costs in server calls, and what a second mount with a cache of
 //! its own shows. Two cores over one account stand for two machines.
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use yetifs::fs::{Attr, Core, FsError, FsOptions, Ino, Kind, Owner, SetAttr, ROOT_INO};
+use common::core::{errno, memory_core, options, server_entry, OWNER};
+use yetifs::fs::{Attr, Core, Ino, Kind, SetAttr, ROOT_INO};
 use yetifs::remote::memory::{MemoryRemote, Op};
-use yetifs::remote::{FileEntry, FileKind, FileMeta, Remote};
-
-const OWNER: Owner = Owner {
-    uid: 1000,
-    gid: 1000,
-};
+use yetifs::remote::{FileKind, FileMeta, Remote};
 
 /// A mount of `remote` with a cache of its own, as on another machine.
 fn machine(remote: &Arc<MemoryRemote>) -> Core<MemoryRemote> {
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = Duration::from_secs(60);
-    Core::new(Arc::clone(remote), options).unwrap()
+    memory_core(remote, options(Duration::from_secs(60)))
 }
 
-fn errno<T: std::fmt::Debug>(result: Result<T, FsError>) -> i32 {
-    result.unwrap_err().errno()
-}
-
-/// The active server file `name` at the root.
-async fn server_entry(remote: &MemoryRemote, name: &str) -> FileEntry {
-    let listing = remote.list_folder(None).await.unwrap();
-    listing
-        .files
-        .into_iter()
-        .find(|f| !f.trashed && f.name == name)
-        .unwrap_or_else(|| panic!("{name} is not on the server"))
-}
-
+/// Creates `name` in `dir` with `content` (mode 0640), closes it and waits for the upload.
 async fn write_file(core: &Core<MemoryRemote>, dir: Ino, name: &str, content: &[u8]) -> Attr {
-    let (attr, opened) = core
-        .create(dir, name, 0o640, libc::O_WRONLY | libc::O_CREAT)
-        .await
-        .unwrap();
-    if !content.is_empty() {
-        core.write(opened.fh, 0, content).await.unwrap();
-    }
-    core.release(opened.fh).await.unwrap();
-    // The upload's last steps (name fix, metadata) follow the close; wait for them.
-    core.sync(None, |_, _| {}).await;
-    attr
+    common::core::write_file(core, dir, name, 0o640, content).await
 }
 
 #[tokio::test]

@@ -1,56 +1,29 @@
 //! The core when the server goes away and comes back, over an in-memory account: listings kept
 //! on disk and shown by the next mount, the cached tree and content served while offline,
 //! changes refused, closed writes queued, and recovery by the watcher.
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use yetifs::cache::{BlockCache, BlockCacheConfig, MetaStore};
-use yetifs::content::{Content, ContentConfig};
-use yetifs::fs::{Core, FsError, FsOptions, Owner, ROOT_INO};
+use common::core::{errno, options};
+use yetifs::fs::{Core, FsOptions, Owner, ROOT_INO};
 use yetifs::remote::memory::{MemoryRemote, Op};
 use yetifs::remote::{Remote, RemoteError};
-use yetifs::staging::Staging;
-
-const OWNER: Owner = Owner {
-    uid: 1000,
-    gid: 1000,
-};
 
 /// A core keeping metadata and staged files in `dir`, listings trusted for `ttl`.
 fn core_in(remote: &Arc<MemoryRemote>, dir: &Path, ttl: Duration) -> Arc<Core<MemoryRemote>> {
-    let meta = Arc::new(MetaStore::open(Some(dir)).unwrap());
-    let cache = Arc::new(BlockCache::open(BlockCacheConfig::default()).unwrap());
-    let content = Arc::new(Content::new(
-        Arc::clone(remote),
-        cache,
-        ContentConfig::default(),
-    ));
-    let staging = Staging::open(&dir.join("staging")).unwrap();
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = ttl;
-    Arc::new(Core::with_stores(
-        Arc::clone(remote),
-        options,
-        meta,
-        content,
-        staging,
-    ))
-}
-
-fn errno<T: std::fmt::Debug>(result: Result<T, FsError>) -> i32 {
-    result.unwrap_err().errno()
+    Arc::new(common::core::core_in(remote, dir, options(ttl)))
 }
 
 fn down() -> RemoteError {
     RemoteError::Unreachable("connection refused".into())
 }
 
+/// The names `readdir` shows at the root.
 async fn names(core: &Core<MemoryRemote>) -> Vec<String> {
-    let fh = core.opendir(ROOT_INO).unwrap();
-    let entries = core.readdir(ROOT_INO, fh, 0).await.unwrap();
-    core.releasedir(fh).unwrap();
-    entries.into_iter().skip(2).map(|e| e.name).collect()
+    common::core::names(core, ROOT_INO).await
 }
 
 #[tokio::test]

@@ -1,114 +1,29 @@
 //! The write side of the filesystem core over an in-memory account: what each write operation
 //! does on the server, what it refuses, and that nothing written is lost when uploads fail or
 //! the process dies.
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use yetifs::cache::{BlockCache, BlockCacheConfig, MetaStore};
-use yetifs::content::{Content, ContentConfig};
-use yetifs::fs::{Attr, Core, FsError, FsOptions, Ino, Owner, SetAttr, ROOT_INO};
+use common::core::{crash, errno, memory_core, names, options, read_all, server_file, server_type};
+use yetifs::fs::{Attr, Core, Ino, SetAttr, ROOT_INO};
 use yetifs::remote::memory::{MemoryRemote, Op};
 use yetifs::remote::{Limits, Remote, RemoteError};
-use yetifs::staging::Staging;
-
-const OWNER: Owner = Owner {
-    uid: 1000,
-    gid: 1000,
-};
 
 fn new_core(remote: &Arc<MemoryRemote>) -> Core<MemoryRemote> {
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = Duration::from_secs(60);
-    Core::new(Arc::clone(remote), options).unwrap()
+    memory_core(remote, options(Duration::from_secs(60)))
 }
 
 /// A core keeping its metadata and staging area in `dir`, as a mount does in its cache dir.
 fn core_in(remote: &Arc<MemoryRemote>, dir: &Path) -> Core<MemoryRemote> {
-    let meta = Arc::new(MetaStore::open(Some(dir)).unwrap());
-    let cache = Arc::new(BlockCache::open(BlockCacheConfig::default()).unwrap());
-    let content = Arc::new(Content::new(
-        Arc::clone(remote),
-        cache,
-        ContentConfig::default(),
-    ));
-    let staging = Staging::open(&dir.join("staging")).unwrap();
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = Duration::from_secs(60);
-    Core::with_stores(Arc::clone(remote), options, meta, content, staging)
+    common::core::core_in(remote, dir, options(Duration::from_secs(60)))
 }
 
-fn errno<T: std::fmt::Debug>(result: Result<T, FsError>) -> i32 {
-    result.unwrap_err().errno()
-}
-
-/// The content of the active file `name` in `folder` on the server, if there is exactly one.
-async fn server_file(remote: &MemoryRemote, folder: Option<u64>, name: &str) -> Option<Vec<u8>> {
-    let listing = remote.list_folder(folder).await.unwrap();
-    let found: Vec<_> = listing
-        .files
-        .iter()
-        .filter(|f| !f.trashed && f.name == name)
-        .collect();
-    assert!(
-        found.len() <= 1,
-        "{name} is on the server {} times",
-        found.len()
-    );
-    let file = found.first()?;
-    let mut stream = remote.read(file.id, file.size, 0..file.size).await.unwrap();
-    let mut out = Vec::new();
-    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-        out.extend_from_slice(&chunk.unwrap());
-    }
-    Some(out)
-}
-
-/// The `fileType` of the active file `name` in `folder` on the server.
-async fn server_type(remote: &MemoryRemote, folder: Option<u64>, name: &str) -> String {
-    let listing = remote.list_folder(folder).await.unwrap();
-    listing
-        .files
-        .into_iter()
-        .find(|f| !f.trashed && f.name == name)
-        .map(|f| f.file_type)
-        .unwrap_or_default()
-}
-
-/// Creates `name` in `dir` with `content`, closes it; returns its attributes.
+/// Creates `name` in `dir` with `content` (mode 0644), closes it and waits for the upload.
 async fn write_file(core: &Core<MemoryRemote>, dir: Ino, name: &str, content: &[u8]) -> Attr {
-    let (attr, opened) = core
-        .create(dir, name, 0o644, libc::O_WRONLY | libc::O_CREAT)
-        .await
-        .unwrap();
-    if !content.is_empty() {
-        core.write(opened.fh, 0, content).await.unwrap();
-    }
-    core.flush(opened.fh).await.unwrap();
-    core.release(opened.fh).await.unwrap();
-    // The upload's last steps (name fix, metadata) follow the close; wait for them (for a
-    // file at the root, for its own only).
-    let own = (dir == ROOT_INO).then_some(name);
-    core.sync(own, |_, _| {}).await;
-    attr
-}
-
-async fn read_all(core: &Core<MemoryRemote>, ino: Ino) -> Vec<u8> {
-    let opened = core.open(ino, libc::O_RDONLY).await.unwrap();
-    let data = core.read(opened.fh, 0, u32::MAX).await.unwrap();
-    core.release(opened.fh).await.unwrap();
-    data.to_vec()
-}
-
-async fn names(core: &Core<MemoryRemote>, dir: Ino) -> Vec<String> {
-    let fh = core.opendir(dir).unwrap();
-    let entries = core.readdir(dir, fh, 0).await.unwrap();
-    core.releasedir(fh).unwrap();
-    entries
-        .into_iter()
-        .map(|e| e.name)
-        .filter(|n| n != "." && n != "..")
-        .collect()
+    common::core::write_file(core, dir, name, 0o644, content).await
 }
 
 #[tokio::test]
@@ -314,7 +229,7 @@ async fn an_upload_cut_by_a_crash_is_completed_by_the_next_mount() {
             .unwrap();
         core.write(second.fh, 0, b"never closed").await.unwrap();
         // The process dies here: no release, no unmount.
-        std::mem::forget(core);
+        crash(core);
     }
     assert_eq!(
         server_file(&remote, None, "doc").await.unwrap(),
@@ -619,9 +534,7 @@ async fn unlinking_a_file_whose_upload_failed_drops_the_pending_upload() {
 #[tokio::test]
 async fn a_listing_read_before_an_upload_finished_but_arriving_after_does_not_hide_the_file() {
     let remote = Arc::new(MemoryRemote::new());
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = Duration::from_millis(100);
-    let core = Arc::new(Core::new(Arc::clone(&remote), options).unwrap());
+    let core = Arc::new(memory_core(&remote, options(Duration::from_millis(100))));
     let (attr, opened) = core
         .create(ROOT_INO, "new.txt", 0o644, libc::O_WRONLY | libc::O_CREAT)
         .await

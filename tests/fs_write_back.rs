@@ -2,22 +2,17 @@
 //! carried their bytes, background retries, delayed uploads, and the journal's crash points —
 //! after a crash at any step, the next mount of the same cache directory completes the work
 //! with exactly one file per name on the server.
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::core::{closing_uploads, crash, delayed, lookup, options_with};
 use proptest::prelude::*;
-use yetifs::cache::{BlockCache, BlockCacheConfig, MetaStore};
-use yetifs::content::{Content, ContentConfig};
-use yetifs::fs::{Core, FsOptions, Ino, Owner, WriteBackOptions, ROOT_INO};
+use yetifs::fs::{Core, Ino, WriteBackOptions, ROOT_INO};
 use yetifs::remote::memory::{MemoryRemote, Op};
-use yetifs::remote::{Remote, RemoteError};
-use yetifs::staging::Staging;
-
-const OWNER: Owner = Owner {
-    uid: 1000,
-    gid: 1000,
-};
+use yetifs::remote::RemoteError;
 
 /// A core keeping its metadata and staging area in `dir`, as a mount does in its cache dir,
 /// with uploads scheduled by `write_back`.
@@ -26,58 +21,13 @@ fn core_in(
     dir: &Path,
     write_back: WriteBackOptions,
 ) -> Arc<Core<MemoryRemote>> {
-    let meta = Arc::new(MetaStore::open(Some(dir)).unwrap());
-    let cache = Arc::new(BlockCache::open(BlockCacheConfig::default()).unwrap());
-    let content = Arc::new(Content::new(
-        Arc::clone(remote),
-        cache,
-        ContentConfig::default(),
-    ));
-    let staging = Staging::open(&dir.join("staging")).unwrap();
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = Duration::from_secs(60);
-    options.write_back = write_back;
-    Arc::new(Core::with_stores(
-        Arc::clone(remote),
-        options,
-        meta,
-        content,
-        staging,
-    ))
-}
-
-fn closing_uploads() -> WriteBackOptions {
-    WriteBackOptions::default()
-}
-
-fn delayed(delay: Duration) -> WriteBackOptions {
-    WriteBackOptions {
-        delay: Some(delay),
-        ..WriteBackOptions::default()
-    }
+    let options = options_with(Duration::from_secs(60), write_back);
+    Arc::new(common::core::core_in(remote, dir, options))
 }
 
 /// Every active file named `name` at the root, with its content.
 async fn server_files(remote: &MemoryRemote, name: &str) -> Vec<Vec<u8>> {
-    let listing = remote.list_folder(None).await.unwrap();
-    let mut found = Vec::new();
-    for file in listing
-        .files
-        .iter()
-        .filter(|f| !f.trashed && f.name == name)
-    {
-        let mut stream = remote.read(file.id, file.size, 0..file.size).await.unwrap();
-        let mut out = Vec::new();
-        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-            out.extend_from_slice(&chunk.unwrap());
-        }
-        found.push(out);
-    }
-    found
-}
-
-async fn lookup(core: &Core<MemoryRemote>, name: &str) -> Ino {
-    core.lookup(ROOT_INO, name).await.unwrap().ino
+    common::core::server_files(remote, None, name).await
 }
 
 /// Writes `content` over file `ino` through a new handle and closes it; returns what the
@@ -357,7 +307,7 @@ proptest! {
                 let _ = core.flush(opened.fh).await;
                 expected[step.name] = Some(step.content.clone());
                 // The process dies: no release, no unmount.
-                std::mem::forget(core);
+                crash(core);
                 remote.clear_failures();
             }
             let core = core_in(&remote, dir.path(), closing_uploads());
@@ -392,7 +342,7 @@ async fn files_an_earlier_mount_left_pending_read_back_before_and_after_their_up
                 .unwrap();
             core.release(opened.fh).await.unwrap();
         }
-        std::mem::forget(core);
+        crash(core);
     }
     let core = core_in(&remote, dir.path(), closing_uploads());
     let read = |name: &'static str| {

@@ -1,9 +1,11 @@
-//! Shared helpers of the emulator tests: an in-process emulator, raw HTTP calls (reqwest, no
-//! client library), and the comparison of a reply with a real server's transcript by shape:
-//! same status, same keys, same JSON types, same messages; ids, tokens, dates and other
-//! state-dependent values are not compared.
+//! Shared helpers of the tests. Here, those of the emulator tests: an in-process emulator, raw
+//! HTTP calls (reqwest, no client library), and the comparison of a reply with a real server's
+//! transcript by shape: same status, same keys, same JSON types, same messages; ids, tokens,
+//! dates and other state-dependent values are not compared. `core`: the core over an in-memory
+//! account; `mount`: real mounts over the emulator.
 #![allow(dead_code)]
 
+pub mod core;
 pub mod mount;
 pub mod origin;
 
