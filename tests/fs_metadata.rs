@@ -128,9 +128,7 @@ async fn times_and_modes_set_right_after_a_close_ride_with_the_uploads_last_step
 #[tokio::test]
 async fn a_listing_fetched_before_an_uploads_last_steps_shows_the_metadata_they_give() {
     let remote = Arc::new(MemoryRemote::new());
-    let mut options = FsOptions::new(OWNER);
-    options.dir_ttl = Duration::ZERO;
-    let a = Core::new(Arc::clone(&remote), options).unwrap();
+    let a = memory_core(&remote, options(Duration::ZERO));
     let (attr, opened) = a
         .create(ROOT_INO, "empty", 0o600, libc::O_WRONLY | libc::O_CREAT)
         .await

@@ -338,6 +338,10 @@ impl<R: Remote> Core<R> {
     /// Writes `data` at `offset` (at the end for `O_APPEND` handles) into the staged file.
     pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> Result<u32, FsError> {
         let (ino, append) = self.write_handle(fh)?;
+        if data.is_empty() {
+            // A write of nothing changes nothing, not even the times.
+            return Ok(0);
+        }
         let staged = self.stage(ino).await?;
         self.materialize(&staged).await?;
         let start = if append {
@@ -395,8 +399,13 @@ impl<R: Remote> Core<R> {
             if data.is_dir() {
                 return Err(FsError::IsDir);
             }
-            let staged = self.stage(ino).await?;
-            self.truncate_staged(&staged, size).await?;
+            {
+                // Held like an open handle while the truncation runs: the release of the file's
+                // last handle meanwhile must not drop the staged copy being changed.
+                let _in_use = InUse::new(self, ino);
+                let staged = self.stage(ino).await?;
+                self.truncate_staged(&staged, size).await?;
+            }
             if let Some(fh) = changes.fh {
                 self.changed_through(fh);
             }
@@ -593,5 +602,27 @@ impl<R: Remote> Core<R> {
         self.release_handle(fh)?;
         self.unstage_if_idle(ino);
         Ok(())
+    }
+}
+
+/// An operation on a file that is not made through a handle (a truncation by path), counted
+/// as an open handle while it runs, so that `unstage_if_idle` keeps the file's staged copy.
+struct InUse<'a, R: Remote> {
+    core: &'a Core<R>,
+    ino: Ino,
+}
+
+impl<'a, R: Remote> InUse<'a, R> {
+    fn new(core: &'a Core<R>, ino: Ino) -> Self {
+        core.ns.lock_tree().inodes.opened(ino);
+        Self { core, ino }
+    }
+}
+
+impl<R: Remote> Drop for InUse<'_, R> {
+    fn drop(&mut self) {
+        let mut tree = self.core.ns.lock_tree();
+        tree.inodes.closed(self.ino);
+        tree.drop_if_unreferenced(self.ino);
     }
 }

