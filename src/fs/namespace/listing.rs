@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::inode::{Ino, LocalFile, NodeData, RemoteKey};
+use super::inode::{Ino, LocalFile, NodeData};
 use super::listed::{Child, Listed};
 use super::names::{self, ItemKind, NameRequest};
 use super::Relisted;
@@ -306,20 +306,11 @@ impl<R: Remote> Core<R> {
         self.attach(ino, staged);
     }
 
-    /// Marks the listings of `folder`, in memory and kept on disk, out of date: an upload no
-    /// inode stands for (a journal row an earlier mount left) changed the folder, so its next
-    /// use fetches it anew instead of showing the version the upload replaced.
+    /// Marks the listing of `folder` kept on disk out of date: an upload no inode stands for (a
+    /// journal row an earlier mount left) changed the folder, so its first use fetches it anew
+    /// instead of showing the version the upload replaced. (A folder listed in memory has an
+    /// inode for every row of it, so there is nothing to expire there.)
     pub(in crate::fs) async fn folder_changed(&self, folder: Option<u64>) {
-        {
-            let mut tree = self.ns.lock_tree();
-            let key = folder.map_or(RemoteKey::Root, RemoteKey::Folder);
-            if let Some(dir) = tree.inodes.find(key) {
-                if let Some(listed) = tree.listings.get(&dir) {
-                    let expired = Arc::new(listed.expired());
-                    tree.listings.insert(dir, expired);
-                }
-            }
-        }
         if let Err(e) = self.meta.expire_listing(folder).await {
             log::warn!("cannot mark the kept listing of folder {folder:?} out of date: {e}");
         }
