@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::core::{
-    crash, delayed, errno, lookup, memory_core, options, options_with, read_all, server_files,
-    unmount, write_file, CacheDir,
+    crash, delayed, errno, lookup, memory_core, names, options, options_with, read_all,
+    server_files, unmount, write_file, CacheDir,
 };
 use yetifs::fs::{Attr, Core, Ino, SetAttr, ROOT_INO};
 use yetifs::remote::memory::MemoryRemote;
@@ -193,5 +193,36 @@ async fn bug_a_truncate_by_path_while_the_last_handle_is_released_is_lost() {
             [[&b"0123456789"[..], &[0; 25]].concat()],
             "{yields} yields in"
         );
+    }
+}
+
+/// After a crash with write-back uploads pending, the next mount resumes the journal in the
+/// background; a listing fetched after one of those uploads reached the server, but before
+/// the journal recorded its id, shows the file twice — under its name (the pending copy) and
+/// as `name~ID` (the server's) — and once the upload is done, as `name~ID` only, until the
+/// folder is listed again. (`mount_write_back`'s kill -9 test trips on it now and then.)
+/// It depends on how the watcher's uploads interleave with the listings, so it is tried over
+/// several mounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: a listing during the journal's resumption shows an uploaded file twice"]
+async fn bug_a_listing_while_the_journal_resumes_shows_a_file_just_uploaded_twice() {
+    let files: Vec<String> = (0..30).map(|i| format!("queued-{i:02}")).collect();
+    for _ in 0..20 {
+        let remote = Arc::new(MemoryRemote::new());
+        let cache = CacheDir::new();
+        let core = cache.mount(&remote, options_with(HOUR, delayed(HOUR)));
+        for (i, name) in files.iter().enumerate() {
+            close_new(&core, ROOT_INO, name, 0o644, &vec![i as u8; 100 + i]).await;
+        }
+        crash(core);
+        let core = Arc::new(cache.mount(&remote, options(HOUR)));
+        tokio::spawn(Arc::clone(&core).watch());
+        core.resume_journal();
+        while core.pending_uploads() > 0 {
+            assert_eq!(names(&core, ROOT_INO).await, files, "while resuming");
+            tokio::task::yield_now().await;
+        }
+        unmount(&core).await;
+        assert_eq!(names(&core, ROOT_INO).await, files, "once resumed");
     }
 }
