@@ -1,5 +1,6 @@
-//! Bugs of the core that the model test (`fs_model`) and the differential test of a real mount
-//! (`mount_differential`) found, each reduced to its shortest case over the in-memory account.
+//! Bugs of the core that the model test (`fs_model`), the differential test of a real mount
+//! (`mount_differential`) and a mount test failing now and then (`mount_write_back`) showed,
+//! each reduced to its shortest case over the in-memory account.
 //! Each test states what must hold and fails while the bug is there, so they are ignored:
 //! `cargo test --test fs_known_bugs -- --ignored` runs them. Once a bug is fixed, its test
 //! belongs with the others of its kind, not ignored.
