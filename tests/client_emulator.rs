@@ -1,7 +1,7 @@
 //! The client against the emulator (`yetifs serve` in process): every endpoint, on both server
 //! generations, every host's endpoint set, both range modes, and with faults injected.
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use yetifs::api::{Client, ClientConfig, Credentials, FileEdit, RetryPolicy, TokenPolicy};
@@ -389,7 +389,7 @@ const ROUNDS: usize = 10;
 
 /// `count` clients of one account, each with [`WORKERS`] workers that upload, list, look up and
 /// read back their own files: every call succeeds, every file is then read back right by every
-/// client, and the logins stay within what the minimum spacing allows.
+/// client, and every login after a client's first answers a takeover of its token.
 async fn busy_clients_share_one_account(count: usize) {
     let emu = Emulator::start(args(Profile::V4, HostKind::Zippyshare, RangeMode::Naive))
         .await
@@ -403,7 +403,6 @@ async fn busy_clients_share_one_account(count: usize) {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let started = Instant::now();
     let mut workers = Vec::new();
     for (c, client) in clients.iter().enumerate() {
         for w in 0..WORKERS {
@@ -457,8 +456,6 @@ async fn busy_clients_share_one_account(count: usize) {
     for reader in readers {
         reader.await.unwrap();
     }
-    let elapsed = started.elapsed();
-    let spaced = 1 + (elapsed.as_millis() / brisk().min_spacing.as_millis()) as u64;
     let mut takeovers = 0;
     for (c, client) in clients.iter().enumerate() {
         let metrics = client.metrics().snapshot();
@@ -467,15 +464,16 @@ async fn busy_clients_share_one_account(count: usize) {
             .iter()
             .find(|e| e.endpoint == "authorize")
             .map_or(0, |e| e.requests);
-        eprintln!(
-            "client {c} of {count}: {logins} logins, {} takeovers in {elapsed:?}",
-            metrics.token.takeovers
-        );
+        let taken = metrics.token.takeovers;
+        eprintln!("client {c} of {count}: {logins} logins, {taken} takeovers");
+        // Every login after the first answers a takeover: the one renewal of the token taken
+        // (never one per waiting worker), and, for an upload whose body outlasted the
+        // takeover, a retake of the token before the server checks it.
         assert!(
-            logins <= spaced,
-            "client {c}: {logins} logins in {elapsed:?}, never closer than the minimum spacing"
+            logins <= 1 + 2 * taken,
+            "client {c}: {logins} logins for {taken} takeovers"
         );
-        takeovers += metrics.token.takeovers;
+        takeovers += taken;
     }
     assert!(
         takeovers > 0,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Multipart, State};
@@ -188,15 +188,14 @@ async fn a_server_refusing_every_token_fails_the_call_at_the_deadline_with_login
     )
     .await;
     let policy = quick_token_policy();
-    let started = Instant::now();
     let err = client(&base).list_folder(Some(3)).await.unwrap_err();
-    let elapsed = started.elapsed();
     assert!(matches!(err, RemoteError::Token(_)), "{err:?}");
     let logins = server.count("authorize");
-    let spaced = 1 + (elapsed.as_millis() / policy.min_spacing.as_millis()) as u32;
+    // The first login, then renewals no closer than the minimum spacing until the deadline.
+    let spaced = 2 + (policy.refused_deadline.as_millis() / policy.min_spacing.as_millis()) as u32;
     assert!(
         (3..=spaced).contains(&logins),
-        "{logins} logins in {elapsed:?}: renewed, never closer than the minimum spacing"
+        "{logins} logins: renewed, at most {spaced} within the deadline"
     );
     assert_eq!(
         server.count("folder/listing"),
@@ -237,9 +236,15 @@ async fn a_rate_limited_call_waits_for_retry_after_then_succeeds() {
         Router::new(),
     )
     .await;
-    let start = Instant::now();
-    client(&base).list_folder(None).await.unwrap();
-    assert!(start.elapsed() >= Duration::from_secs(1));
+    let call = tokio::spawn(async move { client(&base).list_folder(None).await });
+    // Well within the second the server asked for, it is not sent again yet. (Client and
+    // server talk over a real socket: the runtime's clock cannot be paused here.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.count("folder/listing") <= 1,
+        "sent again before Retry-After"
+    );
+    call.await.unwrap().unwrap();
     assert_eq!(server.count("folder/listing"), 2);
 }
 
@@ -456,7 +461,15 @@ async fn an_upload_refused_for_its_token_is_sent_again_in_full_with_each_fresh_t
         got.content == content,
         "the last attempt sent the whole file"
     );
-    assert_eq!(got.fields["access_token"], "T4", "with the fourth token");
+    // Each refusal needs a newer token; a slow machine may see one more renewed on the way.
+    let token: u32 = got.fields["access_token"]
+        .trim_start_matches('T')
+        .parse()
+        .unwrap();
+    assert!(
+        token >= 4,
+        "with a token newer than the refused ones, not T{token}"
+    );
 }
 
 #[tokio::test]

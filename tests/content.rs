@@ -1,7 +1,7 @@
 //! The read path against an in-memory server that counts requests and can fail, stall or slow
 //! down on demand.
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -270,7 +270,7 @@ async fn slightly_out_of_order_concurrent_reads_keep_the_stream() {
     assert_eq!(remote.bytes_delivered(), size);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_readers_of_one_file_fetch_each_block_once() {
     let data = content_of(40 * BLOCK as usize + 99, 5);
     let size = data.len() as u64;
@@ -293,7 +293,7 @@ async fn concurrent_readers_of_one_file_fetch_each_block_once() {
     assert_eq!(content.stats().bytes_fetched, size);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_random_reads_of_one_block_share_one_request() {
     let data = content_of(50 * BLOCK as usize, 6);
     let size = data.len() as u64;
@@ -318,7 +318,7 @@ async fn concurrent_random_reads_of_one_block_share_one_request() {
     assert_eq!(remote.ranges(), vec![20 * BLOCK..21 * BLOCK]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn random_read_spanning_blocks_fetches_missing_blocks_in_parallel() {
     let data = content_of(50 * BLOCK as usize, 7);
     let size = data.len() as u64;
@@ -380,7 +380,7 @@ async fn blocks_on_disk_serve_a_new_mount_without_requests() {
     assert_eq!(remote.calls().get(Op::Read), requests);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failed_requests_are_retried() {
     let data = content_of(10 * BLOCK as usize, 10);
     let size = data.len() as u64;
@@ -411,7 +411,7 @@ async fn broken_stream_resumes_where_it_broke() {
     assert_eq!(ranges[1], 5 * BLOCK..size);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn persistent_failure_ends_in_an_error_after_bounded_retries() {
     let data = content_of(4 * BLOCK as usize, 12);
     let remote = with_file(data);
@@ -436,7 +436,7 @@ async fn permanent_error_is_not_retried() {
     assert_eq!(remote.calls().get(Op::Read), 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stalled_server_gives_an_error_within_the_read_timeout() {
     let data = content_of(4 * BLOCK as usize, 14);
     let remote = with_file(data);
@@ -446,13 +446,32 @@ async fn stalled_server_gives_an_error_within_the_read_timeout() {
     cfg.stall_timeout = Duration::from_secs(60);
     cfg.read_timeout = Duration::from_millis(300);
     let content = Arc::new(Content::new(Arc::clone(&remote), cache(64 * BLOCK), cfg));
-    let reader = content.open(FILE, 4 * BLOCK);
-    let began = Instant::now();
-    assert!(reader.read(0, 10).await.is_err());
-    assert!(began.elapsed() < Duration::from_secs(5));
+    let reading = tokio::spawn(async move { content.open(FILE, 4 * BLOCK).read(0, 10).await });
+    let settle = || async {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    };
+    settle().await;
+    tokio::time::advance(Duration::from_millis(299)).await;
+    settle().await;
+    assert!(
+        !reading.is_finished(),
+        "still waiting before the read timeout"
+    );
+    tokio::time::advance(Duration::from_millis(1)).await;
+    settle().await;
+    assert!(reading.is_finished(), "failed at the read timeout");
+    let err = reading.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("took longer than"), "{err}");
+    assert_eq!(
+        remote.calls().get(Op::Read),
+        1,
+        "the stall timeout is not reached"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stalled_stream_is_abandoned_and_retried() {
     let data = content_of(4 * BLOCK as usize, 15);
     let remote = with_file(data.clone());

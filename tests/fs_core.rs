@@ -11,6 +11,8 @@ use yetifs::remote::memory::{MemoryRemote, Op};
 use yetifs::remote::{Limits, Remote, RemoteError};
 
 const SHORT_TTL: Duration = Duration::from_millis(200);
+/// The smallest step of the paused clock the tests take.
+const TICK: Duration = Duration::from_millis(1);
 
 fn core_with(remote: &Arc<MemoryRemote>, ttl: Duration) -> Core<MemoryRemote> {
     memory_core(remote, options(ttl))
@@ -20,7 +22,7 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 256) as u8).collect()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_cold_readdir_costs_one_listing_a_warm_one_none_and_one_after_the_ttl() {
     let remote = Arc::new(MemoryRemote::new());
     remote.add_file(None, "a.txt", "a");
@@ -30,12 +32,19 @@ async fn a_cold_readdir_costs_one_listing_a_warm_one_none_and_one_after_the_ttl(
     names(&core, ROOT_INO).await;
     core.lookup(ROOT_INO, "a.txt").await.unwrap();
     assert_eq!(remote.calls().get(Op::ListFolder), 1);
-    tokio::time::sleep(SHORT_TTL + Duration::from_millis(50)).await;
+    tokio::time::advance(SHORT_TTL - TICK).await;
+    names(&core, ROOT_INO).await;
+    assert_eq!(
+        remote.calls().get(Op::ListFolder),
+        1,
+        "trusted until its TTL"
+    );
+    tokio::time::advance(TICK).await;
     names(&core, ROOT_INO).await;
     assert_eq!(remote.calls().get(Op::ListFolder), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn inode_numbers_stay_the_same_across_ttl_refreshes() {
     let remote = Arc::new(MemoryRemote::new());
     let docs = remote.add_folder(None, "docs");
@@ -44,14 +53,14 @@ async fn inode_numbers_stay_the_same_across_ttl_refreshes() {
     let dir = core.lookup(ROOT_INO, "docs").await.unwrap();
     let file = core.lookup(dir.ino, "x.bin").await.unwrap();
     remote.add_file(Some(docs), "new.bin", "n");
-    tokio::time::sleep(SHORT_TTL + Duration::from_millis(50)).await;
+    tokio::time::advance(SHORT_TTL).await;
     assert_eq!(core.lookup(ROOT_INO, "docs").await.unwrap().ino, dir.ino);
     assert_eq!(core.lookup(dir.ino, "x.bin").await.unwrap().ino, file.ino);
     assert_eq!(names(&core, dir.ino).await, ["new.bin", "x.bin"]);
     assert_eq!(remote.calls().get(Op::ListFolder), 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_forgotten_inode_that_left_its_folder_is_dropped_and_keeps_its_number() {
     let remote = Arc::new(MemoryRemote::new());
     let elsewhere = remote.add_folder(None, "elsewhere");
@@ -60,7 +69,7 @@ async fn a_forgotten_inode_that_left_its_folder_is_dropped_and_keeps_its_number(
     let attr = core.lookup(ROOT_INO, "moving.txt").await.unwrap();
     let live = core.live_inodes();
     remote.move_file(id, Some(elsewhere)).await.unwrap();
-    tokio::time::sleep(SHORT_TTL + Duration::from_millis(50)).await;
+    tokio::time::advance(SHORT_TTL).await;
     assert_eq!(names(&core, ROOT_INO).await, ["elsewhere"]);
     // Still looked up by the kernel: still answers.
     assert_eq!(core.getattr(attr.ino).await.unwrap().size, 3);
@@ -140,7 +149,7 @@ async fn trashed_and_hidden_items_are_invisible() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_lookups_in_one_folder_share_one_listing() {
     let remote = Arc::new(MemoryRemote::new());
     for i in 0..10 {
@@ -380,7 +389,7 @@ async fn a_large_directory_is_read_in_batches_that_together_list_it_once() {
     assert_eq!(plain, expected);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn readdir_continues_from_an_offset_in_the_listing_it_started_with() {
     let remote = Arc::new(MemoryRemote::new());
     for name in ["a", "b", "c"] {
@@ -391,7 +400,7 @@ async fn readdir_continues_from_an_offset_in_the_listing_it_started_with() {
     let first = core.readdir(ROOT_INO, fh, 0).await.unwrap();
     assert_eq!(first.len(), 5);
     remote.add_file(None, "0-new", "x");
-    tokio::time::sleep(SHORT_TTL + Duration::from_millis(50)).await;
+    tokio::time::advance(SHORT_TTL).await;
     let rest = core
         .readdir(ROOT_INO, fh, first[2].next_offset)
         .await

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::core::{
-    crash, delayed, errno, lookup, memory_core, options, options_with, read_all, server_files,
-    unmount, write_file, CacheDir,
+    crash, delayed, errno, lookup, memory_core, names, options, options_with, read_all,
+    server_files, unmount, write_file, CacheDir,
 };
 use yetifs::fs::{Attr, Core, Ino, SetAttr, ROOT_INO};
 use yetifs::remote::memory::MemoryRemote;
@@ -103,8 +103,7 @@ async fn a_file_uploaded_but_not_given_its_metadata_when_the_process_died_shows_
 /// old version; but when nothing looked the file up before, the listing the last mount kept
 /// (within its TTL) must not show the old version: the upload marks it out of date.
 #[tokio::test]
-async fn a_new_version_uploaded_from_the_journal_before_it_is_looked_up_is_what_the_mount_shows(
-) {
+async fn a_new_version_uploaded_from_the_journal_before_it_is_looked_up_is_what_the_mount_shows() {
     let remote = Arc::new(MemoryRemote::new());
     let cache = CacheDir::new();
     let options = options_with(HOUR, delayed(HOUR));
@@ -159,5 +158,38 @@ async fn a_truncate_by_path_while_the_last_handle_is_released_is_kept() {
             [[&b"0123456789"[..], &[0; 25]].concat()],
             "{yields} yields in"
         );
+    }
+}
+
+/// After a crash with write-back uploads pending, the next mount resumes the journal in the
+/// background; a listing fetched while those uploads land shows every file once, under its
+/// name. It depends on how the watcher's uploads interleave with the listings, so it is tried
+/// over several mounts. Still open: about one run in four, one listing in the hundreds this
+/// test makes lacks a file or shows it twice (`name~ID` beside `name`), for that listing only.
+/// An upload now counts as an edit of its folder the moment it lands, and a listing edited on
+/// its way is fetched again (up to three times), which closed the windows `mount_write_back`'s
+/// kill -9 test tripped on; what remains is a listing whose last fetch still races an upload
+/// landing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open race: a listing racing an upload's landing, see above"]
+async fn a_listing_while_the_journal_resumes_shows_a_file_just_uploaded_once() {
+    let files: Vec<String> = (0..30).map(|i| format!("queued-{i:02}")).collect();
+    for _ in 0..20 {
+        let remote = Arc::new(MemoryRemote::new());
+        let cache = CacheDir::new();
+        let core = cache.mount(&remote, options_with(HOUR, delayed(HOUR)));
+        for (i, name) in files.iter().enumerate() {
+            close_new(&core, ROOT_INO, name, 0o644, &vec![i as u8; 100 + i]).await;
+        }
+        crash(core);
+        let core = Arc::new(cache.mount(&remote, options(HOUR)));
+        tokio::spawn(Arc::clone(&core).watch());
+        core.resume_journal();
+        while core.pending_uploads() > 0 {
+            assert_eq!(names(&core, ROOT_INO).await, files, "while resuming");
+            tokio::task::yield_now().await;
+        }
+        unmount(&core).await;
+        assert_eq!(names(&core, ROOT_INO).await, files, "once resumed");
     }
 }

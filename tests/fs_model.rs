@@ -37,7 +37,7 @@
 //! time and shrinks. The upload's last steps (the name fix and metadata of a new file) are
 //! waited for right after, as the watcher does them within a second; what goes wrong within
 //! that second, and the other bugs this test found, are reduced to the cases of
-//! `tests/fs_known_bugs.rs`, and the model steps around them (each place says how).
+//! `tests/fs_found_cases.rs` (each place says which).
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -652,10 +652,9 @@ impl World {
     }
 
     /// Waits for the last steps (name fix, metadata) of an upload of `path` that has just run,
-    /// as the watcher runs them within a second. Until then a listing fetched again shows the
-    /// bare upload, see
-    /// `fs_known_bugs::bug_a_new_file_listed_again_before_its_metadata_edit_shows_the_bare_upload`
-    /// and `fs_known_bugs::bug_a_new_file_written_again_after_its_folder_was_listed_before_its_metadata_edit_loses_its_mode`.
+    /// as the watcher runs them within a second. What a listing fetched within that second shows
+    /// is `fs_found_cases::a_new_file_listed_again_before_its_metadata_edit_shows_what_the_close_left`
+    /// and `fs_found_cases::a_new_file_written_again_after_its_folder_was_listed_before_its_metadata_edit_keeps_its_mode`.
     async fn settle(&self, path: &str) -> Result<(), TestCaseError> {
         let report = self.core.sync(Some(path), |_, _| {}).await;
         if !report.failed.is_empty() {
@@ -738,8 +737,8 @@ impl World {
         }
         if want.is_ok() && !self.closing_uploads() {
             // As if the write-back delay had passed: writes through a handle opened on a file
-            // whose close is still to be uploaded change the bytes that close journaled, see
-            // `fs_known_bugs::bug_writes_after_a_close_not_uploaded_yet_change_the_bytes_a_crash_leaves`.
+            // whose close is still to be uploaded may be what a crash leaves instead of that
+            // close's bytes (docs/semantics.md, what a crash leaves): the model does not follow.
             self.settle(path).await?;
         }
         let got = match self.resolve(path).await {
@@ -1092,12 +1091,11 @@ impl World {
         // The tree as the new mount shows it before the journal is resumed (pending files
         // from their staged bytes), then once the journal is resumed, as the watcher does at
         // once. No crash here falls between an upload and its metadata edit (see `settle`):
-        // one that does shows the bare upload until resumed, see
-        // `fs_known_bugs::bug_a_file_uploaded_but_not_given_its_metadata_when_the_process_died_shows_the_bare_upload`.
-        // And the walk looks every file up before the journal is resumed: a new version the
-        // journal uploads before anything looks it up is hidden by the listing the last mount
-        // kept, see
-        // `fs_known_bugs::bug_a_new_version_uploaded_from_the_journal_before_it_is_looked_up_is_hidden_by_the_kept_listing`.
+        // that case is
+        // `fs_found_cases::a_file_uploaded_but_not_given_its_metadata_when_the_process_died_shows_as_closed`.
+        // And the walk looks every file up before the journal is resumed; a new version the
+        // journal uploads before anything looks it up is
+        // `fs_found_cases::a_new_version_uploaded_from_the_journal_before_it_is_looked_up_is_what_the_mount_shows`.
         let expected = self.model.expected_after_crash();
         let shown = self.check_tree(&expected).await?;
         self.done.push("(the journal resumed)".into());

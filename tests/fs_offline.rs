@@ -26,19 +26,24 @@ async fn names(core: &Core<MemoryRemote>) -> Vec<String> {
     common::core::names(core, ROOT_INO).await
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_new_mount_shows_the_kept_tree_without_a_listing_call_until_its_ttl() {
     let remote = Arc::new(MemoryRemote::new());
     remote.add_file(None, "a", "a");
     let dir = tempfile::tempdir().unwrap();
-    let ttl = Duration::from_secs(2);
+    let ttl = Duration::from_secs(60);
     assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["a"]);
     remote.add_file(None, "b", "b");
     let calls = remote.calls().get(Op::ListFolder);
     let core = core_in(&remote, dir.path(), ttl);
     assert_eq!(names(&core).await, ["a"]);
     assert_eq!(remote.calls().get(Op::ListFolder), calls);
-    tokio::time::sleep(ttl).await;
+    // The kept listing's age at this mount is the wall-clock time since it was fetched (a
+    // moment); from here on the mount's clock, paused, ages it.
+    tokio::time::advance(ttl / 3).await;
+    assert_eq!(names(&core).await, ["a"]);
+    assert_eq!(remote.calls().get(Op::ListFolder), calls, "within its TTL");
+    tokio::time::advance(ttl).await;
     assert_eq!(names(&core).await, ["a", "b"]);
     assert_eq!(remote.calls().get(Op::ListFolder), calls + 1);
 }
@@ -51,22 +56,28 @@ async fn a_kept_listing_past_half_its_ttl_is_shown_and_refreshed_in_the_backgrou
     let ttl = Duration::from_secs(4);
     assert_eq!(names(&core_in(&remote, dir.path(), ttl)).await, ["a"]);
     remote.add_file(None, "b", "b");
+    // Real time: a kept listing's age is counted from the date the metadata store keeps with
+    // it (the wall clock, which a paused tokio clock does not move).
     tokio::time::sleep(ttl / 2).await;
     let calls = remote.calls().get(Op::ListFolder);
     let core = core_in(&remote, dir.path(), ttl);
     tokio::spawn(Arc::clone(&core).watch());
     assert_eq!(names(&core).await, ["a"]);
-    let started = std::time::Instant::now();
+    // Nobody asks again: the watcher fetches the listing in the background.
+    let mut polls = 0;
     while remote.calls().get(Op::ListFolder) == calls {
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "no background refresh"
-        );
+        polls += 1;
+        assert!(polls < 1000, "no background refresh");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(names(&core).await, ["a", "b"]);
-    assert_eq!(remote.calls().get(Op::ListFolder), calls + 1);
+    while names(&core).await != ["a", "b"] {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        remote.calls().get(Op::ListFolder),
+        calls + 1,
+        "one listing, the watcher's"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +145,7 @@ async fn offline_changes_are_refused_with_erofs() {
     assert!(core.open(f.ino, libc::O_RDONLY).await.is_ok());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_write_closed_offline_is_queued_and_uploaded_when_the_server_answers() {
     let remote = Arc::new(MemoryRemote::new());
     let dir = tempfile::tempdir().unwrap();
@@ -151,18 +162,20 @@ async fn a_write_closed_offline_is_queued_and_uploaded_when_the_server_answers()
     assert_eq!(core.pending_uploads(), 1);
     assert!(remote.list_folder(None).await.unwrap().files.is_empty());
     remote.fail_next(Op::Limits, down());
+    let probes = remote.calls().get(Op::Limits);
     tokio::spawn(Arc::clone(&core).watch());
-    let started = std::time::Instant::now();
-    while core.pending_uploads() > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "never recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // An hour of the paused clock: the probes' backoff passes in no time.
+    for _ in 0..3600 {
+        if core.pending_uploads() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    assert_eq!(core.pending_uploads(), 0, "never recovered");
     assert!(core.is_online());
-    assert!(
-        remote.calls().get(Op::Limits) >= 2,
+    assert_eq!(
+        remote.calls().get(Op::Limits) - probes,
+        2,
         "a failed probe, then one that answered"
     );
     let files = remote.list_folder(None).await.unwrap().files;

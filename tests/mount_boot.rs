@@ -7,11 +7,11 @@ use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::mount::{
-    is_mounted, mount_command, run_within, sh, upload, write_private, yetifs, Mount, Server,
-    PATIENCE,
+    is_mounted, mount_command, poll_until, run_within, sh, upload, write_private, yetifs, Mount,
+    Server, PATIENCE,
 };
 use yetifs::emulator::{Profile, RangeMode};
 
@@ -83,11 +83,10 @@ fn alive(pid: i32) -> bool {
 fn unmount_and_wait(place: &Place, pid: i32) {
     let out = Command::new("umount").arg(&place.point).output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    let started = Instant::now();
-    while alive(pid) || place.path("yetifs.pid").exists() {
-        assert!(started.elapsed() < PATIENCE, "pid {pid} did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let ended = poll_until(PATIENCE, Duration::from_millis(20), || {
+        !alive(pid) && !place.path("yetifs.pid").exists()
+    });
+    assert!(ended, "pid {pid} did not end");
 }
 
 /// `yetifs status --json` of `place`'s mount, as JSON.

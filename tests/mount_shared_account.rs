@@ -3,7 +3,7 @@
 //! processes and cache directories) write, read and list for a minute without a single failed
 //! call; afterwards every file one mount wrote reads back right from every other; `yetifs
 //! status` and the log say that another client kept taking the token, the log at most about
-//! once a minute; the logins stay within what the minimum spacing allows.
+//! once a minute; every login after a mount's first answers a takeover of its token.
 mod common;
 
 use std::fs;
@@ -13,7 +13,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::mount::{bytes, count, run_within, yetifs, Dice, Mount, Server, PATIENCE};
-use yetifs::api::TokenPolicy;
 use yetifs::control::StatusReport;
 use yetifs::emulator::{Profile, RangeMode};
 
@@ -133,7 +132,6 @@ fn mounts_share_one_account(mounts: usize) {
             Mount::start_with_cache(&server, &cache, &["--dir-ttl", "1"])
         })
         .collect();
-    let started = Instant::now();
     for (m, mount) in all.iter().enumerate() {
         fs::create_dir(mount.path().join(format!("m{m}"))).unwrap();
     }
@@ -192,11 +190,8 @@ fn mounts_share_one_account(mounts: usize) {
             }
         }
     });
-    let elapsed = started.elapsed();
-
     let calls = server.calls();
     let logins = count(&calls, "authorize");
-    let spacing = TokenPolicy::default().min_spacing;
     for (m, mount) in all.iter().enumerate() {
         let report: StatusReport = serde_json::from_slice(&status(mount, true).stdout).unwrap();
         let own_logins = report
@@ -204,15 +199,19 @@ fn mounts_share_one_account(mounts: usize) {
             .iter()
             .find(|e| e.endpoint == "authorize")
             .map_or(0, |e| e.requests);
+        let taken = report.token.takeovers;
         eprintln!(
-            "{mounts} mounts, mount {m}: {own_logins} logins, {} takeovers ({} in the last \
-             minute) in {elapsed:?}",
-            report.token.takeovers, report.token.takeovers_last_minute
+            "{mounts} mounts, mount {m}: {own_logins} logins, {taken} takeovers ({} in the \
+             last minute)",
+            report.token.takeovers_last_minute
         );
-        assert!(report.token.takeovers > 0, "{:?}", report.token);
+        assert!(taken > 0, "{:?}", report.token);
+        // Every login after the first answers a takeover: the one renewal of the token taken
+        // (never one per waiting request), and, for an upload whose body outlasted the
+        // takeover, a retake of the token before the server checks it.
         assert!(
-            own_logins <= 1 + (elapsed.as_millis() / spacing.as_millis()) as u64,
-            "mount {m}: {own_logins} logins in {elapsed:?}, never closer than {spacing:?}"
+            own_logins <= 1 + 2 * taken,
+            "mount {m}: {own_logins} logins for {taken} takeovers"
         );
         assert!(report.uploads.is_empty(), "{:?}", report.uploads);
         let text = String::from_utf8(status(mount, false).stdout).unwrap();
@@ -225,10 +224,12 @@ fn mounts_share_one_account(mounts: usize) {
             .lines()
             .filter(|l| l.contains("another client of this account took the access token"))
             .count();
-        let minutes = elapsed.as_secs() / 60;
+        // The first takeover is logged, then at most one line a minute (the rule itself is
+        // checked on explicit times in the metrics' unit tests): far fewer lines than
+        // takeovers.
         assert!(
-            (1..=1 + minutes as usize).contains(&lines),
-            "{lines} log lines about it in {elapsed:?}:\n{log}"
+            lines == 1 || (lines > 1 && (lines as u64) < taken),
+            "{lines} log lines about {taken} takeovers:\n{log}"
         );
     }
     eprintln!(

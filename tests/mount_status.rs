@@ -9,10 +9,11 @@ use std::io::Write;
 use std::os::fd::IntoRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::mount::{
-    bytes, is_mounted, mount_command, run_within, sh, upload, yetifs, Mount, Server, PATIENCE,
+    bytes, is_mounted, mount_command, poll_until, polls, run_within, sh, upload, yetifs, Mount,
+    Server, PATIENCE,
 };
 use yetifs::control::{StatusReport, UploadState};
 use yetifs::emulator::{Profile, ServeArgs};
@@ -102,7 +103,7 @@ fn status_shows_an_upload_in_progress_then_none_with_request_counts_matching_the
         let (path, content) = (mount.path().join("big.bin"), content.clone());
         std::thread::spawn(move || fs::write(path, content))
     };
-    let started = Instant::now();
+    let mut looks = polls(PATIENCE, Duration::from_millis(100));
     let during = loop {
         let report = status(mount.path(), runtime.path());
         let halfway = report
@@ -112,10 +113,8 @@ fn status_shows_an_upload_in_progress_then_none_with_request_counts_matching_the
         if halfway {
             break report;
         }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "no upload in progress seen: {report:?}"
-        );
+        assert!(looks > 0, "no upload in progress seen: {report:?}");
+        looks -= 1;
         std::thread::sleep(Duration::from_millis(100));
     };
     let upload = &during.uploads[0];
@@ -133,17 +132,18 @@ fn status_shows_an_upload_in_progress_then_none_with_request_counts_matching_the
 
     writer.join().unwrap().unwrap();
     // The close returned with the bytes on the server; the name fix and metadata follow.
-    let started = std::time::Instant::now();
+    let mut looks = polls(PATIENCE, Duration::from_millis(100));
     let after = loop {
         let report = status(mount.path(), runtime.path());
         if report.uploads.is_empty() {
             break report;
         }
         assert!(
-            started.elapsed() < PATIENCE,
+            looks > 0,
             "the upload's last steps never ended: {:?}",
             report.uploads
         );
+        looks -= 1;
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(after.traffic.bytes_written, SIZE as u64);
@@ -325,17 +325,19 @@ fn a_signal_during_an_upload_flushes_it_with_plain_progress_lines_before_unmount
         let (path, content) = (mount.path().join("late.bin"), content.clone());
         std::thread::spawn(move || fs::write(path, content))
     };
-    let started = Instant::now();
     let uploading = |report: StatusReport| {
         report
             .uploads
             .iter()
             .any(|u| u.state == UploadState::Uploading)
     };
-    while !uploading(status(mount.path(), runtime.path())) {
-        assert!(started.elapsed() < PATIENCE, "the upload never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        poll_until(PATIENCE, Duration::from_millis(50), || uploading(status(
+            mount.path(),
+            runtime.path()
+        ))),
+        "the upload never started"
+    );
     mount.signal(libc::SIGTERM);
     writer.join().unwrap().unwrap();
     let exit = mount.wait_exit();

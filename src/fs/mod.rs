@@ -30,7 +30,8 @@
 //! 6. `Reads::lock_readers` — the reader of each handle (then the content layer's own).
 //!
 //! Every other lock of the core is a leaf, taken with nothing below it and released before any
-//! other is taken: `Writes::lock_detached`, `Writes::lock_settling`, `Namespace::lock_hidden`,
+//! other is taken: `Writes::lock_detached`, `Writes::lock_settling`, the uploads landed
+//! (`Writes::landed`), `Namespace::lock_hidden`,
 //! `Core::limits`, `Staged::journaled`, the write-back's jobs, the ahead work's sets,
 //! connectivity's record. The two tokio locks are the only ones held across an `.await`: under
 //! them the core calls the server and writes SQLite. Every `std` lock (`crate::sync::Mutex`) is

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use yetifs::api::{Client, ClientConfig, Credentials, FileEdit};
 use yetifs::control::StatusReport;
@@ -115,13 +115,15 @@ impl Server {
         args.listen = addr;
         args.key1 = Some(key1);
         args.key2 = Some(key2);
-        let started = Instant::now();
+        let pause = Duration::from_millis(200);
+        let mut tries = polls(PATIENCE, pause);
         let emu = loop {
             match self.runtime.block_on(Emulator::start(args.clone())) {
                 Ok(emu) => break emu,
-                Err(e) if started.elapsed() < PATIENCE => {
+                Err(e) if tries > 0 => {
+                    tries -= 1;
                     eprintln!("restarting on {addr}: {e:#}");
-                    std::thread::sleep(Duration::from_millis(200));
+                    std::thread::sleep(pause);
                 }
                 Err(e) => panic!("cannot restart the emulator on {addr}: {e:#}"),
             }
@@ -207,17 +209,14 @@ pub struct Mount {
 }
 
 impl Mount {
-    /// Waits until `check` holds, or panics with the mount's log after `within`.
-    pub fn eventually(&self, what: &str, within: Duration, mut check: impl FnMut() -> bool) {
-        let started = Instant::now();
-        while !check() {
-            assert!(
-                started.elapsed() < within,
-                "{what}: not within {within:?}\nmount log:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    /// Waits until `check` holds, looking every 100 ms for at least `within`, or panics with
+    /// the mount's log.
+    pub fn eventually(&self, what: &str, within: Duration, check: impl FnMut() -> bool) {
+        assert!(
+            poll_until(within, Duration::from_millis(100), check),
+            "{what}: not within {within:?}\nmount log:\n{}",
+            self.stderr()
+        );
     }
 
     /// `yetifs status MOUNTPOINT --json` of this mount, whose control socket is under
@@ -273,21 +272,16 @@ impl Mount {
     }
 
     fn wait_live(&mut self) {
-        let started = Instant::now();
-        while !is_mounted(&self.point) {
+        let live = poll_until(PATIENCE, POLL, || {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!(
                     "yetifs mount ended before mounting ({status}):\n{}",
-                    self.stderr()
+                    fs::read_to_string(&self.stderr).unwrap_or_default()
                 );
             }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "no mount after {PATIENCE:?}:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            is_mounted(&self.point)
+        });
+        assert!(live, "no mount after {PATIENCE:?}:\n{}", self.stderr());
     }
 
     /// The mountpoint.
@@ -352,18 +346,34 @@ impl Drop for Mount {
     }
 }
 
+/// How often the waits here look again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// How many looks `every` apart a wait of `patience` takes.
+pub fn polls(patience: Duration, every: Duration) -> u32 {
+    u32::try_from(patience.as_millis() / every.as_millis().max(1)).unwrap_or(u32::MAX)
+}
+
+/// Looks at `done` every `every`, as many times as `patience` allows (a bound on the looks,
+/// not on the time they take); whether it held.
+pub fn poll_until(patience: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..polls(patience, every) {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(every);
+    }
+    done()
+}
+
 /// Waits up to `limit` for `child` to end.
 pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if started.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut status = None;
+    poll_until(limit, POLL, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status
 }
 
 /// Runs `command` to its end within `limit`, killing it and failing the test otherwise.

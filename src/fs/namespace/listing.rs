@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::inode::{Ino, LocalFile, NodeData};
+use super::inode::{Ino, LocalFile, NodeData, RemoteKey};
 use super::listed::{Child, Listed};
 use super::names::{self, ItemKind, NameRequest};
 use super::Relisted;
@@ -17,6 +17,9 @@ use crate::fs::core::Core;
 use crate::fs::error::FsError;
 use crate::remote::{Listing, Remote};
 use crate::staging::Entry;
+
+/// Fetches of a listing at most, while uploads finishing in the folder keep changing it.
+const LISTING_ATTEMPTS: u32 = 3;
 
 impl<R: Remote> Core<R> {
     pub(in crate::fs) fn node_data(&self, ino: Ino) -> Result<NodeData, FsError> {
@@ -74,9 +77,19 @@ impl<R: Remote> Core<R> {
             if !self.link.is_online() {
                 return self.stale(dir, folder);
             }
-            let edits = self.ns.lock_tree().edits.get(&dir).copied();
-            let fetched = self.remote.list_folder(folder).await;
-            self.link.observe(&fetched);
+            let mut attempts = 0;
+            let (edits, fetched) = loop {
+                let edits = self.ns.lock_tree().edits.get(&dir).copied();
+                let fetched = self.remote.list_folder(folder).await;
+                self.link.observe(&fetched);
+                attempts += 1;
+                // An edit made while the listing was on its way (an upload finishing) may be
+                // missing from it, or half in it: it is fetched again at once, a few times.
+                let edited = self.ns.lock_tree().edits.get(&dir).copied() != edits;
+                if !(edited && fetched.is_ok() && attempts < LISTING_ATTEMPTS) {
+                    break (edits, fetched);
+                }
+            };
             match fetched {
                 Ok(listing) => {
                     let saved = self
@@ -87,8 +100,8 @@ impl<R: Remote> Core<R> {
                         log::warn!("cannot keep the listing of folder {folder:?}: {e}");
                     }
                     let listed = self.install(dir, folder, listing, Duration::ZERO);
-                    // An edit made while the listing was on its way (an upload finishing) may
-                    // be missing from it: it is shown, but fetched again at the next use.
+                    // Still edited while it was on its way: it is shown, but fetched again at
+                    // the next use.
                     let edited = {
                         let mut state = self.ns.lock_tree();
                         let edited = state.edits.get(&dir).copied() != edits;
@@ -169,6 +182,8 @@ impl<R: Remote> Core<R> {
         listing: Listing,
         age: Duration,
     ) -> Arc<Listed> {
+        // Read before the rows: an upload missing here has its id in the row read after.
+        let landed = self.writes.landed_ids();
         let rows = self
             .writes
             .staging
@@ -183,7 +198,15 @@ impl<R: Remote> Core<R> {
         let mut settling: HashMap<u64, Entry> = HashMap::new();
         let mut adopted: HashMap<u64, Entry> = HashMap::new();
         let mut locals = Vec::new();
-        for row in rows {
+        for mut row in rows {
+            if row.uploaded.is_none() {
+                // A listing that has the upload shows it as the pending file; one fetched
+                // before it landed shows the pending file alone.
+                row.uploaded = landed
+                    .get(&row.key)
+                    .copied()
+                    .filter(|id| listed_files.contains(id));
+            }
             match (row.replaces, row.uploaded) {
                 (replaces, Some(uploaded)) => {
                     hidden_files.extend(replaces);
@@ -311,8 +334,20 @@ impl<R: Remote> Core<R> {
     /// instead of showing the version the upload replaced. (A folder listed in memory has an
     /// inode for every row of it, so there is nothing to expire there.)
     pub(in crate::fs) async fn folder_changed(&self, folder: Option<u64>) {
+        self.folder_edited(folder);
         if let Err(e) = self.meta.expire_listing(folder).await {
             log::warn!("cannot mark the kept listing of folder {folder:?} out of date: {e}");
+        }
+    }
+
+    /// Counts an edit of `folder` made on the server by this mount (an upload landing, or
+    /// done): a listing on its way meanwhile may lack it, or have half of it, so it is fetched
+    /// again rather than shown (see `children_within`).
+    pub(in crate::fs) fn folder_edited(&self, folder: Option<u64>) {
+        let mut tree = self.ns.lock_tree();
+        let key = folder.map_or(RemoteKey::Root, RemoteKey::Folder);
+        if let Some(dir) = tree.inodes.find(key) {
+            *tree.edits.entry(dir).or_default() += 1;
         }
     }
 }

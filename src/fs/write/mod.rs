@@ -31,6 +31,10 @@ pub(in crate::fs) struct Writes {
     detached: Mutex<HashMap<u64, Arc<Staged>>>,
     /// Uploads done whose last steps wait (see `upload`): the server's entry of each, by key.
     settling: Mutex<HashMap<u64, FileEntry>>,
+    /// Uploads the server has stored whose id the journal may not hold yet: the server's file
+    /// id of each, by key. A listing fetched in that window shows the server's file as the
+    /// pending one, not beside it.
+    landed: Mutex<HashMap<u64, u64>>,
 }
 
 impl Writes {
@@ -42,6 +46,7 @@ impl Writes {
             staged: Mutex::default(),
             detached: Mutex::default(),
             settling: Mutex::default(),
+            landed: Mutex::default(),
         }
     }
 
@@ -58,5 +63,20 @@ impl Writes {
     /// Takes the lock of the uploads whose last steps wait, by journal key.
     pub(in crate::fs) fn lock_settling(&self) -> MutexGuard<'_, HashMap<u64, FileEntry>> {
         self.settling.lock()
+    }
+
+    /// Records that the server stored the upload of `key` as file `id`.
+    pub(in crate::fs) fn landed(&self, key: u64, id: u64) {
+        self.landed.lock().insert(key, id);
+    }
+
+    /// The journal now holds the id of `key`'s upload.
+    pub(in crate::fs) fn recorded(&self, key: u64) {
+        self.landed.lock().remove(&key);
+    }
+
+    /// The server's file ids of uploads whose ids the journal may not hold yet, by key.
+    pub(in crate::fs) fn landed_ids(&self) -> HashMap<u64, u64> {
+        self.landed.lock().clone()
     }
 }

@@ -241,7 +241,16 @@ impl<R: Remote> Core<R> {
             return Err(FsError::Unreachable);
         }
         let source = self.upload_source(&entry);
-        let upload = self.remote.upload(entry.folder, &entry.name, &source);
+        let upload = async {
+            let uploaded = self.remote.upload(entry.folder, &entry.name, &source).await;
+            // Known at once, not once the journal has the id too: a listing fetched meanwhile
+            // shows the server's file as this pending one.
+            if let Ok(stored) = &uploaded {
+                self.writes.landed(key, stored.id);
+                self.folder_edited(entry.folder);
+            }
+            uploaded
+        };
         let (journaled, uploaded) = tokio::join!(journaled, upload);
         self.link.observe(&uploaded);
         match (journaled, &uploaded) {
@@ -284,6 +293,7 @@ impl<R: Remote> Core<R> {
             // other machine sees the two versions side by side for longer than it must.
             entry.uploaded = Some(stored.id);
             journal.upsert(&entry, Durability::Synced).await?;
+            self.writes.recorded(key);
             self.writes.lock_settling().insert(key, stored);
             return Ok(Outcome::Uploaded);
         }
@@ -431,6 +441,7 @@ impl<R: Remote> Core<R> {
         let journal = self.writes.staging.journal();
         entry.uploaded = Some(stored.id);
         journal.upsert(entry, Durability::Synced).await?;
+        self.writes.recorded(entry.key);
         let meta = entry_meta(entry);
         let wanted = meta.encode();
         let change = FileChange {
