@@ -7,31 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::core::{
-    crash, delayed, errno, lookup, memory_core, names, options, options_with, read_all,
+    close_new, crash, delayed, errno, lookup, memory_core, names, options, options_with, read_all,
     server_files, unmount, write_file, CacheDir,
 };
-use yetifs::fs::{Attr, Core, Ino, SetAttr, ROOT_INO};
+use yetifs::fs::{SetAttr, ROOT_INO};
 use yetifs::remote::memory::MemoryRemote;
 
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Creates `name` in `dir` with `mode` and `content` and closes it, without waiting for the
-/// upload's last steps (the watcher, not running here, does them a second later).
-async fn close_new(
-    core: &Core<MemoryRemote>,
-    dir: Ino,
-    name: &str,
-    mode: u32,
-    content: &[u8],
-) -> Attr {
-    let (attr, opened) = core
-        .create(dir, name, mode, libc::O_CREAT | libc::O_WRONLY)
-        .await
-        .unwrap();
-    core.write(opened.fh, 0, content).await.unwrap();
-    core.release(opened.fh).await.unwrap();
-    attr
-}
 
 /// Between a new file's upload and the `file/edit` that gives it its metadata (a second later,
 /// in the background), a listing of its folder fetched again (an `rmdir` of the folder lists

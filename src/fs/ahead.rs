@@ -237,10 +237,6 @@ impl<R: Remote> Core<R> {
         }
     }
 
-    fn parent_of(&self, ino: Ino) -> Option<Ino> {
-        self.ns.lock_tree().inodes.get(ino).map(|node| node.parent)
-    }
-
     /// The subdirectories of `dir` in its listing held now, and whether each is listed.
     fn subdirs(&self, dir: Ino) -> Vec<(Ino, bool)> {
         let state = self.ns.lock_tree();

@@ -93,13 +93,7 @@ impl<R: Remote> Core<R> {
     /// only at the end): `.` and `..` first, then the children sorted by name.
     pub async fn readdir(&self, ino: Ino, fh: u64, offset: u64) -> Result<Vec<DirEntry>, FsError> {
         let listed = self.dir_snapshot(ino, fh, offset).await?;
-        let parent = self
-            .ns
-            .lock_tree()
-            .inodes
-            .get(ino)
-            .map(|node| node.parent)
-            .ok_or(FsError::NotFound)?;
+        let parent = self.parent_of(ino).ok_or(FsError::NotFound)?;
         let dots = [(ino, "."), (parent, "..")]
             .into_iter()
             .map(|(ino, name)| (ino, Kind::Dir, name.to_owned()));
@@ -155,5 +149,10 @@ impl<R: Remote> Core<R> {
         state.inodes.closed(handle.ino());
         state.drop_if_unreferenced(handle.ino());
         Ok(())
+    }
+
+    /// The directory `ino` is in, if the inode is known.
+    pub(super) fn parent_of(&self, ino: Ino) -> Option<Ino> {
+        self.ns.lock_tree().inodes.get(ino).map(|node| node.parent)
     }
 }

@@ -151,6 +151,22 @@ pub async fn write_file(
     mode: u32,
     content: &[u8],
 ) -> Attr {
+    let attr = close_new(core, dir, name, mode, content).await;
+    let own = (dir == ROOT_INO).then_some(name);
+    core.sync(own, |_, _| {}).await;
+    attr
+}
+
+/// Creates `name` in `dir` with `mode` and `content` and closes it (`flush`, then `release`,
+/// as `close(2)` does), without waiting for the upload's last steps (the watcher, when it
+/// runs, does them a second later). Returns its attributes as `create` gave them.
+pub async fn close_new(
+    core: &Core<MemoryRemote>,
+    dir: Ino,
+    name: &str,
+    mode: u32,
+    content: &[u8],
+) -> Attr {
     let (attr, opened) = core
         .create(dir, name, mode, libc::O_WRONLY | libc::O_CREAT)
         .await
@@ -160,8 +176,6 @@ pub async fn write_file(
     }
     core.flush(opened.fh).await.unwrap();
     core.release(opened.fh).await.unwrap();
-    let own = (dir == ROOT_INO).then_some(name);
-    core.sync(own, |_, _| {}).await;
     attr
 }
 

@@ -85,13 +85,7 @@ impl<R: Remote> Core<R> {
     /// Where the content of file `ino` belongs: its folder, its server name, and the server
     /// file it replaces.
     fn destination(&self, ino: Ino) -> Result<(Option<u64>, String, Option<u64>), FsError> {
-        let parent = self
-            .ns
-            .lock_tree()
-            .inodes
-            .get(ino)
-            .map(|node| node.parent)
-            .ok_or(FsError::NotFound)?;
+        let parent = self.parent_of(ino).ok_or(FsError::NotFound)?;
         let folder = self.folder_of(parent)?;
         match self.node_data(ino)? {
             NodeData::File(f) => Ok((folder, f.name, Some(f.id))),
