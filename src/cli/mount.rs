@@ -395,7 +395,7 @@ pub async fn mount(settings: &MountSettings, mountpoint: &Path) -> anyhow::Resul
 
     let account_key = cache_key(&settings.api_url, account);
     let account_dir = settings.cache_dir.join(&account_key);
-    make_cache_private(settings, account_key.clone()).await?;
+    make_cache_private(settings, account_key).await?;
     let cache = Arc::new(
         BlockCache::open(BlockCacheConfig {
             block_size: BLOCK_SIZE,

@@ -317,10 +317,8 @@ impl<R: Remote> Filesystem for Adapter<R> {
         };
         let ttl = self.ttl;
         self.spawn(move |s| async move {
-            match s.core.mknod(parent.0, &name, mode).await {
-                Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
-                Err(e) => reply.error(s.failed("mknod", At::Entry(parent.0, &name), &e)),
-            }
+            let made = s.core.mknod(parent.0, &name, mode).await;
+            s.reply_entry(reply, "mknod", At::Entry(parent.0, &name), ttl, made);
         });
     }
 
@@ -339,10 +337,8 @@ impl<R: Remote> Filesystem for Adapter<R> {
         let target = target.as_os_str().as_bytes().to_vec();
         let ttl = self.ttl;
         self.spawn(move |s| async move {
-            match s.core.symlink(parent.0, &name, &target).await {
-                Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
-                Err(e) => reply.error(s.failed("symlink", At::Entry(parent.0, &name), &e)),
-            }
+            let made = s.core.symlink(parent.0, &name, &target).await;
+            s.reply_entry(reply, "symlink", At::Entry(parent.0, &name), ttl, made);
         });
     }
 
@@ -383,10 +379,8 @@ impl<R: Remote> Filesystem for Adapter<R> {
         };
         let ttl = self.ttl;
         self.spawn(move |s| async move {
-            match s.core.mkdir(parent.0, &name, mode).await {
-                Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
-                Err(e) => reply.error(s.failed("mkdir", At::Entry(parent.0, &name), &e)),
-            }
+            let made = s.core.mkdir(parent.0, &name, mode).await;
+            s.reply_entry(reply, "mkdir", At::Entry(parent.0, &name), ttl, made);
         });
     }
 

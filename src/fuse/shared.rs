@@ -2,13 +2,16 @@
 //! counted and logged (once, at the level its error calls for), with replies common to several
 //! operations.
 use std::sync::Arc;
+use std::time::Duration;
 
-use fuser::{Errno, ReplyEmpty, ReplyXattr};
+use fuser::{Errno, ReplyEmpty, ReplyEntry, ReplyXattr};
 
-use crate::fs::{Core, FsError};
+use crate::fs::{Attr, Core, FsError};
 use crate::remote::Remote;
 
+use super::convert::file_attr;
 use super::errors::{errno_name, Errors};
+use super::GENERATION;
 
 /// What a failed request was about, for its log line.
 #[derive(Clone, Copy, Debug)]
@@ -89,6 +92,22 @@ impl<R: Remote> Shared<R> {
     ) {
         match result {
             Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.failed(op, at, &e)),
+        }
+    }
+
+    /// Answers an operation that makes an entry (`mknod`, `symlink`, `mkdir`): its attributes,
+    /// which the kernel may keep for `ttl`.
+    pub(super) fn reply_entry(
+        &self,
+        reply: ReplyEntry,
+        op: &'static str,
+        at: At<'_>,
+        ttl: Duration,
+        result: Result<Attr, FsError>,
+    ) {
+        match result {
+            Ok(attr) => reply.entry(&ttl, &file_attr(&attr), GENERATION),
             Err(e) => reply.error(self.failed(op, at, &e)),
         }
     }

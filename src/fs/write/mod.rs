@@ -70,8 +70,9 @@ impl Writes {
         self.landed.lock().insert(key, id);
     }
 
-    /// The journal now holds the id of `key`'s upload.
-    pub(in crate::fs) fn recorded(&self, key: u64) {
+    /// Forgets the landing of `key`'s upload: the journal holds its id now, or a new upload of
+    /// the key starts (an earlier one's id is not the new one's).
+    pub(in crate::fs) fn forget_landed(&self, key: u64) {
         self.landed.lock().remove(&key);
     }
 

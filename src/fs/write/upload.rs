@@ -235,6 +235,7 @@ impl<R: Remote> Core<R> {
             return Err(FsError::Unreachable);
         }
         let source = self.upload_source(&entry);
+        self.writes.forget_landed(key);
         let upload = async {
             let uploaded = self.remote.upload(entry.folder, &entry.name, &source).await;
             // Known at once, not once the journal has the id too: a listing fetched meanwhile
@@ -287,7 +288,7 @@ impl<R: Remote> Core<R> {
             // other machine sees the two versions side by side for longer than it must.
             entry.uploaded = Some(stored.id);
             journal.upsert(&entry, Durability::Synced).await?;
-            self.writes.recorded(key);
+            self.writes.forget_landed(key);
             self.writes.lock_settling().insert(key, stored);
             return Ok(Outcome::Uploaded);
         }
@@ -435,7 +436,7 @@ impl<R: Remote> Core<R> {
         let journal = self.writes.staging.journal();
         entry.uploaded = Some(stored.id);
         journal.upsert(entry, Durability::Synced).await?;
-        self.writes.recorded(entry.key);
+        self.writes.forget_landed(entry.key);
         let meta = entry_meta(entry);
         let wanted = meta.encode();
         let change = FileChange {
